@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Fulcrum",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fulcrum", targets: ["fulcrum"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+    ],
+    targets: [
+        // L1: haproxy.cfg -> validated model. Pure Swift, no NIO.
+        .target(name: "HAProxyConfig"),
+        // L1: balance algorithms over plain indices and weights. Pure Swift.
+        .target(name: "Balancing"),
+        // L1: HTTP/1.x message parsing over raw bytes (HAProxy's rules). Pure Swift.
+        .target(name: "HTTP1"),
+        // L3: the runtime: listeners, backends, servers, queues, TCP and HTTP/1.1 data paths.
+        .target(
+            name: "ProxyCore",
+            dependencies: [
+                "HAProxyConfig", "Balancing", "HTTP1",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
+        // L4: HAProxy-compatible command line (pure parsing + the run loop).
+        .target(name: "FulcrumCLI", dependencies: ["HAProxyConfig", "ProxyCore"]),
+        .executableTarget(name: "fulcrum", dependencies: ["FulcrumCLI"]),
+
+        .testTarget(name: "HAProxyConfigTests", dependencies: ["HAProxyConfig"]),
+        .testTarget(name: "BalancingTests", dependencies: ["Balancing"]),
+        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "FulcrumCLITests", dependencies: ["FulcrumCLI"]),
+    ]
+)

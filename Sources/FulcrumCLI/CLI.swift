@@ -1,0 +1,3 @@
+import HAProxyConfig
+import ProxyCore
+public enum FulcrumCLIPlaceholder {}

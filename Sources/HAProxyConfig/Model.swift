@@ -1,0 +1,343 @@
+// The typed, validated model of a haproxy.cfg. This file is the contract between the
+// configuration parser (which fills it) and the runtime (ProxyCore), which only reads it.
+// Everything here is a Sendable value type; nothing imports NIO.
+
+/// Where a line came from.
+public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public init(file: String, line: Int) {
+        self.file = file
+        self.line = line
+    }
+    public var description: String { "\(file):\(line)" }
+}
+
+/// One alert or warning, worded like HAProxy's:
+/// `[ALERT]    (config) : parsing [file:line] : 'keyword' in section 'name': message`
+public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
+    public enum Severity: Sendable, Hashable { case alert, warning, notice }
+    public var severity: Severity
+    public var location: SourceLocation?
+    /// e.g. `frontend 'web'`, `global`, `defaults`.
+    public var section: String?
+    public var keyword: String?
+    public var message: String
+
+    public init(_ severity: Severity, _ message: String, location: SourceLocation? = nil,
+                section: String? = nil, keyword: String? = nil) {
+        self.severity = severity
+        self.location = location
+        self.section = section
+        self.keyword = keyword
+        self.message = message
+    }
+
+    public var description: String {
+        let tag: String
+        switch severity {
+        case .alert: tag = "[ALERT]    (config) : "
+        case .warning: tag = "[WARNING]  (config) : "
+        case .notice: tag = "[NOTICE]   (config) : "
+        }
+        var s = tag
+        if let location { s += "parsing [\(location.file):\(location.line)] : " }
+        if let keyword {
+            s += "'\(keyword)'"
+            if let section { s += " in \(section)" }
+            s += ": "
+        } else if let section {
+            s += "\(section): "
+        }
+        s += message
+        return s
+    }
+}
+
+public enum ProxyMode: String, Sendable, Hashable { case http, tcp }
+
+/// One listening address of a `bind` line.
+public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// `host` is nil for `*` / empty (all IPv4 addresses); `::` for all IPv6; a name is resolved at start.
+    case inet(host: String?, port: Int)
+    case unix(path: String)
+    /// `fd@N`: an inherited, already-listening socket.
+    case fd(Int32)
+
+    public var description: String {
+        switch self {
+        case let .inet(host, port):
+            guard let host else { return "*:\(port)" }
+            return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case let .unix(path): return "unix@\(path)"
+        case let .fd(n): return "fd@\(n)"
+        }
+    }
+}
+
+public struct Bind: Sendable, Hashable {
+    public var addresses: [ListenAddress]
+    public var location: SourceLocation
+    /// `proto h2` etc. (HTTP/2 arrives with a later issue; the validator rejects it for now).
+    public var proto: String?
+    public var ssl: Bool = false
+    public var certificates: [String] = []
+    public var alpn: [String] = []
+    public var name: String?
+    public var acceptProxy: Bool = false
+    /// Every `bind` option as written, for later issues.
+    public var options: [String] = []
+
+    public init(addresses: [ListenAddress], location: SourceLocation) {
+        self.addresses = addresses
+        self.location = location
+    }
+}
+
+/// Health-check settings of a `server` / `default-server` line (used by the health-check issue).
+public struct CheckSettings: Sendable, Hashable {
+    public var enabled: Bool = false
+    public var inter: Duration = .seconds(2)
+    public var fastinter: Duration?
+    public var downinter: Duration?
+    public var rise: Int = 2
+    public var fall: Int = 3
+    public var port: Int?
+    public var addr: String?
+    public var slowstart: Duration?
+    public init() {}
+}
+
+public struct Server: Sendable, Hashable {
+    public var name: String
+    public var location: SourceLocation
+    /// Host name or IP literal as written (`[v6]` brackets removed).
+    public var host: String
+    /// nil: use the port the client connected to (HAProxy's "no port" form).
+    public var port: Int?
+    /// `+N`/`-N` port forms: the client's destination port plus this offset.
+    public var portOffset: Int?
+    public var weight: Int = 1
+    /// 0 = unlimited.
+    public var maxconn: Int = 0
+    public var minconn: Int = 0
+    /// 0 = unlimited.
+    public var maxqueue: Int = 0
+    public var backup: Bool = false
+    public var disabled: Bool = false
+    public var check = CheckSettings()
+    public var proto: String?
+    public var ssl: Bool = false
+    public var cookie: String?
+    public var sendProxy: Bool = false
+    public var id: Int?
+    /// Every option as written, for later issues.
+    public var options: [String] = []
+
+    public init(name: String, location: SourceLocation, host: String, port: Int?) {
+        self.name = name
+        self.location = location
+        self.host = host
+        self.port = port
+    }
+}
+
+public enum HashFunction: String, Sendable, Hashable { case sdbm, djb2, wt6, crc32, none }
+
+public enum HashType: Sendable, Hashable {
+    case mapBased
+    case consistent
+}
+
+public struct HashSettings: Sendable, Hashable {
+    public var type: HashType = .mapBased
+    public var function: HashFunction = .sdbm
+    public var avalanche: Bool = false
+    public init() {}
+}
+
+public enum BalanceAlgorithm: Sendable, Hashable {
+    case roundRobin
+    case staticRoundRobin
+    case leastConn
+    case first
+    case source
+    /// `uri [whole] [len N] [depth N] [path-only]`
+    case uri(whole: Bool, length: Int?, depth: Int?, pathOnly: Bool)
+    /// `url_param NAME [check_post]`
+    case urlParam(name: String, checkPost: Bool)
+    /// `hdr(NAME) [use_domain_only]`
+    case header(name: String, useDomainOnly: Bool)
+    /// `random[(draws)]`, default 2 draws.
+    case random(draws: Int)
+    /// `rdp-cookie[(NAME)]`, default name `mstshash`.
+    case rdpCookie(name: String)
+
+    /// Whether HAProxy picks the server by hashing a key (these honour `hash-type`).
+    public var isHashBased: Bool {
+        switch self {
+        case .source, .uri, .urlParam, .header, .rdpCookie: return true
+        default: return false
+        }
+    }
+}
+
+public struct Timeouts: Sendable, Hashable {
+    public var connect: Duration?
+    public var client: Duration?
+    public var server: Duration?
+    public var queue: Duration?
+    public var httpRequest: Duration?
+    public var httpKeepAlive: Duration?
+    public var tunnel: Duration?
+    public var clientFin: Duration?
+    public var serverFin: Duration?
+    public var check: Duration?
+    public var tarpit: Duration?
+    public init() {}
+}
+
+/// `option forwardfor [except NET] [header NAME] [if-none]`
+public struct ForwardFor: Sendable, Hashable {
+    public var header: String = "X-Forwarded-For"
+    /// `except` network as written (`127.0.0.0/8`, `::1`).
+    public var except: String?
+    public var ifNone: Bool = false
+    public init() {}
+}
+
+/// How HAProxy treats connections in `mode http`.
+public enum HTTPConnectionMode: Sendable, Hashable {
+    /// `option http-keep-alive` (default)
+    case keepAlive
+    /// `option http-server-close`
+    case serverClose
+    /// `option httpclose`
+    case close
+}
+
+/// A `log` line (kept for the logging issue).
+public struct LogTarget: Sendable, Hashable {
+    /// `global` for `log global`; otherwise the address/path as written.
+    public var address: String
+    public var facility: String?
+    public var level: String?
+    public var minLevel: String?
+    public var arguments: [String]
+    public var location: SourceLocation
+    public init(address: String, facility: String?, level: String?, minLevel: String?,
+                arguments: [String], location: SourceLocation) {
+        self.address = address
+        self.facility = facility
+        self.level = level
+        self.minLevel = minLevel
+        self.arguments = arguments
+        self.location = location
+    }
+}
+
+/// A configuration line as written, after quoting/escapes/env expansion: `words[0]` is the keyword.
+public struct Directive: Sendable, Hashable {
+    public var words: [String]
+    public var location: SourceLocation
+    public init(words: [String], location: SourceLocation) {
+        self.words = words
+        self.location = location
+    }
+    public var keyword: String { words.first ?? "" }
+}
+
+public enum ProxyKind: String, Sendable, Hashable { case frontend, backend, listen }
+
+/// A frontend, backend or listen section with its `defaults` already applied.
+public struct Proxy: Sendable, Hashable {
+    public var name: String
+    public var kind: ProxyKind
+    public var location: SourceLocation
+    public var mode: ProxyMode = .tcp
+    public var binds: [Bind] = []
+    /// Frontend `maxconn`; nil = the global default.
+    public var maxconn: Int?
+    /// `fullconn` (backend).
+    public var fullconn: Int?
+    public var defaultBackend: String?
+    public var servers: [Server] = []
+    public var defaultServer: Server?
+    public var balance: BalanceAlgorithm = .roundRobin
+    public var hash = HashSettings()
+    public var timeouts = Timeouts()
+    public var retries: Int = 3
+    /// `option redispatch [interval]`: nil = off; the interval (default 1: redispatch on every retry).
+    public var redispatch: Int?
+    public var forwardFor: ForwardFor?
+    public var httpConnectionMode: HTTPConnectionMode = .keepAlive
+    public var acceptInvalidHTTPRequest: Bool = false
+    public var acceptInvalidHTTPResponse: Bool = false
+    /// `errorfile CODE FILE`: the file's contents (a whole HTTP response), loaded and checked at parse time.
+    public var errorFiles: [Int: [UInt8]] = [:]
+    /// `errorfiles NAME` referencing an `http-errors` section, resolved into `errorFiles` by validation.
+    public var logs: [LogTarget] = []
+    /// `option NAME` / `no option NAME` flags that have no typed field yet (httplog, tcplog, dontlognull, logasap, ...).
+    public var options: [String: Bool] = [:]
+    /// Every line of the section (and the ones inherited from defaults), as written, for later issues.
+    public var directives: [Directive] = []
+    /// Enabled capabilities derived from `kind`.
+    public var isFrontend: Bool { kind != .backend }
+    public var isBackend: Bool { kind != .frontend }
+
+    public init(name: String, kind: ProxyKind, location: SourceLocation) {
+        self.name = name
+        self.kind = kind
+        self.location = location
+    }
+}
+
+public struct GlobalSettings: Sendable, Hashable {
+    /// nil = HAProxy's computed default; Fulcrum uses 4096 unless the limit of open files says less.
+    public var maxconn: Int?
+    /// nil = one event loop per core.
+    public var nbthread: Int?
+    public var daemon: Bool = false
+    public var pidfile: String?
+    public var user: String?
+    public var group: String?
+    public var uid: Int?
+    public var gid: Int?
+    public var chroot: String?
+    public var logs: [LogTarget] = []
+    public var statsSockets: [Directive] = []
+    /// `tune.*` keywords: name -> value as written.
+    public var tune: [String: String] = [:]
+    /// `tune.bufsize` (default 16384): the largest request/response head accepted.
+    public var bufsize: Int = 16384
+    /// `tune.maxrewrite` (default 1024): the part of bufsize reserved for header rewrites.
+    public var maxrewrite: Int = 1024
+    /// `tune.http.maxhdr` (default 101).
+    public var maxHeaders: Int = 101
+    public var directives: [Directive] = []
+    public init() {}
+}
+
+/// An `http-errors NAME` section.
+public struct HTTPErrorsSection: Sendable, Hashable {
+    public var name: String
+    public var location: SourceLocation
+    public var errorFiles: [Int: [UInt8]] = [:]
+    public init(name: String, location: SourceLocation) {
+        self.name = name
+        self.location = location
+    }
+}
+
+/// The whole, validated configuration.
+public struct Configuration: Sendable, Hashable {
+    public var global = GlobalSettings()
+    /// Frontends, backends and listens in file order.
+    public var proxies: [Proxy] = []
+    public var httpErrors: [HTTPErrorsSection] = []
+    public init() {}
+
+    public func proxy(named name: String) -> Proxy? { proxies.first { $0.name == name } }
+    public var frontends: [Proxy] { proxies.filter(\.isFrontend) }
+    public var backends: [Proxy] { proxies.filter(\.isBackend) }
+}

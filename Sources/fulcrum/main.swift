@@ -1,0 +1,2 @@
+import FulcrumCLI
+print("fulcrum")

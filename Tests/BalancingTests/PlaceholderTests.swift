@@ -1,0 +1,3 @@
+import XCTest
+@testable import Balancing
+final class BalancingPlaceholderTests: XCTestCase { func testBuilds() {} }

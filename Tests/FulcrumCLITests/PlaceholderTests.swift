@@ -1,0 +1,3 @@
+import XCTest
+@testable import FulcrumCLI
+final class FulcrumCLIPlaceholderTests: XCTestCase { func testBuilds() {} }

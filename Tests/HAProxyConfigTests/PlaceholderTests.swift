@@ -1,0 +1,3 @@
+import XCTest
+@testable import HAProxyConfig
+final class HAProxyConfigPlaceholderTests: XCTestCase { func testBuilds() {} }

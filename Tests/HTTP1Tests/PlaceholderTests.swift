@@ -1,0 +1,3 @@
+import XCTest
+@testable import HTTP1
+final class HTTP1PlaceholderTests: XCTestCase { func testBuilds() {} }

@@ -1,2 +1,6 @@
 import FulcrumCLI
-print("fulcrum")
+#if canImport(Glibc)
+import Glibc
+#endif
+
+exit(FulcrumMain.run(Array(CommandLine.arguments.dropFirst())))

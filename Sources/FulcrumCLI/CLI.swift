@@ -1,3 +1,0 @@
-import HAProxyConfig
-import ProxyCore
-public enum FulcrumCLIPlaceholder {}

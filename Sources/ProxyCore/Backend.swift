@@ -1,0 +1,165 @@
+import Balancing
+import DequeModule
+import HAProxyConfig
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A server of a backend at run time. Counters are guarded by the backend's lock.
+public final class ServerRuntime: @unchecked Sendable {
+    public let config: Server
+    public let name: String
+    /// Position in the backend.
+    public let index: Int
+    /// Position among all servers of the process (for per-loop connection pools).
+    public let globalIndex: Int
+    /// Resolved at start; nil when the server has no fixed port (the client's destination port is used).
+    public let address: SocketAddress?
+
+    init(config: Server, index: Int, globalIndex: Int, address: SocketAddress?) {
+        self.config = config
+        self.name = config.name
+        self.index = index
+        self.globalIndex = globalIndex
+        self.address = address
+    }
+}
+
+/// The answer to "which server takes this request?".
+enum Assignment {
+    case server(ServerRuntime)
+    case queued(QueueWaiter)
+    case noServer
+}
+
+/// A request waiting in a backend queue for a server slot. Owned by its event loop's session;
+/// `grant` is set under the backend lock and delivered on `loop`.
+final class QueueWaiter: @unchecked Sendable {
+    let loop: any EventLoop
+    /// A hash-chosen server the request must wait for, or nil for any server.
+    let target: Int?
+    var state: State = .waiting
+    var onGrant: ((ServerRuntime) -> Void)?
+
+    enum State { case waiting, granted, cancelled }
+
+    init(loop: any EventLoop, target: Int?) {
+        self.loop = loop
+        self.target = target
+    }
+}
+
+/// A backend at run time: its servers, balancer, connection counts and queue.
+public final class BackendRuntime: @unchecked Sendable {
+    public let config: Proxy
+    public let name: String
+    public let servers: [ServerRuntime]
+    let errors: ErrorResponses
+    private let lock = NIOLock()
+    private let balancer: Balancer
+    /// Requests/connections currently assigned to each server (HAProxy's `served`).
+    private var served: [Int]
+    private var queue = Deque<QueueWaiter>()
+    private let maxconn: [Int]
+
+    init(config: Proxy, servers: [ServerRuntime]) {
+        self.config = config
+        self.name = config.name
+        self.servers = servers
+        self.errors = ErrorResponses(overrides: config.errorFiles)
+        self.served = Array(repeating: 0, count: servers.count)
+        self.maxconn = servers.map(\.config.maxconn)
+        self.balancer = Balancer(
+            kind: Self.kind(of: config),
+            servers: servers.map { BalancedServer(weight: $0.config.weight, isBackup: $0.config.backup) },
+            allBackups: config.options["allbackups"] ?? false)
+        for s in servers where s.config.disabled { balancer.setUsable(s.index, false) }
+    }
+
+    static func kind(of proxy: Proxy) -> BalanceKind {
+        switch proxy.balance {
+        case .roundRobin: return .roundRobin
+        case .staticRoundRobin: return .staticRoundRobin
+        case .leastConn: return .leastConn
+        case .first: return .first
+        case let .random(draws): return .random(draws: draws)
+        case .source, .uri, .urlParam, .header, .rdpCookie:
+            let function: HashFunctionKind
+            switch proxy.hash.function {
+            case .sdbm: function = .sdbm
+            case .djb2: function = .djb2
+            case .wt6: function = .wt6
+            case .crc32: function = .crc32
+            case .none: function = .none
+            }
+            return .hash(consistent: proxy.hash.type == .consistent, function: function, avalanche: proxy.hash.avalanche)
+        }
+    }
+
+    /// Chooses a server and takes a slot on it, or queues the request, or says there is none.
+    func assign(key: UnsafeRawBufferPointer?, avoid: Int?, loop: any EventLoop) -> Assignment {
+        lock.withLock {
+            let selection = balancer.select(
+                key: key, avoid: avoid,
+                hasRoom: { i in self.maxconn[i] == 0 || self.served[i] < self.maxconn[i] },
+                load: { i in self.served[i] })
+            switch selection {
+            case let .server(i):
+                if maxconn[i] == 0 || served[i] < maxconn[i] {
+                    served[i] += 1
+                    return .server(servers[i])
+                }
+                // A hash-chosen server that is full: wait for that one.
+                let waiter = QueueWaiter(loop: loop, target: i)
+                queue.append(waiter)
+                return .queued(waiter)
+            case .allFull:
+                let waiter = QueueWaiter(loop: loop, target: nil)
+                queue.append(waiter)
+                return .queued(waiter)
+            case .noServer:
+                return .noServer
+            }
+        }
+    }
+
+    /// Gives back a slot; the first queued request that can use it gets it.
+    func release(_ server: ServerRuntime) {
+        let granted: QueueWaiter? = lock.withLock {
+            served[server.index] -= 1
+            guard !queue.isEmpty, balancer.isUsable(server.index) else { return nil }
+            guard let position = queue.firstIndex(where: { $0.target == nil || $0.target == server.index }) else {
+                return nil
+            }
+            let waiter = queue.remove(at: position)
+            waiter.state = .granted
+            served[server.index] += 1
+            return waiter
+        }
+        if let granted {
+            granted.loop.execute {
+                if let onGrant = granted.onGrant {
+                    granted.onGrant = nil
+                    onGrant(server)
+                } else {
+                    // The session went away in the meantime: hand the slot back.
+                    self.release(server)
+                }
+            }
+        }
+    }
+
+    /// Leaves the queue; returns false when a slot was already granted (the grant is on its way).
+    func cancel(_ waiter: QueueWaiter) -> Bool {
+        lock.withLock {
+            guard waiter.state == .waiting else { return false }
+            waiter.state = .cancelled
+            if let position = queue.firstIndex(where: { $0 === waiter }) { queue.remove(at: position) }
+            return true
+        }
+    }
+
+    /// Current number of requests in the queue.
+    public var queueLength: Int { lock.withLock { queue.count } }
+
+    public func servedCount(_ index: Int) -> Int { lock.withLock { served[index] } }
+}

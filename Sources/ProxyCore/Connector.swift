@@ -1,0 +1,56 @@
+import NIOCore
+import NIOPosix
+
+enum ConnectError: Error { case noAddress }
+
+/// Opens server-side connections on the caller's event loop.
+enum Connector {
+    static func address(of server: ServerRuntime, clientLocalPort: Int?) -> SocketAddress? {
+        guard var address = server.address else { return nil }
+        if server.config.port == nil {
+            guard var port = clientLocalPort else { return nil }
+            if let offset = server.config.portOffset { port += offset }
+            address = (try? SocketAddress(ipAddress: address.ipAddress ?? "", port: port)) ?? address
+        }
+        return address
+    }
+
+    static func connectHTTP(server: ServerRuntime, loopContext: LoopContext, clientLocalPort: Int?,
+                            timeout: TimeAmount) -> EventLoopFuture<ServerConnection> {
+        let loop = loopContext.eventLoop
+        guard let address = address(of: server, clientLocalPort: clientLocalPort) else {
+            return loop.makeFailedFuture(ConnectError.noAddress)
+        }
+        let handler = ServerConnection(server: server, loopContext: loopContext)
+        return ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.autoRead, value: false)
+            .channelOption(.allowRemoteHalfClosure, value: false)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .connect(to: address)
+            .map { _ in handler }
+    }
+
+    static func connectRaw(server: ServerRuntime, loop: any EventLoop, clientLocalPort: Int?, timeout: TimeAmount,
+                           handler: any ChannelHandler & Sendable) -> EventLoopFuture<any Channel> {
+        guard let address = address(of: server, clientLocalPort: clientLocalPort) else {
+            return loop.makeFailedFuture(ConnectError.noAddress)
+        }
+        return ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.autoRead, value: false)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .connect(to: address)
+    }
+}

@@ -1,0 +1,109 @@
+import Atomics
+import HAProxyConfig
+import HTTP1
+import NIOCore
+
+/// A frontend (or the frontend half of a `listen`) at run time.
+public final class FrontendRuntime: @unchecked Sendable {
+    public let config: Proxy
+    public let name: String
+    let defaultBackend: BackendRuntime?
+    let errors: ErrorResponses
+    let http: HTTPSettings
+    let maxconn: Int
+    let current = ManagedAtomic<Int>(0)
+
+    /// What the HTTP path needs per request, computed once from the frontend and its backend.
+    struct HTTPSettings {
+        var limits: ParseLimits
+        var responseLimits: ParseLimits
+        var connectionMode: HTTPConnectionMode
+        var forwardFor: ForwardFor?
+        var forwardedForHeaderLowercased: String
+        var forwardForExcept: Network?
+        var timeouts: ClientTimeouts
+    }
+
+    struct ClientTimeouts {
+        var client: TimeAmount?
+        var httpRequest: TimeAmount?
+        var httpKeepAlive: TimeAmount?
+    }
+
+    init(config: Proxy, defaultBackend: BackendRuntime?, global: GlobalSettings) {
+        self.config = config
+        self.name = config.name
+        self.defaultBackend = defaultBackend
+        self.errors = ErrorResponses(overrides: config.errorFiles)
+        self.maxconn = config.maxconn ?? global.maxconn ?? ProxyRuntime.defaultMaxconn
+        let be = defaultBackend?.config
+        // The strongest connection mode of the frontend and backend wins, as in HAProxy.
+        func rank(_ m: HTTPConnectionMode) -> Int { m == .close ? 2 : (m == .serverClose ? 1 : 0) }
+        let feMode = config.httpConnectionMode, beMode = be?.httpConnectionMode ?? .keepAlive
+        let mode = rank(feMode) >= rank(beMode) ? feMode : beMode
+        let forwardFor = config.forwardFor ?? be?.forwardFor
+        let headLimit = max(1024, global.bufsize - global.maxrewrite)
+        http = HTTPSettings(
+            limits: ParseLimits(maxHeadSize: headLimit, maxHeaders: global.maxHeaders,
+                                acceptInvalid: config.acceptInvalidHTTPRequest),
+            responseLimits: ParseLimits(maxHeadSize: headLimit, maxHeaders: global.maxHeaders,
+                                        acceptInvalid: be?.acceptInvalidHTTPResponse ?? false),
+            connectionMode: mode,
+            forwardFor: forwardFor,
+            forwardedForHeaderLowercased: (forwardFor?.header ?? "x-forwarded-for").lowercased(),
+            forwardForExcept: forwardFor?.except.flatMap(Network.init),
+            timeouts: ClientTimeouts(client: config.timeouts.client?.timeAmount,
+                                     httpRequest: config.timeouts.httpRequest?.timeAmount,
+                                     httpKeepAlive: config.timeouts.httpKeepAlive?.timeAmount))
+    }
+}
+
+extension BackendRuntime {
+    var connectTimeout: TimeAmount { config.timeouts.connect?.timeAmount ?? .seconds(10) }
+    var serverTimeout: TimeAmount? { config.timeouts.server?.timeAmount }
+    /// `timeout queue`, or `timeout connect` when unset (HAProxy's rule).
+    var queueTimeout: TimeAmount { config.timeouts.queue?.timeAmount ?? connectTimeout }
+    var tunnelTimeout: TimeAmount? { config.timeouts.tunnel?.timeAmount ?? config.timeouts.server?.timeAmount }
+
+    /// `option redispatch [interval]`: positive P → every Pth retry; negative N → the Nth retry
+    /// before the last (default -1: the last retry).
+    func shouldRedispatch(afterAttempt attempt: Int) -> Bool {
+        guard let interval = config.redispatch, interval != 0 else { return false }
+        let retry = attempt  // retries done so far after this failure
+        if interval > 0 { return retry % interval == 0 }
+        return retry == config.retries + 1 + interval
+    }
+}
+
+/// An address/prefix for `except` matching.
+struct Network {
+    var bytes: [UInt8]
+    var prefix: Int
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1)
+        guard let first = parts.first else { return nil }
+        guard let address = try? SocketAddress(ipAddress: String(first), port: 0), let b = addressBytes(address) else { return nil }
+        bytes = b
+        if parts.count == 2 {
+            if let n = Int(parts[1]) { prefix = n } else if let mask = try? SocketAddress(ipAddress: String(parts[1]), port: 0),
+                let mb = addressBytes(mask) {
+                prefix = mb.reduce(0) { $0 + $1.nonzeroBitCount }
+            } else { return nil }
+        } else {
+            prefix = b.count * 8
+        }
+    }
+
+    func contains(_ address: SocketAddress) -> Bool {
+        guard let b = addressBytes(address), b.count == bytes.count else { return false }
+        var remaining = prefix
+        for i in 0..<b.count where remaining > 0 {
+            let bits = min(8, remaining)
+            let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+            if b[i] & mask != bytes[i] & mask { return false }
+            remaining -= bits
+        }
+        return true
+    }
+}

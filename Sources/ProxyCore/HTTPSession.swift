@@ -1,0 +1,881 @@
+import Balancing
+import HAProxyConfig
+import HTTP1
+import NIOCore
+import NIOPosix
+
+/// One client connection in `mode http`: parses requests, picks a server, forwards the request
+/// head (original bytes, with only the changes the configuration asks for) and streams both
+/// bodies with backpressure, then loops for the next request (keep-alive, pipelining).
+final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Phase {
+        case waitingRequest
+        case connecting
+        case queued
+        case exchanging
+        case tunnel
+        case closed
+    }
+
+    enum TimeoutKind { case request, keepAlive, client, queue, server, tunnel }
+
+    let frontend: FrontendRuntime
+    let loopContext: LoopContext
+    private var context: ChannelHandlerContext!
+    private var phase = Phase.waitingRequest
+
+    // Client input not consumed yet (a partial head, body bytes, pipelined requests).
+    private var input: ByteBuffer?
+    private var request = MessageHead()
+    private var requestFraming = BodyFraming.none
+    private var requestRemaining: Int64 = 0
+    private var requestChunks = ChunkedTracker()
+    private var requestBodyDone = true
+    private var requestMethod = HTTPMethod.get
+    private var requestCount = 0
+    private var clientKeepAlive = true
+    /// The head as it goes to the server, kept until a server connection is ready.
+    private var outgoingHead: [ByteBuffer] = []
+    /// The head last sent, kept for a retry on a fresh connection when a reused one was closed.
+    private var sentHead: [ByteBuffer] = []
+    /// The request head as the client sent it.
+    private var currentHead: ByteBuffer?
+
+    private var backend: BackendRuntime?
+    private var server: ServerRuntime?
+    private var connection: ServerConnection?
+    private var lastConnection: ServerConnection?
+    private var waiter: QueueWaiter?
+    private var connectAttempts = 0
+    private var connectionWasReused = false
+
+    private var response = MessageHead()
+    private var responseInput: ByteBuffer?
+    private var responseStarted = false  // bytes of a final response went to the client
+    private var responseHeadDone = false
+    private var responseFraming = BodyFraming.none
+    private var responseRemaining: Int64 = 0
+    private var responseChunks = ChunkedTracker()
+    private var responseDone = false
+    private var serverReusable = true
+
+    private var clientNeedsFlush = false
+    private var serverNeedsFlush = false
+    private var wantClientRead = false
+    private var wantServerRead = false
+    private var timer = LazyTimer()
+    private var timeoutKind = TimeoutKind.request
+    private var clientAddress: SocketAddress?
+    private var localPort: Int?
+    private var forwardedForLine: ByteBuffer?
+
+    init(frontend: FrontendRuntime, loopContext: LoopContext) {
+        self.frontend = frontend
+        self.loopContext = loopContext
+    }
+
+    private var settings: FrontendRuntime.HTTPSettings { frontend.http }
+
+    // MARK: client events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        clientAddress = context.channel.remoteAddress
+        localPort = context.channel.localAddress?.port
+        armTimeout(.request)
+        context.read()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        switch phase {
+        case .waitingRequest:
+            appendInput(buffer)
+            parseRequest()
+        case .exchanging where !requestBodyDone:
+            appendInput(buffer)
+            forwardRequestBody()
+        case .tunnel:
+            if let connection { connection.write(buffer); serverNeedsFlush = true }
+            armTimeout(.tunnel)
+        case .closed:
+            break
+        default:
+            // Pipelined bytes or body bytes read before a server was ready: keep them.
+            appendInput(buffer)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushAll()
+        if wantClientRead, phase != .closed { requestClientRead() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, wantServerRead, let connection {
+            wantServerRead = false
+            connection.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { clientClosed() }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        clientClosed()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        clientClosed()
+    }
+
+    private func clientClosed() {
+        guard phase != .closed else { return }
+        phase = .closed
+        abortServerSide()
+        timer.cancel()
+        context.close(promise: nil)
+    }
+
+    // MARK: request head
+
+    private func appendInput(_ buffer: ByteBuffer) {
+        if input == nil || input!.readableBytes == 0 {
+            input = buffer
+        } else {
+            var b = buffer
+            input!.writeBuffer(&b)
+        }
+    }
+
+    private func requestClientRead() {
+        wantClientRead = false
+        context.read()
+    }
+
+    private func parseRequest() {
+        guard let bytes = input, bytes.readableBytes > 0 else {
+            requestClientRead()
+            return
+        }
+        let outcome: Result<ParseOutcome, ParseError> = bytes.withUnsafeReadableBytes { raw in
+            do throws(ParseError) {
+                return .success(try HTTP1Parser.parseRequest(raw, into: &request, limits: settings.limits))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch outcome {
+        case .failure(let error):
+            sendErrorAndClose(error.status == 400 ? 400 : error.status)
+        case .success(.incomplete):
+            armTimeout(.request)
+            requestClientRead()
+        case .success(.complete):
+            startRequest()
+        }
+    }
+
+    private func startRequest() {
+        guard var bytes = input else { return }
+        requestCount += 1
+        requestMethod = request.method
+        requestFraming = HTTP1Parser.requestFraming(request)
+        switch requestFraming {
+        case .contentLength(let n): requestRemaining = n; requestBodyDone = false
+        case .chunked: requestChunks = ChunkedTracker(); requestBodyDone = false
+        default: requestBodyDone = true
+        }
+        clientKeepAlive = HTTP1Parser.requestWantsKeepAlive(request) && settings.connectionMode != .close
+        // Leading empty lines the parser skipped are not forwarded.
+        let headBuffer = bytes.readSlice(length: request.length)!
+        input = bytes
+        currentHead = headBuffer
+        buildOutgoingHead(headBuffer)
+        responseStarted = false
+        responseHeadDone = false
+        responseDone = false
+        responseInput = nil
+        serverReusable = settings.connectionMode == .keepAlive
+        connectAttempts = 0
+        timer.disarm()
+        guard let backend = frontend.defaultBackend else {
+            sendError(503)
+            return
+        }
+        self.backend = backend
+        assignServer(avoid: nil)
+    }
+
+    /// The request head for the server: the client's bytes, less the lines we must not forward
+    /// and plus the lines the configuration adds.
+    private func buildOutgoingHead(_ head: ByteBuffer) {
+        outgoingHead.removeAll(keepingCapacity: true)
+        let settings = self.settings
+        let dropContentLength = request.hasTransferEncoding && request.contentLengthLines > 0
+        let closeServerSide = settings.connectionMode != .keepAlive
+        let addForwardedFor = settings.forwardFor != nil && forwardedForApplies(head)
+        if !dropContentLength && !closeServerSide && !addForwardedFor {
+            outgoingHead.append(head)
+            return
+        }
+        // Copy the segments between the header lines left out.
+        var segmentStart = 0
+        for field in request.headers {
+            let drop = head.withUnsafeReadableBytes { raw in
+                let s = Int(field.nameStart), e = Int(field.nameEnd)
+                return (dropContentLength && equalsLowercaseASCII(raw, s, e, "content-length"))
+                    || (closeServerSide && equalsLowercaseASCII(raw, s, e, "connection"))
+            }
+            guard drop else { continue }
+            if Int(field.lineStart) > segmentStart {
+                outgoingHead.append(head.getSlice(at: head.readerIndex + segmentStart, length: Int(field.lineStart) - segmentStart)!)
+            }
+            segmentStart = Int(field.lineEnd)
+        }
+        let headersEnd = request.headersEnd
+        if headersEnd > segmentStart {
+            outgoingHead.append(head.getSlice(at: head.readerIndex + segmentStart, length: headersEnd - segmentStart)!)
+        }
+        if addForwardedFor, let line = forwardedFor() { outgoingHead.append(line) }
+        if closeServerSide { outgoingHead.append(StaticBuffers.connectionClose) }
+        outgoingHead.append(StaticBuffers.crlf)
+    }
+
+    /// `option forwardfor`: not for clients in `except`, nor (with `if-none`) when the header is there.
+    private func forwardedForApplies(_ head: ByteBuffer) -> Bool {
+        guard settings.forwardFor != nil else { return false }
+        if let except = settings.forwardForExcept, let client = clientAddress, except.contains(client) { return false }
+        if settings.forwardFor!.ifNone, headerValue(head, settings.forwardedForHeaderLowercased) != nil { return false }
+        return true
+    }
+
+    private func forwardedFor() -> ByteBuffer? {
+        if let forwardedForLine { return forwardedForLine }
+        guard let ip = clientAddress?.ipAddress else { return nil }
+        var b = ByteBuffer()
+        b.writeString("\(settings.forwardFor!.header): \(ip)\r\n")
+        forwardedForLine = b
+        return b
+    }
+
+    // MARK: server choice and connection
+
+    private func assignServer(avoid: Int?) {
+        guard let backend else { return }
+        let assignment: Assignment
+        if backend.config.balance.isHashBased, let key = hashKey(backend.config.balance) {
+            assignment = key.withUnsafeBytes { backend.assign(key: $0, avoid: avoid, loop: context.eventLoop) }
+        } else {
+            assignment = backend.assign(key: nil, avoid: avoid, loop: context.eventLoop)
+        }
+        switch assignment {
+        case .server(let s):
+            server = s
+            obtainConnection()
+        case .queued(let w):
+            waiter = w
+            phase = .queued
+            w.onGrant = { [weak self] server in
+                guard let self, self.phase == .queued else {
+                    backend.release(server)
+                    return
+                }
+                self.waiter = nil
+                self.server = server
+                self.obtainConnection()
+            }
+            armTimeout(.queue)
+        case .noServer:
+            sendError(503)
+        }
+    }
+
+    private func hashKey(_ balance: BalanceAlgorithm) -> [UInt8]? {
+        guard let head = currentHead else { return nil }
+        switch balance {
+        case .source:
+            return clientAddress.flatMap(addressBytes)
+        case let .uri(whole, length, depth, pathOnly):
+            let target = head.getString(at: head.readerIndex + request.targetStart, length: request.targetEnd - request.targetStart) ?? ""
+            return Array(HashKeys.uri(Substring(target), whole: whole, length: length, depth: depth, pathOnly: pathOnly).utf8)
+        case let .urlParam(name, _):
+            let target = head.getString(at: head.readerIndex + request.targetStart, length: request.targetEnd - request.targetStart) ?? ""
+            return HashKeys.urlParam(Substring(target), name: name).map { Array($0.utf8) }
+        case let .header(name, domainOnly):
+            guard let value = headerValue(head, name) else { return nil }
+            return Array((domainOnly ? HashKeys.domainOnly(Substring(value)) : Substring(value)).utf8)
+        case .rdpCookie:
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    private func headerValue(_ head: ByteBuffer, _ name: String) -> String? {
+        let lowered = name.lowercased()
+        for field in request.headers {
+            let matches = head.withUnsafeReadableBytes { equalsLowercaseASCII($0, Int(field.nameStart), Int(field.nameEnd), lowered) }
+            if matches {
+                return head.getString(at: head.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart))
+            }
+        }
+        return nil
+    }
+
+    private func obtainConnection() {
+        guard let server else { return }
+        phase = .connecting
+        // http-reuse safe: the first request of a session gets its own connection.
+        if requestCount > 1, let idle = loopContext.takeIdle(server: server, preferred: lastConnection) {
+            connectionWasReused = true
+            attach(idle)
+            return
+        }
+        connectionWasReused = false
+        connectAttempts += 1
+        let loop = context.eventLoop
+        Connector.connectHTTP(server: server, loopContext: loopContext, clientLocalPort: localPort,
+                              timeout: backend!.connectTimeout)
+            .hop(to: loop)
+            .whenComplete { [weak self] result in
+                guard let self else {
+                    if case .success(let c) = result { c.close() }
+                    return
+                }
+                switch result {
+                case .success(let c):
+                    guard self.phase == .connecting else { c.close(); return }
+                    self.attach(c)
+                case .failure:
+                    guard self.phase == .connecting else { return }
+                    self.connectFailed()
+                }
+            }
+    }
+
+    private func connectFailed() {
+        guard let backend, let server else { return }
+        if connectAttempts > backend.config.retries {
+            backend.release(server)
+            self.server = nil
+            sendError(503)
+            return
+        }
+        // Redispatch to another server on the retry HAProxy would (default: the last one).
+        if backend.shouldRedispatch(afterAttempt: connectAttempts) {
+            backend.release(server)
+            self.server = nil
+            let failed = server.index
+            let saved = connectAttempts
+            assignServer(avoid: failed)
+            connectAttempts = saved
+            return
+        }
+        // HAProxy waits min(timeout connect, 1s) before retrying the same server.
+        let delay = min(backend.connectTimeout, .seconds(1))
+        context.eventLoop.scheduleTask(in: delay) { [weak self] in
+            guard let self, self.phase == .connecting else { return }
+            self.obtainConnection()
+        }
+    }
+
+    private func attach(_ c: ServerConnection) {
+        connection = c
+        lastConnection = c
+        c.owner = self
+        c.uses += 1
+        phase = .exchanging
+        for segment in outgoingHead { c.write(segment) }
+        swap(&outgoingHead, &sentHead)
+        outgoingHead.removeAll(keepingCapacity: true)
+        serverNeedsFlush = true
+        if !requestBodyDone { forwardRequestBody() }
+        armTimeout(.server)
+        flushAll()
+        c.read()
+    }
+
+    // MARK: request body
+
+    private func forwardRequestBody() {
+        guard let connection, var bytes = input, bytes.readableBytes > 0 else {
+            if !requestBodyDone { wantClientRead = true; maybeReadClient() }
+            return
+        }
+        switch requestFraming {
+        case .contentLength:
+            let n = Int(min(Int64(bytes.readableBytes), requestRemaining))
+            connection.write(bytes.readSlice(length: n)!)
+            requestRemaining -= Int64(n)
+            if requestRemaining == 0 { requestBodyDone = true }
+        case .chunked:
+            let consumed: Result<Int, ParseError> = bytes.withUnsafeReadableBytes { raw in
+                do throws(ParseError) { return .success(try requestChunks.consume(raw)) } catch { return .failure(error) }
+            }
+            switch consumed {
+            case .failure:
+                // A malformed chunk: HAProxy aborts the exchange.
+                abortServerSide()
+                if !responseStarted { sendErrorAndClose(400) } else { closeClient() }
+                return
+            case .success(let n):
+                connection.write(bytes.readSlice(length: n)!)
+                if requestChunks.isDone { requestBodyDone = true }
+            }
+        default:
+            requestBodyDone = true
+        }
+        serverNeedsFlush = true
+        input = bytes.readableBytes > 0 ? bytes : nil
+        armTimeout(responseHeadDone ? .client : .server)
+        if requestBodyDone {
+            if responseDone { finishExchange() }
+        } else {
+            wantClientRead = true
+            maybeReadClient()
+        }
+    }
+
+    private func maybeReadClient() {
+        guard let connection else { return }
+        if connection.isWritable { requestClientRead() } else { wantClientRead = true }
+    }
+
+    // MARK: server events
+
+    func serverRead(_ c: ServerConnection, _ buffer: ByteBuffer) {
+        guard c === connection else { return }
+        if phase == .tunnel {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            clientNeedsFlush = true
+            armTimeout(.tunnel)
+            return
+        }
+        if responseDone {
+            // Bytes after the end of the response: the connection cannot be reused.
+            serverReusable = false
+            return
+        }
+        if !responseHeadDone {
+            if responseInput == nil || responseInput!.readableBytes == 0 { responseInput = buffer } else {
+                var b = buffer
+                responseInput!.writeBuffer(&b)
+            }
+            parseResponse()
+        } else {
+            forwardResponseBody(buffer)
+        }
+    }
+
+    func serverReadComplete(_ c: ServerConnection) {
+        flushAll()
+        guard c === connection else { return }
+        if phase == .tunnel || (!responseDone && phase == .exchanging) {
+            if context.channel.isWritable { c.read() } else { wantServerRead = true }
+        }
+    }
+
+    func serverWritabilityChanged(_ c: ServerConnection) {
+        guard c === connection else { return }
+        if c.isWritable, wantClientRead { requestClientRead() }
+    }
+
+    func serverClosed(_ c: ServerConnection) {
+        guard c === connection else { return }
+        connection = nil
+        switch phase {
+        case .tunnel:
+            flushAll()
+            releaseServer()
+            closeClient()
+        case .exchanging:
+            if !responseHeadDone {
+                let nothingReceived = (responseInput?.readableBytes ?? 0) == 0
+                if nothingReceived, connectionWasReused, requestBodyDone, requestFraming == .none {
+                    // The server closed an idle connection as we reused it: try a fresh one.
+                    rebuildHeadForRetry()
+                    connectionWasReused = false
+                    obtainFreshConnection()
+                    return
+                }
+                releaseServer()
+                if responseStarted { closeClient() } else { sendErrorAndClose(502) }
+            } else if responseFraming == .untilClose {
+                responseDone = true
+                clientKeepAlive = false
+                flushAll()
+                releaseServer()
+                closeClient()
+            } else if !responseDone {
+                // Truncated response: the client sees the connection end.
+                releaseServer()
+                flushAll()
+                closeClient()
+            }
+        default:
+            break
+        }
+    }
+
+    private func rebuildHeadForRetry() {
+        swap(&outgoingHead, &sentHead)
+    }
+
+    private func obtainFreshConnection() {
+        guard server != nil else { return }
+        phase = .connecting
+        connectAttempts += 1
+        let loop = context.eventLoop
+        Connector.connectHTTP(server: server!, loopContext: loopContext, clientLocalPort: localPort,
+                              timeout: backend!.connectTimeout)
+            .hop(to: loop)
+            .whenComplete { [weak self] result in
+                guard let self else { return }
+                switch result {
+                case .success(let c):
+                    guard self.phase == .connecting else { c.close(); return }
+                    self.attach(c)
+                case .failure:
+                    guard self.phase == .connecting else { return }
+                    self.connectFailed()
+                }
+            }
+    }
+
+    private func parseResponse() {
+        guard var bytes = responseInput else { return }
+        let outcome: Result<ParseOutcome, ParseError> = bytes.withUnsafeReadableBytes { raw in
+            do throws(ParseError) {
+                return .success(try HTTP1Parser.parseResponse(raw, into: &response, limits: settings.responseLimits))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch outcome {
+        case .failure:
+            serverReusable = false
+            abortServerSide()
+            if !responseStarted { sendErrorAndClose(502) } else { closeClient() }
+        case .success(.incomplete):
+            armTimeout(.server)
+        case .success(.complete):
+            let head = bytes.readSlice(length: response.length)!
+            responseInput = nil
+            if response.status < 200 {
+                // Interim response: forward it and wait for the next head.
+                context.write(wrapOutboundOut(head), promise: nil)
+                clientNeedsFlush = true
+                if response.status == 101 {
+                    startTunnel(leftover: bytes)
+                    return
+                }
+                if bytes.readableBytes > 0 {
+                    responseInput = bytes
+                    parseResponse()
+                }
+                return
+            }
+            responseHeadDone = true
+            responseStarted = true
+            responseFraming = HTTP1Parser.responseFraming(response, requestMethod: requestMethod)
+            if !HTTP1Parser.responseAllowsReuse(response) || responseFraming == .untilClose { serverReusable = false }
+            if responseFraming == .untilClose { clientKeepAlive = false }
+            writeResponseHead(head)
+            switch responseFraming {
+            case .contentLength(let n): responseRemaining = n
+            case .chunked: responseChunks = ChunkedTracker()
+            case .none: responseDone = true
+            case .untilClose: break
+            }
+            if responseDone {
+                if bytes.readableBytes > 0 { serverReusable = false }
+                finishIfComplete()
+            } else if bytes.readableBytes > 0 {
+                forwardResponseBody(bytes)
+            } else {
+                armTimeout(.server)
+            }
+        }
+    }
+
+    /// Sends the response head, adjusting `Connection` when the client side will close or is
+    /// HTTP/1.0 with keep-alive.
+    private func writeResponseHead(_ head: ByteBuffer) {
+        let closing = !clientKeepAlive || settings.connectionMode == .close
+        if closing && request.minorVersion == 1 && !response.connection.close {
+            writeHeadReplacingConnection(head, with: StaticBuffers.connectionClose)
+        } else if !closing && request.minorVersion == 0 && !response.connection.keepAlive {
+            writeHeadReplacingConnection(head, with: StaticBuffers.connectionKeepAlive)
+        } else {
+            context.write(wrapOutboundOut(head), promise: nil)
+        }
+        clientNeedsFlush = true
+    }
+
+    private func writeHeadReplacingConnection(_ head: ByteBuffer, with line: ByteBuffer) {
+        var segmentStart = 0
+        for field in response.headers {
+            let isConnection = head.withUnsafeReadableBytes {
+                equalsLowercaseASCII($0, Int(field.nameStart), Int(field.nameEnd), "connection")
+            }
+            guard isConnection else { continue }
+            if Int(field.lineStart) > segmentStart {
+                context.write(wrapOutboundOut(head.getSlice(at: head.readerIndex + segmentStart, length: Int(field.lineStart) - segmentStart)!), promise: nil)
+            }
+            segmentStart = Int(field.lineEnd)
+        }
+        if response.headersEnd > segmentStart {
+            context.write(wrapOutboundOut(head.getSlice(at: head.readerIndex + segmentStart, length: response.headersEnd - segmentStart)!), promise: nil)
+        }
+        context.write(wrapOutboundOut(line), promise: nil)
+        context.write(wrapOutboundOut(StaticBuffers.crlf), promise: nil)
+    }
+
+    private func forwardResponseBody(_ buffer: ByteBuffer) {
+        var bytes = buffer
+        switch responseFraming {
+        case .contentLength:
+            let n = Int(min(Int64(bytes.readableBytes), responseRemaining))
+            context.write(wrapOutboundOut(bytes.readSlice(length: n)!), promise: nil)
+            responseRemaining -= Int64(n)
+            if responseRemaining == 0 { responseDone = true }
+        case .chunked:
+            let consumed: Result<Int, ParseError> = bytes.withUnsafeReadableBytes { raw in
+                do throws(ParseError) { return .success(try responseChunks.consume(raw)) } catch { return .failure(error) }
+            }
+            switch consumed {
+            case .failure:
+                serverReusable = false
+                flushAll()
+                abortServerSide()
+                closeClient()
+                return
+            case .success(let n):
+                context.write(wrapOutboundOut(bytes.readSlice(length: n)!), promise: nil)
+                if responseChunks.isDone { responseDone = true }
+            }
+        case .untilClose:
+            context.write(wrapOutboundOut(bytes), promise: nil)
+            bytes.moveReaderIndex(to: bytes.writerIndex)
+        case .none:
+            responseDone = true
+        }
+        clientNeedsFlush = true
+        if bytes.readableBytes > 0 { serverReusable = false }
+        if responseDone { finishIfComplete() } else { armTimeout(.server) }
+    }
+
+    private func finishIfComplete() {
+        if requestBodyDone {
+            finishExchange()
+        } else {
+            // The server answered before the whole request body came: HAProxy closes afterwards.
+            clientKeepAlive = false
+            serverReusable = false
+            finishExchange()
+        }
+    }
+
+    private func startTunnel(leftover: ByteBuffer) {
+        phase = .tunnel
+        if leftover.readableBytes > 0 {
+            context.write(wrapOutboundOut(leftover), promise: nil)
+        }
+        clientNeedsFlush = true
+        if let pending = input, pending.readableBytes > 0, let connection {
+            connection.write(pending)
+            serverNeedsFlush = true
+            input = nil
+        }
+        armTimeout(.tunnel)
+        flushAll()
+        connection?.read()
+        requestClientRead()
+    }
+
+    // MARK: end of an exchange
+
+    private func finishExchange() {
+        flushAll()
+        if let connection {
+            self.connection = nil
+            connection.owner = nil
+            if serverReusable && !connection.isClosed {
+                loopContext.addIdle(connection)
+            } else {
+                connection.close()
+            }
+        }
+        releaseServer()
+        if !clientKeepAlive {
+            closeClient()
+            return
+        }
+        phase = .waitingRequest
+        armTimeout(.keepAlive)
+        if let pending = input, pending.readableBytes > 0 {
+            parseRequest()
+        } else {
+            requestClientRead()
+        }
+    }
+
+    private func releaseServer() {
+        if let server, let backend {
+            self.server = nil
+            backend.release(server)
+        }
+    }
+
+    /// Drops the server side of the current exchange (client went away, or an error).
+    private func abortServerSide() {
+        if let waiter, let backend {
+            self.waiter = nil
+            if !backend.cancel(waiter) { waiter.onGrant = nil }
+        }
+        if let connection {
+            self.connection = nil
+            connection.owner = nil
+            connection.close()
+        }
+        releaseServer()
+    }
+
+    private func closeClient() {
+        guard phase != .closed else { return }
+        phase = .closed
+        timer.cancel()
+        flushAll()
+        context.close(promise: nil)
+    }
+
+    /// Answers with HAProxy's response for `status`; the connection stays open when the request
+    /// was read whole and the client allows it.
+    private func sendError(_ status: Int) {
+        let errors = backend?.errors ?? frontend.errors
+        abortServerSide()
+        context.write(wrapOutboundOut(errors.response(status)), promise: nil)
+        clientNeedsFlush = true
+        responseStarted = true
+        // The rest of the request body cannot be told apart from a next request: close.
+        if !requestBodyDone { clientKeepAlive = false }
+        if (input?.readableBytes ?? 0) > 0 && !requestBodyDone { clientKeepAlive = false }
+        if status == 400 || status == 408 || !clientKeepAlive {
+            closeClient()
+            return
+        }
+        flushAll()
+        phase = .waitingRequest
+        armTimeout(.keepAlive)
+        if let pending = input, pending.readableBytes > 0 { parseRequest() } else { requestClientRead() }
+    }
+
+    private func sendErrorAndClose(_ status: Int) {
+        clientKeepAlive = false
+        sendError(status)
+    }
+
+    private func flushAll() {
+        if clientNeedsFlush {
+            clientNeedsFlush = false
+            context.flush()
+        }
+        if serverNeedsFlush {
+            serverNeedsFlush = false
+            connection?.flush()
+        }
+    }
+
+    // MARK: timeouts
+
+    private func armTimeout(_ kind: TimeoutKind) {
+        let t = settings.timeouts
+        let amount: TimeAmount?
+        switch kind {
+        case .request: amount = t.httpRequest ?? t.client
+        case .keepAlive: amount = t.httpKeepAlive ?? t.httpRequest ?? t.client
+        case .client: amount = t.client
+        case .queue: amount = backend?.queueTimeout
+        case .server: amount = backend?.serverTimeout
+        case .tunnel: amount = backend?.tunnelTimeout ?? t.client
+        }
+        timeoutKind = kind
+        guard let amount else {
+            timer.disarm()
+            return
+        }
+        let loop = context.eventLoop
+        timer.arm(.now() + amount, on: loop) { [weak self] in self?.timerFired() }
+    }
+
+    private func timerFired() {
+        guard timer.firedAndExpired(on: context.eventLoop, fire: { [weak self] in self?.timerFired() }) else { return }
+        switch timeoutKind {
+        case .keepAlive:
+            if (input?.readableBytes ?? 0) == 0 { closeClient() } else { sendErrorAndClose(408) }
+        case .request:
+            if (input?.readableBytes ?? 0) == 0 && requestCount == 0 { closeClient() } else { sendErrorAndClose(408) }
+        case .client:
+            abortServerSide()
+            closeClient()
+        case .queue:
+            if let waiter, let backend {
+                if backend.cancel(waiter) {
+                    self.waiter = nil
+                    sendError(503)
+                }
+            }
+        case .server:
+            if responseStarted {
+                abortServerSide()
+                closeClient()
+            } else {
+                serverReusable = false
+                abortServerSide()
+                sendError(504)
+            }
+        case .tunnel:
+            abortServerSide()
+            closeClient()
+        }
+    }
+}
+
+enum StaticBuffers {
+    static let crlf = ByteBuffer(string: "\r\n")
+    static let connectionClose = ByteBuffer(string: "Connection: close\r\n")
+    static let connectionKeepAlive = ByteBuffer(string: "Connection: keep-alive\r\n")
+}
+
+@inline(__always)
+func equalsLowercaseASCII(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ literal: String) -> Bool {
+    var literal = literal
+    return literal.withUTF8 { p in
+        guard end - start == p.count else { return false }
+        for i in 0..<p.count {
+            var c = bytes[start + i]
+            if c >= 65 && c <= 90 { c |= 0x20 }
+            if c != p[i] { return false }
+        }
+        return true
+    }
+}
+
+func addressBytes(_ address: SocketAddress) -> [UInt8]? {
+    switch address {
+    case .v4(let a):
+        return withUnsafeBytes(of: a.address.sin_addr) { Array($0) }
+    case .v6(let a):
+        return withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
+    default:
+        return nil
+    }
+}

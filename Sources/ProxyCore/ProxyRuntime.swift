@@ -1,0 +1,179 @@
+import Atomics
+import HAProxyConfig
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct RuntimeError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The running proxy: event loops, backends, frontends and their listeners, built from a
+/// validated configuration.
+public final class ProxyRuntime: @unchecked Sendable {
+    public static let defaultMaxconn = 4096
+
+    public let configuration: Configuration
+    public let group: MultiThreadedEventLoopGroup
+    private let ownsGroup: Bool
+    private var backends: [String: BackendRuntime] = [:]
+    private var frontends: [FrontendRuntime] = []
+    private var loopContexts: [ObjectIdentifier: LoopContext] = [:]
+    private var listeners: [(channel: any Channel, frontend: FrontendRuntime)] = []
+    private let globalCurrent = ManagedAtomic<Int>(0)
+    private let globalMaxconn: Int
+    private let paused = ManagedAtomic<Bool>(false)
+    private let listenersLock = NIOLock()
+
+    /// Builds the runtime: resolves server addresses; binds nothing yet.
+    public init(configuration: Configuration, group: MultiThreadedEventLoopGroup? = nil) throws {
+        self.configuration = configuration
+        let threads = configuration.global.nbthread ?? System.coreCount
+        if let group {
+            self.group = group
+            ownsGroup = false
+        } else {
+            self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+            ownsGroup = true
+        }
+        globalMaxconn = configuration.global.maxconn ?? Self.defaultMaxconn
+        var globalIndex = 0
+        for proxy in configuration.proxies where proxy.isBackend {
+            var servers: [ServerRuntime] = []
+            for (i, s) in proxy.servers.enumerated() {
+                let address: SocketAddress
+                do {
+                    address = try SocketAddress.makeAddressResolvingHost(s.host, port: s.port ?? 0)
+                } catch {
+                    throw RuntimeError("[ALERT] : config : backend '\(proxy.name)': could not resolve address '\(s.host)' of server '\(s.name)' (\(s.location)).")
+                }
+                servers.append(ServerRuntime(config: s, index: i, globalIndex: globalIndex, address: address))
+                globalIndex += 1
+            }
+            backends[proxy.name] = BackendRuntime(config: proxy, servers: servers)
+        }
+        for proxy in configuration.proxies where proxy.isFrontend {
+            let backendName = proxy.kind == .listen ? (proxy.defaultBackend ?? proxy.name) : proxy.defaultBackend
+            let backend = backendName.flatMap { backends[$0] }
+            frontends.append(FrontendRuntime(config: proxy, defaultBackend: backend, global: configuration.global))
+        }
+        for loop in self.group.makeIterator() {
+            loopContexts[ObjectIdentifier(loop)] = LoopContext(eventLoop: loop, serverCount: globalIndex)
+        }
+    }
+
+    public func backend(named name: String) -> BackendRuntime? { backends[name] }
+
+    /// Binds every listener. Throws with HAProxy-like wording when an address cannot be bound.
+    public func start() throws {
+        for frontend in frontends {
+            for bind in frontend.config.binds {
+                for address in bind.addresses {
+                    let channel = try bindListener(address, frontend: frontend, location: bind.location)
+                    listenersLock.withLock { listeners.append((channel, frontend)) }
+                }
+            }
+        }
+    }
+
+    /// The addresses actually bound (useful with port 0).
+    public var boundAddresses: [SocketAddress] { listenersSnapshot.compactMap { $0.channel.localAddress } }
+
+    private func bindListener(_ address: ListenAddress, frontend: FrontendRuntime, location: SourceLocation) throws -> any Channel {
+        let contexts = loopContexts
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.socketOption(.init(rawValue: SO_REUSEPORT)), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.allowRemoteHalfClosure, value: frontend.config.mode == .tcp)
+            .childChannelInitializer { [weak self] channel in
+                guard let self, let loopContext = contexts[ObjectIdentifier(channel.eventLoop)] else {
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    self.connectionOpened(frontend: frontend)
+                    channel.closeFuture.whenComplete { _ in self.connectionClosed(frontend: frontend) }
+                    if frontend.config.mode == .tcp {
+                        try channel.pipeline.syncOperations.addHandler(TCPSession(frontend: frontend, backend: frontend.defaultBackend))
+                    } else {
+                        try channel.pipeline.syncOperations.addHandler(HTTPSession(frontend: frontend, loopContext: loopContext))
+                    }
+                }
+            }
+        do {
+            switch address {
+            case let .inet(host, port):
+                let socketAddress = try SocketAddress.makeAddressResolvingHost(host ?? "0.0.0.0", port: port)
+                return try bootstrap.bind(to: socketAddress).wait()
+            case let .unix(path):
+                unlink(path)
+                return try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+            case let .fd(fd):
+                return try bootstrap.withBoundSocket(fd).wait()
+            }
+        } catch {
+            throw RuntimeError("[ALERT]    (\(getpid())) : Starting frontend \(frontend.name): cannot bind socket (\(error)) for [\(address)] (\(location))")
+        }
+    }
+
+    private func connectionOpened(frontend: FrontendRuntime) {
+        let fe = frontend.current.wrappingIncrementThenLoad(ordering: .relaxed)
+        let all = globalCurrent.wrappingIncrementThenLoad(ordering: .relaxed)
+        if fe >= frontend.maxconn || all >= globalMaxconn { updateAccepting() }
+    }
+
+    private func connectionClosed(frontend: FrontendRuntime) {
+        frontend.current.wrappingDecrement(ordering: .relaxed)
+        globalCurrent.wrappingDecrement(ordering: .relaxed)
+        if paused.load(ordering: .relaxed) { updateAccepting() }
+    }
+
+    /// Frontend/global `maxconn`: a full listener stops accepting (connections wait in the kernel
+    /// backlog) rather than accepting and dropping.
+    private func updateAccepting() {
+        let all = globalCurrent.load(ordering: .relaxed)
+        var anyPaused = false
+        for (channel, frontend) in listenersSnapshot {
+            let full = frontend.current.load(ordering: .relaxed) >= frontend.maxconn || all >= globalMaxconn
+            if full { anyPaused = true }
+            channel.setOption(.autoRead, value: !full).whenComplete { _ in }
+        }
+        paused.store(anyPaused, ordering: .relaxed)
+    }
+
+    private var listenersSnapshot: [(channel: any Channel, frontend: FrontendRuntime)] {
+        listenersLock.withLock { listeners }
+    }
+
+    /// Number of client connections open now.
+    public var currentConnections: Int { globalCurrent.load(ordering: .relaxed) }
+
+    /// Stops accepting (soft stop): listeners close; established connections go on.
+    public func stopListening() {
+        let all = listenersLock.withLock {
+            let l = listeners
+            listeners.removeAll()
+            return l
+        }
+        for (channel, _) in all { try? channel.close().wait() }
+    }
+
+    /// Waits until every client connection has ended or `deadline` passes.
+    public func waitForConnectionsToEnd(deadline: NIODeadline) {
+        while globalCurrent.load(ordering: .relaxed) > 0 && NIODeadline.now() < deadline {
+            usleep(20_000)
+        }
+    }
+
+    public func shutdown() {
+        stopListening()
+        if ownsGroup { try? group.syncShutdownGracefully() }
+    }
+}

@@ -1,4 +1,0 @@
-import NIOCore
-import NIOPosix
-import HAProxyConfig
-public enum ProxyCorePlaceholder {}

@@ -1,0 +1,143 @@
+import NIOCore
+import NIOPosix
+
+/// Receives what happens on a server-side connection. The HTTP session that owns the connection
+/// for the current exchange implements it; an idle connection has no owner.
+protocol ServerConnectionOwner: AnyObject {
+    func serverRead(_ connection: ServerConnection, _ buffer: ByteBuffer)
+    func serverReadComplete(_ connection: ServerConnection)
+    func serverWritabilityChanged(_ connection: ServerConnection)
+    func serverClosed(_ connection: ServerConnection)
+}
+
+/// The handler on a server-side channel (HTTP mode). Forwards events to its owner, or keeps
+/// the connection in its loop's idle pool between exchanges.
+final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let server: ServerRuntime
+    let loopContext: LoopContext
+    private(set) var context: ChannelHandlerContext!
+    weak var owner: (any ServerConnectionOwner)?
+    var isClosed = false
+    /// Position in the idle pool while idle, -1 otherwise.
+    var poolPosition = -1
+    /// Number of exchanges done on this connection.
+    var uses = 0
+    private var idleTimer = LazyTimer()
+
+    init(server: ServerRuntime, loopContext: LoopContext) {
+        self.server = server
+        self.loopContext = loopContext
+    }
+
+    var channel: any Channel { context.channel }
+    var isWritable: Bool { context.channel.isWritable }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        if let owner { owner.serverRead(self, buffer) } else {
+            // Bytes from an idle server: nothing can be framed with them any more.
+            close()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        owner?.serverReadComplete(self)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        owner?.serverWritabilityChanged(self)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isClosed = true
+        idleTimer.cancel()
+        if poolPosition >= 0 { loopContext.removeIdle(self) }
+        owner?.serverClosed(self)
+        owner = nil
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
+    }
+
+    func write(_ buffer: ByteBuffer) { context.write(wrapOutboundOut(buffer), promise: nil) }
+    func flush() { context.flush() }
+    func read() { context.read() }
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        context.close(promise: nil)
+    }
+
+    /// Idle connections are closed after this long (HAProxy's pool-purge-delay).
+    static let idleLifetime = TimeAmount.seconds(5)
+
+    func becameIdle() {
+        owner = nil
+        let loop = context.eventLoop
+        idleTimer.arm(.now() + Self.idleLifetime, on: loop) { [weak self] in self?.idleTimerFired() }
+        context.read()  // notice when the server closes it
+    }
+
+    func leftIdle() { idleTimer.disarm() }
+
+    private func idleTimerFired() {
+        guard idleTimer.firedAndExpired(on: context.eventLoop, fire: { [weak self] in self?.idleTimerFired() }) else { return }
+        if owner == nil { close() }
+    }
+}
+
+/// Per event loop state: idle server connections, reachable without locks from that loop only.
+final class LoopContext: @unchecked Sendable {
+    let eventLoop: any EventLoop
+    /// Idle connections per server, by the server's global index.
+    private var idle: [[ServerConnection]]
+
+    init(eventLoop: any EventLoop, serverCount: Int) {
+        self.eventLoop = eventLoop
+        self.idle = Array(repeating: [], count: serverCount)
+    }
+
+    func addIdle(_ connection: ServerConnection) {
+        let g = connection.server.globalIndex
+        connection.poolPosition = idle[g].count
+        idle[g].append(connection)
+        connection.becameIdle()
+    }
+
+    func removeIdle(_ connection: ServerConnection) {
+        let g = connection.server.globalIndex
+        let p = connection.poolPosition
+        guard p >= 0, p < idle[g].count, idle[g][p] === connection else { return }
+        let last = idle[g].removeLast()
+        if p < idle[g].count {
+            idle[g][p] = last
+            last.poolPosition = p
+        }
+        connection.poolPosition = -1
+        connection.leftIdle()
+    }
+
+    /// Takes `preferred` if it is idle for this server, else the most recently used idle one.
+    func takeIdle(server: ServerRuntime, preferred: ServerConnection?) -> ServerConnection? {
+        if let preferred, preferred.server === server, preferred.poolPosition >= 0, !preferred.isClosed {
+            removeIdle(preferred)
+            return preferred
+        }
+        let g = server.globalIndex
+        while let c = idle[g].last {
+            removeIdle(c)
+            if !c.isClosed { return c }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,227 @@
+import HAProxyConfig
+import NIOCore
+import NIOPosix
+
+/// The server side of a `mode tcp` session: hands everything to the session.
+final class TCPServerSide: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    weak var session: TCPSession?
+    var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { session?.serverRead(unwrapInboundIn(data)) }
+    func channelReadComplete(context: ChannelHandlerContext) { session?.serverReadComplete() }
+    func channelWritabilityChanged(context: ChannelHandlerContext) { session?.serverWritabilityChanged() }
+    func channelInactive(context: ChannelHandlerContext) { session?.serverClosed() }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { session?.serverInputClosed() }
+    }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
+
+/// One client connection in `mode tcp`: a server is chosen, then bytes flow both ways with
+/// backpressure (a side is read only while the other can take writes) and half-closes are passed on.
+final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let frontend: FrontendRuntime
+    let backend: BackendRuntime?
+    private var context: ChannelHandlerContext!
+    private var server: ServerRuntime?
+    private var serverSide: TCPServerSide?
+    private var serverChannel: (any Channel)?
+    private var waiter: QueueWaiter?
+    private var pending: [ByteBuffer] = []
+    private var attempts = 0
+    private var closed = false
+    private var clientInputClosed = false
+    private var serverEOF = false
+    private var wantClientRead = false
+    private var wantServerRead = false
+    private var timer = LazyTimer()
+    private var localPort: Int?
+
+    init(frontend: FrontendRuntime, backend: BackendRuntime?) {
+        self.frontend = frontend
+        self.backend = backend
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelActive(context: ChannelHandlerContext) {
+        localPort = context.channel.localAddress?.port
+        guard backend != nil else {
+            context.close(promise: nil)
+            return
+        }
+        touch()
+        assign(avoid: nil)
+    }
+
+    private func assign(avoid: Int?) {
+        guard let backend else { return }
+        let key = context.channel.remoteAddress.flatMap(addressBytes)
+        let assignment: Assignment
+        if backend.config.balance.isHashBased, let key {
+            assignment = key.withUnsafeBytes { backend.assign(key: $0, avoid: avoid, loop: context.eventLoop) }
+        } else {
+            assignment = backend.assign(key: nil, avoid: avoid, loop: context.eventLoop)
+        }
+        switch assignment {
+        case .server(let s):
+            server = s
+            connect()
+        case .queued(let w):
+            waiter = w
+            w.onGrant = { [weak self] s in
+                guard let self, !self.closed else { backend.release(s); return }
+                self.waiter = nil
+                self.server = s
+                self.connect()
+            }
+            let deadline = NIODeadline.now() + backend.queueTimeout
+            context.eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+                guard let self, let waiter = self.waiter else { return }
+                if backend.cancel(waiter) { self.waiter = nil; self.closeAll() }
+            }
+        case .noServer:
+            closeAll()
+        }
+    }
+
+    private func connect() {
+        guard let server, let backend, !closed else { return }
+        attempts += 1
+        let side = TCPServerSide()
+        side.session = self
+        Connector.connectRaw(server: server, loop: context.eventLoop, clientLocalPort: localPort,
+                             timeout: backend.connectTimeout, handler: side)
+            .hop(to: context.eventLoop)
+            .whenComplete { [weak self] result in
+                guard let self else {
+                    if case .success(let ch) = result { ch.close(promise: nil) }
+                    return
+                }
+                switch result {
+                case .success(let channel):
+                    guard !self.closed else { channel.close(promise: nil); return }
+                    self.serverSide = side
+                    self.serverChannel = channel
+                    for b in self.pending { channel.write(b, promise: nil) }
+                    self.pending.removeAll()
+                    channel.flush()
+                    if self.clientInputClosed { channel.close(mode: .output, promise: nil) }
+                    channel.read()
+                    self.context.read()
+                case .failure:
+                    self.connectFailed()
+                }
+            }
+    }
+
+    private func connectFailed() {
+        guard let backend, let server, !closed else { return }
+        if attempts > backend.config.retries {
+            backend.release(server)
+            self.server = nil
+            closeAll()
+            return
+        }
+        if backend.shouldRedispatch(afterAttempt: attempts) {
+            backend.release(server)
+            self.server = nil
+            assign(avoid: server.index)
+            return
+        }
+        let delay = min(backend.connectTimeout, .seconds(1))
+        context.eventLoop.scheduleTask(in: delay) { [weak self] in self?.connect() }
+    }
+
+    // Client side.
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        touch()
+        if let serverChannel { serverChannel.write(buffer, promise: nil) } else { pending.append(buffer) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        guard let serverChannel else { return }
+        serverChannel.flush()
+        if serverChannel.isWritable { context.read() } else { wantClientRead = true }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, wantServerRead {
+            wantServerRead = false
+            serverChannel?.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case ChannelEvent.inputClosed = event else { return }
+        clientInputClosed = true
+        serverChannel?.close(mode: .output, promise: nil)
+        if serverEOF { closeAll() }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) { closeAll() }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { closeAll() }
+
+    // Server side.
+
+    func serverRead(_ buffer: ByteBuffer) {
+        touch()
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func serverReadComplete() {
+        context.flush()
+        if context.channel.isWritable { serverChannel?.read() } else { wantServerRead = true }
+    }
+
+    func serverWritabilityChanged() {
+        if let serverChannel, serverChannel.isWritable, wantClientRead {
+            wantClientRead = false
+            context.read()
+        }
+    }
+
+    func serverInputClosed() {
+        serverEOF = true
+        context.close(mode: .output, promise: nil)
+        if clientInputClosed { closeAll() }
+    }
+
+    func serverClosed() {
+        serverChannel = nil
+        closeAll()
+    }
+
+    private func closeAll() {
+        guard !closed else { return }
+        closed = true
+        timer.cancel()
+        if let waiter, let backend { _ = backend.cancel(waiter); waiter.onGrant = nil }
+        if let server, let backend { self.server = nil; backend.release(server) }
+        serverChannel?.close(promise: nil)
+        context.close(promise: nil)
+    }
+
+    /// Inactivity: `timeout client`/`timeout server` (the shorter), or `timeout tunnel`.
+    private func touch() {
+        let t = backend?.config.timeouts
+        let candidates = [frontend.config.timeouts.client, t?.server].compactMap { $0 }
+        guard let shortest = (t?.tunnel).map({ [$0] }) ?? (candidates.isEmpty ? nil : [candidates.min()!]) else { return }
+        let loop = context.eventLoop
+        timer.arm(.now() + shortest[0].timeAmount, on: loop) { [weak self] in self?.timerFired() }
+    }
+
+    private func timerFired() {
+        guard timer.firedAndExpired(on: context.eventLoop, fire: { [weak self] in self?.timerFired() }) else { return }
+        closeAll()
+    }
+}

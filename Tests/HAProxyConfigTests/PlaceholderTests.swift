@@ -1,3 +1,3 @@
 import XCTest
-@testable import HAProxyConfig
+import HAProxyConfig
 final class HAProxyConfigPlaceholderTests: XCTestCase { func testBuilds() {} }

@@ -281,6 +281,14 @@ public struct Proxy: Sendable, Hashable {
     public var options: [String: Bool] = [:]
     /// Every line of the section (and the ones inherited from defaults), as written, for later issues.
     public var directives: [Directive] = []
+    /// `description TEXT`.
+    public var descriptionText: String?
+    /// `id N`.
+    public var proxyID: Int?
+    /// `disabled` (the proxy is declared but not started); `enabled` resets it.
+    public var disabled: Bool = false
+    /// `errorfiles NAME [CODE...]` references, in order (resolved into `errorFiles` by validation).
+    public var errorFilesReferences: [ErrorFilesReference] = []
     /// Enabled capabilities derived from `kind`.
     public var isFrontend: Bool { kind != .backend }
     public var isBackend: Bool { kind != .frontend }
@@ -315,7 +323,37 @@ public struct GlobalSettings: Sendable, Hashable {
     /// `tune.http.maxhdr` (default 101).
     public var maxHeaders: Int = 101
     public var directives: [Directive] = []
+    /// `stats timeout` (default 10s).
+    public var statsTimeout: Duration?
+    public var hardStopAfter: Duration?
+    public var ulimitN: Int?
+    public var masterWorker: Bool = false
+    public var caBase: String?
+    public var crtBase: String?
+    public var logTag: String?
+    public var logSendHostname: String?
+    public var node: String?
+    public var descriptionText: String?
+    public var localpeer: String?
+    public var exposeExperimentalDirectives: Bool = false
+    /// `ssl-default-bind-*` / `ssl-default-server-*`: keyword -> value as written.
+    public var sslDefaults: [String: String] = [:]
+    /// `cpu-map` lines as written.
+    public var cpuMap: [Directive] = []
     public init() {}
+}
+
+/// An `errorfiles NAME [CODE...]` line of a proxy.
+public struct ErrorFilesReference: Sendable, Hashable {
+    public var section: String
+    /// Empty = every code of the section.
+    public var codes: [Int]
+    public var location: SourceLocation
+    public init(section: String, codes: [Int], location: SourceLocation) {
+        self.section = section
+        self.codes = codes
+        self.location = location
+    }
 }
 
 /// An `http-errors NAME` section.

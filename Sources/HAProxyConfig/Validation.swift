@@ -1,0 +1,134 @@
+// Checks that need the whole configuration (after all files).
+
+extension ConfigParser {
+    mutating func finish() -> LoadResult {
+        closeSection()
+        validate()
+        let hasAlert = diagnostics.contains { $0.severity == .alert }
+        return LoadResult(configuration: hasAlert ? nil : config, diagnostics: diagnostics)
+    }
+
+    mutating func diag(_ sev: Diagnostic.Severity, _ msg: String, at loc: SourceLocation?, section: String? = nil,
+                       keyword: String? = nil) {
+        diagnostics.append(Diagnostic(sev, msg, location: loc, section: section, keyword: keyword))
+    }
+
+    mutating func validate() {
+        // Duplicate names per capability.
+        var frontNames: [String: ProxyState] = [:]
+        var backNames: [String: ProxyState] = [:]
+        for st in proxies where !st.proxy.name.isEmpty {
+            let p = st.proxy
+            if p.isFrontend {
+                if let other = frontNames[p.name] {
+                    diag(.alert, "\(p.kind.rawValue) '\(p.name)' has the same name as \(other.proxy.kind.rawValue) '\(p.name)' declared at \(other.proxy.location).",
+                         at: p.location, section: st.label)
+                } else { frontNames[p.name] = st }
+            }
+            if p.isBackend {
+                if let other = backNames[p.name] {
+                    if other.proxy.kind != .listen || p.kind != .listen {
+                        diag(.alert, "\(p.kind.rawValue) '\(p.name)' has the same name as \(other.proxy.kind.rawValue) '\(p.name)' declared at \(other.proxy.location).",
+                             at: p.location, section: st.label)
+                    }
+                } else { backNames[p.name] = st }
+            }
+        }
+        let backendNames = Array(backNames.keys).sorted()
+
+        var resolved: [Proxy] = []
+        for st in proxies {
+            var p = st.proxy
+            let label = st.label
+            // Binds.
+            if p.isFrontend && p.binds.isEmpty && !p.disabled {
+                diag(.warning, "\(p.kind.rawValue) '\(p.name)' has no 'bind' directive. Please declare it as a backend if this was intended.",
+                     at: p.location, section: label)
+            }
+            // default_backend.
+            if p.isFrontend, let be = p.defaultBackend {
+                let loc = st.defaultBackendAt ?? p.location
+                if let target = backNames[be] {
+                    if p.mode == .http && target.proxy.mode == .tcp {
+                        diag(.alert, "http \(p.kind.rawValue) '\(p.name)' (\(p.location)) tries to use incompatible tcp \(target.proxy.kind.rawValue) '\(be)' (\(target.proxy.location)) as its default backend (see 'mode').",
+                             at: loc, section: label, keyword: "default_backend")
+                    }
+                } else {
+                    diag(.alert, "Proxy '\(p.name)': unable to find required default_backend: '\(be)'"
+                         + Suggest.suffix(be, in: backendNames),
+                         at: loc, section: label, keyword: "default_backend")
+                }
+            } else if p.kind == .frontend && p.defaultBackend == nil {
+                // HAProxy accepts this (it answers 503); nothing to report.
+            }
+            // Servers.
+            if p.isBackend {
+                var seen: [String: SourceLocation] = [:]
+                for s in p.servers {
+                    if let first = seen[s.name] {
+                        diag(.alert, "server '\(s.name)' already exists in \(p.kind.rawValue) '\(p.name)' (declared at \(first)).",
+                             at: s.location, section: label, keyword: "server")
+                    } else { seen[s.name] = s.location }
+                }
+                var ids: [Int: String] = [:]
+                for s in p.servers {
+                    guard let id = s.id else { continue }
+                    if let other = ids[id] {
+                        diag(.alert, "server '\(s.name)' has the same 'id' \(id) as server '\(other)'.",
+                             at: s.location, section: label, keyword: "server")
+                    } else { ids[id] = s.name }
+                }
+                // Health checks: one warning per backend.
+                let checkAt = st.healthCheckAt ?? p.servers.first(where: { $0.check.enabled })?.location
+                if let checkAt {
+                    diag(.warning, "health checks are not yet supported by Fulcrum: servers are considered UP.",
+                         at: checkAt, section: label)
+                }
+            }
+            // Timeouts.
+            var missing: [String] = []
+            let t = p.timeouts
+            if p.isFrontend && t.client == nil { missing.append("'client'") }
+            if p.isBackend && t.connect == nil { missing.append("'connect'") }
+            if p.isBackend && t.server == nil { missing.append("'server'") }
+            if !missing.isEmpty && !p.disabled {
+                let all = p.kind == .listen || p.kind == .frontend ? "'client', 'connect', 'server'" : "'connect', 'server'"
+                _ = all
+                diag(.warning, "missing timeouts for \(p.kind.rawValue) '\(p.name)'.\n"
+                     + "   | While not properly invalid, you will certainly encounter various problems\n"
+                     + "   | with such a configuration. To fix this, please ensure that all following\n"
+                     + "   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.",
+                     at: p.location, section: label)
+            }
+            // errorfiles references, applied in order with errorfile lines.
+            if !st.errorSources.isEmpty {
+                var files: [Int: [UInt8]] = [:]
+                for src in st.errorSources {
+                    switch src {
+                    case let .file(code, body): files[code] = body
+                    case let .reference(ref):
+                        guard let sec = config.httpErrors.first(where: { $0.name == ref.section }) else {
+                            diag(.alert, "unable to find http-errors section '\(ref.section)' referenced by \(p.kind.rawValue) '\(p.name)'"
+                                 + Suggest.suffix(ref.section, in: config.httpErrors.map(\.name)),
+                                 at: ref.location, section: label, keyword: "errorfiles")
+                            continue
+                        }
+                        if ref.codes.isEmpty {
+                            files.merge(sec.errorFiles) { _, new in new }
+                        } else {
+                            for c in ref.codes {
+                                if let body = sec.errorFiles[c] { files[c] = body } else {
+                                    diag(.warning, "status code '\(c)' not declared in http-errors section '\(ref.section)', ignored.",
+                                         at: ref.location, section: label, keyword: "errorfiles")
+                                }
+                            }
+                        }
+                    }
+                }
+                p.errorFiles = files
+            }
+            resolved.append(p)
+        }
+        config.proxies = resolved
+    }
+}

@@ -1,3 +1,0 @@
-import XCTest
-@testable import HAProxyConfig
-final class HAProxyConfigPlaceholderTests: XCTestCase { func testBuilds() {} }

@@ -1,0 +1,83 @@
+import Foundation
+import HAProxyConfig
+import XCTest
+
+/// The repository root is two levels above this file's folder; the seeds are beside the repository.
+let seedDirectory: String = {
+    let repoRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()  // HAProxyConfigTests
+        .deletingLastPathComponent()  // Tests
+        .deletingLastPathComponent()  // repo root
+    return repoRoot.appendingPathComponent("../shared/seed-configs").standardized.path
+}()
+
+func loadSeed(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> LoadResult {
+    let path = seedDirectory + "/" + name
+    try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "seed \(path) not present")
+    let result = ConfigLoader(environment: [:]).load(paths: [path])
+    for d in result.diagnostics { print("  \(name): \(d)") }
+    XCTAssertFalse(result.diagnostics.contains { $0.message.contains("unknown keyword") },
+                   "no unknown keyword expected in \(name)", file: file, line: line)
+    XCTAssertFalse(result.diagnostics.contains { $0.message.contains("unknown option") },
+                   "no unknown option expected in \(name)", file: file, line: line)
+    return result
+}
+
+extension LoadResult {
+    var alerts: [Diagnostic] { diagnostics.filter { $0.severity == .alert } }
+    var warnings: [Diagnostic] { diagnostics.filter { $0.severity == .warning } }
+}
+
+final class SeedConfigTests: XCTestCase {
+    func testLegacyReqadd() throws {
+        let r = try loadSeed("legacy-reqadd.cfg")
+        XCTAssertNil(r.configuration)
+        let reqadd = r.alerts.first { $0.message.contains("http-request add-header") }
+        XCTAssertNotNil(reqadd)
+        XCTAssertEqual(reqadd?.location?.line, 13)
+        XCTAssertEqual(reqadd?.keyword, "reqadd")
+        XCTAssertEqual(reqadd?.section, "frontend 'web'")
+    }
+
+    func testTTSGrpc() throws {
+        let r = try loadSeed("tts-grpc.cfg")
+        let htx = r.warnings.first { $0.message.contains("http-use-htx") }
+        XCTAssertEqual(htx?.location?.line, 14)
+        XCTAssertFalse(r.alerts.contains { $0.message.contains("http-use-htx") })
+        let h2 = r.alerts.filter { $0.message.contains("proto h2") && $0.message.contains("not yet supported") }
+        XCTAssertEqual(h2.map { $0.location?.line }, [22, 27, 28])
+        XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("not yet supported") })
+    }
+
+    func testTTSGrpcSyslog() throws {
+        let r = try loadSeed("tts-grpc-syslog.cfg")
+        XCTAssertFalse(r.alerts.isEmpty)
+        XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("proto h2") && $0.message.contains("not yet supported") })
+    }
+
+    func testTCPServiceStats() throws {
+        let r = try loadSeed("tcp-service-stats.cfg")
+        let bindWarnings = r.warnings.filter { $0.message.contains("please use the 'bind' keyword") }
+        XCTAssertEqual(bindWarnings.map { $0.location?.line }, [16, 25])
+        let stats = r.alerts.filter { $0.message.contains("'stats") && $0.message.contains("not yet supported") }
+        XCTAssertEqual(stats.map { $0.location?.line }, [29, 30, 31])
+        XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("not yet supported") })
+        XCTAssertTrue(r.warnings.contains { $0.message.contains("health checks are not yet supported") })
+    }
+
+    func testWebCookie() throws {
+        let r = try loadSeed("web-cookie.cfg")
+        XCTAssertTrue(r.alerts.contains { $0.keyword == "cookie" && $0.message.contains("not yet supported") })
+        XCTAssertTrue(r.alerts.contains { $0.keyword == "http-request" && $0.message.contains("not yet supported") })
+        XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("not yet supported") }, "\(r.alerts)")
+    }
+
+    func testOpenstackVIP() throws {
+        let r = try loadSeed("openstack-vip.cfg")
+        XCTAssertNil(r.configuration)
+        for kw in ["'bind ssl'", "'bind crt'", "'cookie'", "'http-request'"] {
+            XCTAssertTrue(r.alerts.contains { $0.message.contains(kw) && $0.message.contains("not yet supported") }, kw)
+        }
+        XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("not yet supported") }, "\(r.alerts)")
+    }
+}

@@ -31,7 +31,14 @@ let package = Package(
             ]
         ),
         // L4: HAProxy-compatible command line (pure parsing + the run loop).
-        .target(name: "FulcrumCLI", dependencies: ["HAProxyConfig", "ProxyCore"]),
+        .target(
+            name: "FulcrumCLI",
+            dependencies: [
+                "HAProxyConfig", "ProxyCore", "HTTP1",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(name: "fulcrum", dependencies: ["FulcrumCLI"]),
 
         .testTarget(name: "HAProxyConfigTests", dependencies: ["HAProxyConfig"]),

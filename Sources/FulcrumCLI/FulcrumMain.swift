@@ -18,7 +18,7 @@ public enum FulcrumMain {
     static func eprint(_ s: String) {
         var s = s
         if !s.hasSuffix("\n") { s += "\n" }
-        fputs(s, stderr)
+        s.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
     }
 
     public static func run(_ arguments: [String]) -> Int32 {

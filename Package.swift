@@ -18,7 +18,7 @@ let package = Package(
         // L1: balance algorithms over plain indices and weights. Pure Swift.
         .target(name: "Balancing"),
         // L1: HTTP/1.x message parsing over raw bytes (HAProxy's rules). Pure Swift.
-        .target(name: "HTTP1"),
+        .target(name: "HTTP1", swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // L3: the runtime: listeners, backends, servers, queues, TCP and HTTP/1.1 data paths.
         .target(
             name: "ProxyCore",
@@ -28,7 +28,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "DequeModule", package: "swift-collections"),
-            ]
+            ],
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         // L4: HAProxy-compatible command line (pure parsing + the run loop).
         .target(

@@ -24,7 +24,7 @@ enum Connector {
         let handler = ServerConnection(server: server, loopContext: loopContext)
         return ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.autoRead, value: false)
+            .channelOption(.autoRead, value: true)
             .channelOption(.allowRemoteHalfClosure, value: false)
             .connectTimeout(timeout)
             .channelInitializer { channel in
@@ -43,7 +43,7 @@ enum Connector {
         }
         return ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.autoRead, value: false)
+            .channelOption(.autoRead, value: true)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connectTimeout(timeout)
             .channelInitializer { channel in

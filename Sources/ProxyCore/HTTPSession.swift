@@ -64,8 +64,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private var clientNeedsFlush = false
     private var serverNeedsFlush = false
-    private var wantClientRead = false
-    private var wantServerRead = false
+    /// Reading is on (autoRead) except while the other side cannot take more or enough is buffered.
+    private var clientPaused = false
+    private var clientEOF = false
     private var timer = LazyTimer()
     private var timeoutKind = TimeoutKind.request
     private var clientAddress: SocketAddress?
@@ -89,7 +90,6 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         clientAddress = context.channel.remoteAddress
         localPort = context.channel.localAddress?.port
         armTimeout(.request)
-        context.read()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -107,25 +107,29 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .closed:
             break
         default:
-            // Pipelined bytes or body bytes read before a server was ready: keep them.
+            // Pipelined bytes or body bytes read before a server was ready: keep them, up to a point.
             appendInput(buffer)
+            if input!.readableBytes >= settings.limits.maxHeadSize { pauseClient() }
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flushAll()
-        if wantClientRead, phase != .closed { requestClientRead() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, wantServerRead, let connection {
-            wantServerRead = false
-            connection.read()
-        }
+        if context.channel.isWritable, let connection { connection.setReading(true) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case ChannelEvent.inputClosed = event { clientClosed() }
+        guard case ChannelEvent.inputClosed = event else { return }
+        // The client shut its sending side: an exchange under way still completes (HAProxy does
+        // not abort without `option abortonclose`), then the connection closes.
+        clientKeepAlive = false
+        clientEOF = true
+        if phase == .waitingRequest || phase == .tunnel {
+            if phase == .tunnel { connection?.channel.close(mode: .output, promise: nil) } else { closeClient() }
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -155,14 +159,21 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
     }
 
-    private func requestClientRead() {
-        wantClientRead = false
-        context.read()
+    private func resumeClient() {
+        guard clientPaused, phase != .closed else { return }
+        clientPaused = false
+        context.channel.setOption(.autoRead, value: true).whenComplete { _ in }
+    }
+
+    private func pauseClient() {
+        guard !clientPaused else { return }
+        clientPaused = true
+        context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
     }
 
     private func parseRequest() {
         guard let bytes = input, bytes.readableBytes > 0 else {
-            requestClientRead()
+            resumeClient()
             return
         }
         let outcome: Result<ParseOutcome, ParseError> = bytes.withUnsafeReadableBytes { raw in
@@ -177,7 +188,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             sendErrorAndClose(error.status == 400 ? 400 : error.status)
         case .success(.incomplete):
             armTimeout(.request)
-            requestClientRead()
+            resumeClient()
         case .success(.complete):
             startRequest()
         }
@@ -193,7 +204,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .chunked: requestChunks = ChunkedTracker(); requestBodyDone = false
         default: requestBodyDone = true
         }
-        clientKeepAlive = HTTP1Parser.requestWantsKeepAlive(request) && settings.connectionMode != .close
+        clientKeepAlive = HTTP1Parser.requestWantsKeepAlive(request) && settings.connectionMode != .close && !clientEOF
         // Leading empty lines the parser skipped are not forwarded.
         let headBuffer = bytes.readSlice(length: request.length)!
         input = bytes
@@ -283,8 +294,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .queued(let w):
             waiter = w
             phase = .queued
-            w.onGrant = { [weak self] server in
-                guard let self, self.phase == .queued else {
+            w.onGrant = { server in
+                guard self.phase == .queued else {
                     backend.release(server)
                     return
                 }
@@ -345,11 +356,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         Connector.connectHTTP(server: server, loopContext: loopContext, clientLocalPort: localPort,
                               timeout: backend!.connectTimeout)
             .hop(to: loop)
-            .whenComplete { [weak self] result in
-                guard let self else {
-                    if case .success(let c) = result { c.close() }
-                    return
-                }
+            .whenComplete { result in
                 switch result {
                 case .success(let c):
                     guard self.phase == .connecting else { c.close(); return }
@@ -381,8 +388,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
         // HAProxy waits min(timeout connect, 1s) before retrying the same server.
         let delay = min(backend.connectTimeout, .seconds(1))
-        context.eventLoop.scheduleTask(in: delay) { [weak self] in
-            guard let self, self.phase == .connecting else { return }
+        context.eventLoop.scheduleTask(in: delay) {
+            guard self.phase == .connecting else { return }
             self.obtainConnection()
         }
     }
@@ -400,14 +407,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if !requestBodyDone { forwardRequestBody() }
         armTimeout(.server)
         flushAll()
-        c.read()
+        c.setReading(context.channel.isWritable)
     }
 
     // MARK: request body
 
     private func forwardRequestBody() {
         guard let connection, var bytes = input, bytes.readableBytes > 0 else {
-            if !requestBodyDone { wantClientRead = true; maybeReadClient() }
+            if !requestBodyDone { resumeClient() }
             return
         }
         switch requestFraming {
@@ -438,15 +445,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         armTimeout(responseHeadDone ? .client : .server)
         if requestBodyDone {
             if responseDone { finishExchange() }
+        } else if connection.isWritable {
+            resumeClient()
         } else {
-            wantClientRead = true
-            maybeReadClient()
+            pauseClient()
         }
-    }
-
-    private func maybeReadClient() {
-        guard let connection else { return }
-        if connection.isWritable { requestClientRead() } else { wantClientRead = true }
     }
 
     // MARK: server events
@@ -478,14 +481,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     func serverReadComplete(_ c: ServerConnection) {
         flushAll()
         guard c === connection else { return }
-        if phase == .tunnel || (!responseDone && phase == .exchanging) {
-            if context.channel.isWritable { c.read() } else { wantServerRead = true }
-        }
+        if !context.channel.isWritable { c.setReading(false) }
     }
 
     func serverWritabilityChanged(_ c: ServerConnection) {
         guard c === connection else { return }
-        if c.isWritable, wantClientRead { requestClientRead() }
+        if c.isWritable { resumeClient() }
     }
 
     func serverClosed(_ c: ServerConnection) {
@@ -537,8 +538,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         Connector.connectHTTP(server: server!, loopContext: loopContext, clientLocalPort: localPort,
                               timeout: backend!.connectTimeout)
             .hop(to: loop)
-            .whenComplete { [weak self] result in
-                guard let self else { return }
+            .whenComplete { result in
                 switch result {
                 case .success(let c):
                     guard self.phase == .connecting else { c.close(); return }
@@ -567,10 +567,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .success(.incomplete):
             armTimeout(.server)
         case .success(.complete):
-            let head = bytes.readSlice(length: response.length)!
             responseInput = nil
             if response.status < 200 {
                 // Interim response: forward it and wait for the next head.
+                let head = bytes.readSlice(length: response.length)!
                 context.write(wrapOutboundOut(head), promise: nil)
                 clientNeedsFlush = true
                 if response.status == 101 {
@@ -588,6 +588,17 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             responseFraming = HTTP1Parser.responseFraming(response, requestMethod: requestMethod)
             if !HTTP1Parser.responseAllowsReuse(response) || responseFraming == .untilClose { serverReusable = false }
             if responseFraming == .untilClose { clientKeepAlive = false }
+            // Common case: an unmodified head and a whole sized body in this read go out as one slice.
+            if case .contentLength(let n) = responseFraming, n <= Int64(bytes.readableBytes - response.length),
+               !responseHeadNeedsChange() {
+                context.write(wrapOutboundOut(bytes.readSlice(length: response.length + Int(n))!), promise: nil)
+                clientNeedsFlush = true
+                responseDone = true
+                if bytes.readableBytes > 0 { serverReusable = false }
+                finishIfComplete()
+                return
+            }
+            let head = bytes.readSlice(length: response.length)!
             writeResponseHead(head)
             switch responseFraming {
             case .contentLength(let n): responseRemaining = n
@@ -608,6 +619,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     /// Sends the response head, adjusting `Connection` when the client side will close or is
     /// HTTP/1.0 with keep-alive.
+    private func responseHeadNeedsChange() -> Bool {
+        let closing = !clientKeepAlive || settings.connectionMode == .close
+        return (closing && request.minorVersion == 1 && !response.connection.close)
+            || (!closing && request.minorVersion == 0 && !response.connection.keepAlive)
+    }
+
     private func writeResponseHead(_ head: ByteBuffer) {
         let closing = !clientKeepAlive || settings.connectionMode == .close
         if closing && request.minorVersion == 1 && !response.connection.close {
@@ -697,8 +714,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
         armTimeout(.tunnel)
         flushAll()
-        connection?.read()
-        requestClientRead()
+        resumeClient()
     }
 
     // MARK: end of an exchange
@@ -724,7 +740,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if let pending = input, pending.readableBytes > 0 {
             parseRequest()
         } else {
-            requestClientRead()
+            resumeClient()
         }
     }
 
@@ -775,7 +791,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         flushAll()
         phase = .waitingRequest
         armTimeout(.keepAlive)
-        if let pending = input, pending.readableBytes > 0 { parseRequest() } else { requestClientRead() }
+        if let pending = input, pending.readableBytes > 0 { parseRequest() } else { resumeClient() }
     }
 
     private func sendErrorAndClose(_ status: Int) {
@@ -813,11 +829,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             return
         }
         let loop = context.eventLoop
-        timer.arm(.now() + amount, on: loop) { [weak self] in self?.timerFired() }
+        if timer.set(.now() + amount) { timer.schedule(on: loop) { self.timerFired() } }
     }
 
     private func timerFired() {
-        guard timer.firedAndExpired(on: context.eventLoop, fire: { [weak self] in self?.timerFired() }) else { return }
+        guard timer.firedAndExpired(on: context.eventLoop, fire: { self.timerFired() }) else { return }
         switch timeoutKind {
         case .keepAlive:
             if (input?.readableBytes ?? 0) == 0 { closeClient() } else { sendErrorAndClose(408) }

@@ -10,14 +10,17 @@ struct LazyTimer {
 
     var isArmed: Bool { deadline != .distantFuture }
 
-    /// Sets the deadline; `fire` is called on `loop` once it passes (unless moved again).
-    mutating func arm(_ newDeadline: NIODeadline, on loop: any EventLoop, fire: @escaping @Sendable () -> Void) {
+    /// Sets the deadline. Returns true when the caller must `schedule` a task (none is pending
+    /// early enough): the closure is only built then, never on the common path.
+    mutating func set(_ newDeadline: NIODeadline) -> Bool {
         deadline = newDeadline
-        if scheduled == nil || newDeadline < scheduledFor {
-            scheduled?.cancel()
-            scheduledFor = newDeadline
-            scheduled = loop.scheduleTask(deadline: newDeadline, fire)
-        }
+        return scheduled == nil || newDeadline < scheduledFor
+    }
+
+    mutating func schedule(on loop: any EventLoop, fire: @escaping @Sendable () -> Void) {
+        scheduled?.cancel()
+        scheduledFor = deadline
+        scheduled = loop.scheduleTask(deadline: deadline, fire)
     }
 
     mutating func disarm() {

@@ -19,7 +19,9 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     let server: ServerRuntime
     let loopContext: LoopContext
     private(set) var context: ChannelHandlerContext!
-    weak var owner: (any ServerConnectionOwner)?
+    /// The session of the current exchange. Strong; every path that ends an exchange clears it
+    /// (a weak reference would give each session a refcount side table: slower on the hot path).
+    var owner: (any ServerConnectionOwner)?
     var isClosed = false
     /// Position in the idle pool while idle, -1 otherwise.
     var poolPosition = -1
@@ -71,7 +73,13 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func write(_ buffer: ByteBuffer) { context.write(wrapOutboundOut(buffer), promise: nil) }
     func flush() { context.flush() }
-    func read() { context.read() }
+    private var paused = false
+    /// Backpressure: stop reading while the client cannot take more.
+    func setReading(_ on: Bool) {
+        guard paused == on, !isClosed else { return }
+        paused = !on
+        context.channel.setOption(.autoRead, value: on).whenComplete { _ in }
+    }
     func close() {
         guard !isClosed else { return }
         isClosed = true
@@ -84,14 +92,14 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     func becameIdle() {
         owner = nil
         let loop = context.eventLoop
-        idleTimer.arm(.now() + Self.idleLifetime, on: loop) { [weak self] in self?.idleTimerFired() }
-        context.read()  // notice when the server closes it
+        if idleTimer.set(.now() + Self.idleLifetime) { idleTimer.schedule(on: loop) { self.idleTimerFired() } }
+        setReading(true)  // notice when the server closes it
     }
 
     func leftIdle() { idleTimer.disarm() }
 
     private func idleTimerFired() {
-        guard idleTimer.firedAndExpired(on: context.eventLoop, fire: { [weak self] in self?.idleTimerFired() }) else { return }
+        guard idleTimer.firedAndExpired(on: context.eventLoop, fire: { self.idleTimerFired() }) else { return }
         if owner == nil { close() }
     }
 }

@@ -6,7 +6,8 @@ import NIOPosix
 final class TCPServerSide: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-    weak var session: TCPSession?
+    /// Strong until the session ends (it clears it), so no weak-reference side table is needed.
+    var session: TCPSession?
     var context: ChannelHandlerContext?
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -38,8 +39,9 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     private var closed = false
     private var clientInputClosed = false
     private var serverEOF = false
-    private var wantClientRead = false
-    private var wantServerRead = false
+    private var clientPaused = false
+    private var serverPaused = false
+    private var pendingBytes = 0
     private var timer = LazyTimer()
     private var localPort: Int?
 
@@ -75,15 +77,15 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
             connect()
         case .queued(let w):
             waiter = w
-            w.onGrant = { [weak self] s in
-                guard let self, !self.closed else { backend.release(s); return }
+            w.onGrant = { s in
+                guard !self.closed else { backend.release(s); return }
                 self.waiter = nil
                 self.server = s
                 self.connect()
             }
             let deadline = NIODeadline.now() + backend.queueTimeout
-            context.eventLoop.scheduleTask(deadline: deadline) { [weak self] in
-                guard let self, let waiter = self.waiter else { return }
+            context.eventLoop.scheduleTask(deadline: deadline) {
+                guard let waiter = self.waiter else { return }
                 if backend.cancel(waiter) { self.waiter = nil; self.closeAll() }
             }
         case .noServer:
@@ -99,11 +101,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         Connector.connectRaw(server: server, loop: context.eventLoop, clientLocalPort: localPort,
                              timeout: backend.connectTimeout, handler: side)
             .hop(to: context.eventLoop)
-            .whenComplete { [weak self] result in
-                guard let self else {
-                    if case .success(let ch) = result { ch.close(promise: nil) }
-                    return
-                }
+            .whenComplete { result in
                 switch result {
                 case .success(let channel):
                     guard !self.closed else { channel.close(promise: nil); return }
@@ -113,8 +111,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
                     self.pending.removeAll()
                     channel.flush()
                     if self.clientInputClosed { channel.close(mode: .output, promise: nil) }
-                    channel.read()
-                    self.context.read()
+                    self.setClientReading(true)
                 case .failure:
                     self.connectFailed()
                 }
@@ -136,7 +133,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         let delay = min(backend.connectTimeout, .seconds(1))
-        context.eventLoop.scheduleTask(in: delay) { [weak self] in self?.connect() }
+        context.eventLoop.scheduleTask(in: delay) { self.connect() }
     }
 
     // Client side.
@@ -144,20 +141,33 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         touch()
-        if let serverChannel { serverChannel.write(buffer, promise: nil) } else { pending.append(buffer) }
+        if let serverChannel { serverChannel.write(buffer, promise: nil) } else {
+            pending.append(buffer)
+            pendingBytes += buffer.readableBytes
+            if pendingBytes > 65536 { setClientReading(false) }
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         guard let serverChannel else { return }
         serverChannel.flush()
-        if serverChannel.isWritable { context.read() } else { wantClientRead = true }
+        if !serverChannel.isWritable { setClientReading(false) }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, wantServerRead {
-            wantServerRead = false
-            serverChannel?.read()
-        }
+        if context.channel.isWritable { setServerReading(true) }
+    }
+
+    private func setClientReading(_ on: Bool) {
+        guard clientPaused == on, !closed else { return }
+        clientPaused = !on
+        context.channel.setOption(.autoRead, value: on).whenComplete { _ in }
+    }
+
+    private func setServerReading(_ on: Bool) {
+        guard serverPaused == on, let serverChannel else { return }
+        serverPaused = !on
+        serverChannel.setOption(.autoRead, value: on).whenComplete { _ in }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -180,14 +190,11 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
 
     func serverReadComplete() {
         context.flush()
-        if context.channel.isWritable { serverChannel?.read() } else { wantServerRead = true }
+        if !context.channel.isWritable { setServerReading(false) }
     }
 
     func serverWritabilityChanged() {
-        if let serverChannel, serverChannel.isWritable, wantClientRead {
-            wantClientRead = false
-            context.read()
-        }
+        if let serverChannel, serverChannel.isWritable { setClientReading(true) }
     }
 
     func serverInputClosed() {
@@ -208,6 +215,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         if let waiter, let backend { _ = backend.cancel(waiter); waiter.onGrant = nil }
         if let server, let backend { self.server = nil; backend.release(server) }
         serverChannel?.close(promise: nil)
+        serverSide?.session = nil
         context.close(promise: nil)
     }
 
@@ -217,11 +225,11 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         let candidates = [frontend.config.timeouts.client, t?.server].compactMap { $0 }
         guard let shortest = (t?.tunnel).map({ [$0] }) ?? (candidates.isEmpty ? nil : [candidates.min()!]) else { return }
         let loop = context.eventLoop
-        timer.arm(.now() + shortest[0].timeAmount, on: loop) { [weak self] in self?.timerFired() }
+        if timer.set(.now() + shortest[0].timeAmount) { timer.schedule(on: loop) { self.timerFired() } }
     }
 
     private func timerFired() {
-        guard timer.firedAndExpired(on: context.eventLoop, fire: { [weak self] in self?.timerFired() }) else { return }
+        guard timer.firedAndExpired(on: context.eventLoop, fire: { self.timerFired() }) else { return }
         closeAll()
     }
 }

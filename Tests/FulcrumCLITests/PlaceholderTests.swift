@@ -1,3 +1,0 @@
-import XCTest
-@testable import FulcrumCLI
-final class FulcrumCLIPlaceholderTests: XCTestCase { func testBuilds() {} }

@@ -106,7 +106,7 @@ public enum Keywords {
               "option httpslog", "option tcplog", "option dontlognull", "option dontlog-normal",
               "option logasap", "option log-separate-errors", "option log-health-checks",
               "option contstats", "option socket-stats", "capture request header",
-              "capture response header", "capture cookie", "capture", "unique-id-format",
+              "capture response header", "capture request", "capture response", "capture cookie", "capture", "unique-id-format",
               "option splice-auto", "option splice-request", "option splice-response",
               "option tcpka", "option clitcpka", "option srvtcpka", "option nolinger",
               "option tcp-smart-accept", "option tcp-smart-connect", "option independent-streams",

@@ -154,6 +154,24 @@ public enum Keywords {
         "tcp-smart-connect", "tcpka", "tcplog", "transparent",
     ]
 
+    /// Options HAProxy refuses with `no option`.
+    public static let nonNegatableOptions: Set<String> = [
+        "forwardfor", "httpchk", "httplog", "httpslog", "ldap-check", "mysql-check", "originalto",
+        "pgsql-check", "redis-check", "smtpchk", "ssl-hello-chk", "tcp-check", "tcpka", "tcplog",
+        "external-check", "spop-check",
+    ]
+    /// Options ignored (with a warning) in a backend.
+    public static let frontendOnlyOptions: Set<String> = [
+        "accept-invalid-http-request", "clitcpka", "contstats", "dontlog-normal", "dontlognull", "logasap",
+        "socket-stats", "tcp-smart-accept", "log-separate-errors", "http-ignore-probes",
+    ]
+    /// Options ignored (with a warning) in a frontend.
+    public static let backendOnlyOptions: Set<String> = [
+        "abortonclose", "accept-invalid-http-response", "allbackups", "checkcache", "log-health-checks",
+        "persist", "prefer-last-server", "redispatch", "transparent", "http-pretend-keepalive", "srvtcpka",
+        "tcp-smart-connect",
+    ]
+
     public static let timeoutNames: [String] = [
         "check", "client", "client-fin", "connect", "http-keep-alive", "http-request", "queue",
         "server", "server-fin", "tarpit", "tunnel",

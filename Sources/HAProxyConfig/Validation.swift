@@ -40,6 +40,12 @@ extension ConfigParser {
         for st in proxies {
             var p = st.proxy
             let label = st.label
+            // A named defaults section must not be both referenced with `from` and used implicitly.
+            if let d = st.implicitDefaults, explicitDefaults.contains(d) {
+                let declared = namedDefaults[d].map { " (declared at \($0.proxy.location))" } ?? ""
+                diag(.alert, "defaults section '\(d)'\(declared) is explicitly referenced by another proxy and implicitly used here. To avoid any ambiguity don't mix both usage. Add a last defaults section not explicitly used or always use explicit references.",
+                     at: p.location, section: label)
+            }
             // Binds.
             if p.isFrontend && p.binds.isEmpty && !p.disabled {
                 diag(.warning, "\(p.kind.rawValue) '\(p.name)' has no 'bind' directive. Please declare it as a backend if this was intended.",

@@ -212,6 +212,22 @@ final class ValidationTests: XCTestCase {
         XCTAssertEqual(r.diagnostics.filter { $0.severity == .alert }.compactMap { $0.location?.line }, [2, 3, 4, 5])
     }
 
+    func testOptionNegationAndCapabilities() {
+        let r = parse("defaults\n option forwardfor\n\(timeouts)backend b\n no option forwardfor\n option logasap\nfrontend f\n bind :80\n option redispatch\n no option httpclose\n")
+        XCTAssertEqual(r.diagnostics.first { $0.severity == .alert }?.message, "negation/default is not supported for option 'forwardfor'.")
+        XCTAssertTrue(r.diagnostics.contains { $0.message == "'logasap' ignored because backend 'b' has no frontend capability." })
+        XCTAssertTrue(r.diagnostics.contains { $0.message == "'redispatch' ignored because frontend 'f' has no backend capability." })
+    }
+
+    func testDefaultsAmbiguity() {
+        let r = parse("defaults d1\n\(timeouts)backend a from d1\nbackend b\n")
+        XCTAssertNil(r.configuration)
+        XCTAssertTrue(r.diagnostics.contains { $0.location?.line == 6 && $0.message.contains("defaults section 'd1' (declared at t.cfg:1) is explicitly referenced by another proxy and implicitly used here") })
+        XCTAssertNotNil(parse("defaults d1\n\(timeouts)backend a from d1\ndefaults\n\(timeouts)backend b\n").configuration)
+        let missing = parse("backend a from nope\n")
+        XCTAssertTrue(missing.diagnostics.contains { $0.severity == .alert && $0.message.contains("defaults section 'nope' not found") })
+    }
+
     func testKeepsGoingAfterErrors() {
         let r = parse("frontend f\n bind :80\n balnce x\n reqadd y\n option nope\nbackend b\n server\n")
         XCTAssertEqual(r.diagnostics.filter { $0.severity == .alert }.compactMap { $0.location?.line }, [3, 4, 5, 7])

@@ -88,7 +88,7 @@ extension ConfigParser {
                 let checkAt = st.healthCheckAt ?? p.servers.first(where: { $0.check.enabled })?.location
                 if let checkAt {
                     diag(.warning, "health checks are not yet supported by Fulcrum: servers are considered UP.",
-                         at: checkAt, section: label)
+                         at: checkAt, section: label, keyword: "check")
                 }
             }
             // Timeouts.
@@ -104,7 +104,7 @@ extension ConfigParser {
                      + "   | While not properly invalid, you will certainly encounter various problems\n"
                      + "   | with such a configuration. To fix this, please ensure that all following\n"
                      + "   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.",
-                     at: p.location, section: label)
+                     at: p.location, section: label, keyword: "timeout")
             }
             // errorfiles references, applied in order with errorfile lines.
             if !st.errorSources.isEmpty {

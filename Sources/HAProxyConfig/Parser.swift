@@ -195,7 +195,6 @@ struct ConfigParser {
         if var state = current {
             current = nil
             if state.isDefaults {
-                state.proxy.location = state.proxy.location
                 lastDefaults = state
                 if !state.proxy.name.isEmpty { namedDefaults[state.proxy.name] = state }
             } else {

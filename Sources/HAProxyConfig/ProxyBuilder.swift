@@ -216,13 +216,8 @@ extension ConfigParser {
         case "accept-invalid-http-response":
             current!.proxy.acceptInvalidHTTPResponse = !negated
         default:
-            if negated {
-                // Disabling an unsupported feature changes nothing Fulcrum does.
-                if case .healthCheck? = Keywords.fulcrumStatus["option \(name)"] { return }
-                if case .ignoredWarning? = Keywords.fulcrumStatus["option \(name)"] { return }
-                if case .notYet? = Keywords.fulcrumStatus["option \(name)"] { return }
-                return
-            }
+            // Disabling an unsupported feature changes nothing Fulcrum does.
+            if negated { return }
             _ = reportStatus("option \(name)")
         }
     }

@@ -64,8 +64,6 @@ extension ConfigParser {
                          + Suggest.suffix(be, in: backendNames),
                          at: loc, section: label, keyword: "default_backend")
                 }
-            } else if p.kind == .frontend && p.defaultBackend == nil {
-                // HAProxy accepts this (it answers 503); nothing to report.
             }
             // Servers.
             if p.isBackend {
@@ -98,8 +96,6 @@ extension ConfigParser {
             if p.isBackend && t.connect == nil { missing.append("'connect'") }
             if p.isBackend && t.server == nil { missing.append("'server'") }
             if !missing.isEmpty && !p.disabled {
-                let all = p.kind == .listen || p.kind == .frontend ? "'client', 'connect', 'server'" : "'connect', 'server'"
-                _ = all
                 diag(.warning, "missing timeouts for \(p.kind.rawValue) '\(p.name)'.\n"
                      + "   | While not properly invalid, you will certainly encounter various problems\n"
                      + "   | with such a configuration. To fix this, please ensure that all following\n"

@@ -192,7 +192,7 @@ struct ConfigParser {
     // MARK: sections
 
     mutating func closeSection() {
-        if var state = current {
+        if let state = current {
             current = nil
             if state.isDefaults {
                 lastDefaults = state

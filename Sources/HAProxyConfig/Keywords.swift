@@ -106,7 +106,7 @@ public enum Keywords {
               "option httpslog", "option tcplog", "option dontlognull", "option dontlog-normal",
               "option logasap", "option log-separate-errors", "option log-health-checks",
               "option contstats", "option socket-stats", "capture request header",
-              "capture response header", "capture cookie", "capture", "unique-id-format",
+              "capture response header", "capture request", "capture response", "capture cookie", "capture", "unique-id-format",
               "option splice-auto", "option splice-request", "option splice-response",
               "option tcpka", "option clitcpka", "option srvtcpka", "option nolinger",
               "option tcp-smart-accept", "option tcp-smart-connect", "option independent-streams",
@@ -152,6 +152,24 @@ public enum Keywords {
         "redispatch", "redis-check", "smtpchk", "socket-stats", "splice-auto", "splice-request",
         "splice-response", "spop-check", "srvtcpka", "ssl-hello-chk", "tcp-check", "tcp-smart-accept",
         "tcp-smart-connect", "tcpka", "tcplog", "transparent",
+    ]
+
+    /// Options HAProxy refuses with `no option`.
+    public static let nonNegatableOptions: Set<String> = [
+        "forwardfor", "httpchk", "httplog", "httpslog", "ldap-check", "mysql-check", "originalto",
+        "pgsql-check", "redis-check", "smtpchk", "ssl-hello-chk", "tcp-check", "tcpka", "tcplog",
+        "external-check", "spop-check",
+    ]
+    /// Options ignored (with a warning) in a backend.
+    public static let frontendOnlyOptions: Set<String> = [
+        "accept-invalid-http-request", "clitcpka", "contstats", "dontlog-normal", "dontlognull", "logasap",
+        "socket-stats", "tcp-smart-accept", "log-separate-errors", "http-ignore-probes",
+    ]
+    /// Options ignored (with a warning) in a frontend.
+    public static let backendOnlyOptions: Set<String> = [
+        "abortonclose", "accept-invalid-http-response", "allbackups", "checkcache", "log-health-checks",
+        "persist", "prefer-last-server", "redispatch", "transparent", "http-pretend-keepalive", "srvtcpka",
+        "tcp-smart-connect",
     ]
 
     public static let timeoutNames: [String] = [

@@ -111,7 +111,8 @@ public enum Lexer {
                     }
                     j += 1
                 } else {
-                    while j < chars.count, chars[j].isLetter || chars[j].isNumber || chars[j] == "_" || (j == i + 1 && chars[j] == ".") {
+                    while j < chars.count, chars[j].isASCII,
+                          chars[j].isLetter || chars[j] == "_" || (j == i + 1 && chars[j] == ".") || (j > i + 1 && chars[j].isNumber) {
                         name.append(chars[j]); j += 1
                     }
                     if name.isEmpty {

@@ -9,6 +9,8 @@ struct ProxyState {
     var healthCheckAt: SourceLocation?
     var errorSources: [ErrorSource] = []
     var defaultBackendAt: SourceLocation?
+    /// The named defaults section this proxy used implicitly (as the last defaults section).
+    var implicitDefaults: String?
 }
 
 /// The parser of a set of configuration files. Feed files with `parseFile`, then call `finish`.
@@ -38,6 +40,8 @@ struct ConfigParser {
     var condStack: [CondFrame] = []
     var location = SourceLocation(file: "", line: 0)
     var currentKeyword: String? = nil
+    /// Named defaults sections referenced with `from`.
+    var explicitDefaults: Set<String> = []
 
     init(environment: [String: String]) {
         env = environment
@@ -188,10 +192,9 @@ struct ConfigParser {
     // MARK: sections
 
     mutating func closeSection() {
-        if var state = current {
+        if let state = current {
             current = nil
             if state.isDefaults {
-                state.proxy.location = state.proxy.location
                 lastDefaults = state
                 if !state.proxy.name.isEmpty { namedDefaults[state.proxy.name] = state }
             } else {
@@ -227,6 +230,7 @@ struct ConfigParser {
                 if args.count < 2 {
                     alert("'from' expects a defaults section name as argument.")
                 } else if let parent = namedDefaults[args[1]] {
+                    explicitDefaults.insert(args[1])
                     base = parent
                     base.proxy.name = defName
                     base.proxy.location = location
@@ -251,11 +255,14 @@ struct ConfigParser {
                 return
             }
             var template = lastDefaults
+            var implicitName: String? = lastDefaults.proxy.name.isEmpty ? nil : lastDefaults.proxy.name
             var extra = Array(words.dropFirst(2))
             if extra.first == "from" {
+                implicitName = nil
                 if extra.count < 2 {
                     alert("'from' expects a defaults section name as argument.")
                 } else if let d = namedDefaults[extra[1]] {
+                    explicitDefaults.insert(extra[1])
                     template = d
                 } else {
                     alert("defaults section '\(extra[1])' not found for \(kw) '\(name)'"
@@ -264,6 +271,7 @@ struct ConfigParser {
                 extra.removeFirst(min(2, extra.count))
             }
             var state = template
+            state.implicitDefaults = implicitName
             state.isDefaults = false
             state.label = sectionLabel!
             state.proxy.name = name

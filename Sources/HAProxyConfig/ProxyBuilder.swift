@@ -160,6 +160,21 @@ extension ConfigParser {
             alert("unknown option '\(name)'" + Suggest.suffix(name, in: Keywords.optionNames))
             return
         }
+        if negated && Keywords.nonNegatableOptions.contains(name) {
+            alert("negation/default is not supported for option '\(name)'.")
+            return
+        }
+        if !current!.isDefaults {
+            let p = current!.proxy
+            if p.kind == .backend && Keywords.frontendOnlyOptions.contains(name) {
+                warning("'\(name)' ignored because backend '\(p.name)' has no frontend capability.")
+                return
+            }
+            if p.kind == .frontend && Keywords.backendOnlyOptions.contains(name) {
+                warning("'\(name)' ignored because frontend '\(p.name)' has no backend capability.")
+                return
+            }
+        }
         current!.proxy.options[name] = !negated
         let args = Array(words.dropFirst(2))
         switch name {
@@ -201,13 +216,8 @@ extension ConfigParser {
         case "accept-invalid-http-response":
             current!.proxy.acceptInvalidHTTPResponse = !negated
         default:
-            if negated {
-                // Disabling an unsupported feature changes nothing Fulcrum does.
-                if case .healthCheck? = Keywords.fulcrumStatus["option \(name)"] { return }
-                if case .ignoredWarning? = Keywords.fulcrumStatus["option \(name)"] { return }
-                if case .notYet? = Keywords.fulcrumStatus["option \(name)"] { return }
-                return
-            }
+            // Disabling an unsupported feature changes nothing Fulcrum does.
+            if negated { return }
             _ = reportStatus("option \(name)")
         }
     }

@@ -9,15 +9,20 @@ public enum Units {
             if let c = text.first { return .failure(.unexpectedCharacter(c)) }
             return .failure(.empty)
         }
+        let micros: Int64
         switch unit {
-        case "", "ms": return .success(.milliseconds(value))
-        case "us": return .success(.microseconds(value))
-        case "s": return .success(.seconds(value))
-        case "m": return .success(.seconds(value * 60))
-        case "h": return .success(.seconds(value * 3600))
-        case "d": return .success(.seconds(value * 86400))
+        case "", "ms": micros = 1000
+        case "us": micros = 1
+        case "s": micros = 1_000_000
+        case "m": micros = 60_000_000
+        case "h": micros = 3_600_000_000
+        case "d": micros = 86_400_000_000
         default: return .failure(.unexpectedCharacter(unit.first!))
         }
+        let (total, overflow) = value.multipliedReportingOverflow(by: micros)
+        // HAProxy keeps timers in milliseconds on 31 bits (~24.8 days).
+        guard !overflow, total / 1000 <= Int64(Int32.max) else { return .failure(.overflow) }
+        return .success(.microseconds(total))
     }
 
     /// Parses a size: a number with an optional `k`, `m`, `g` suffix (1024-based, case-insensitive).
@@ -27,13 +32,17 @@ public enum Units {
             if let c = text.first { return .failure(.unexpectedCharacter(c)) }
             return .failure(.empty)
         }
+        let factor: Int
         switch unit.lowercased() {
-        case "": return .success(value)
-        case "k": return .success(value * 1024)
-        case "m": return .success(value * 1024 * 1024)
-        case "g": return .success(value * 1024 * 1024 * 1024)
+        case "": factor = 1
+        case "k": factor = 1024
+        case "m": factor = 1024 * 1024
+        case "g": factor = 1024 * 1024 * 1024
         default: return .failure(.unexpectedCharacter(unit.first!))
         }
+        let (total, overflow) = value.multipliedReportingOverflow(by: factor)
+        guard !overflow else { return .failure(.overflow) }
+        return .success(total)
     }
 
     /// Parses a plain (optionally signed) integer.
@@ -56,8 +65,10 @@ public enum Units {
 public enum UnitError: Error, Sendable, Hashable, CustomStringConvertible {
     case empty
     case unexpectedCharacter(Character)
+    case overflow
     public var description: String {
         switch self {
+        case .overflow: return "value too large (timers are limited to 2147483647 ms, ~24.8 days)"
         case .empty: return "missing value"
         case let .unexpectedCharacter(c): return "unexpected character '\(c)'"
         }

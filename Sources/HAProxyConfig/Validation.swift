@@ -40,6 +40,12 @@ extension ConfigParser {
         for st in proxies {
             var p = st.proxy
             let label = st.label
+            // A named defaults section must not be both referenced with `from` and used implicitly.
+            if let d = st.implicitDefaults, explicitDefaults.contains(d) {
+                let declared = namedDefaults[d].map { " (declared at \($0.proxy.location))" } ?? ""
+                diag(.alert, "defaults section '\(d)'\(declared) is explicitly referenced by another proxy and implicitly used here. To avoid any ambiguity don't mix both usage. Add a last defaults section not explicitly used or always use explicit references.",
+                     at: p.location, section: label)
+            }
             // Binds.
             if p.isFrontend && p.binds.isEmpty && !p.disabled {
                 diag(.warning, "\(p.kind.rawValue) '\(p.name)' has no 'bind' directive. Please declare it as a backend if this was intended.",
@@ -58,8 +64,6 @@ extension ConfigParser {
                          + Suggest.suffix(be, in: backendNames),
                          at: loc, section: label, keyword: "default_backend")
                 }
-            } else if p.kind == .frontend && p.defaultBackend == nil {
-                // HAProxy accepts this (it answers 503); nothing to report.
             }
             // Servers.
             if p.isBackend {
@@ -82,7 +86,7 @@ extension ConfigParser {
                 let checkAt = st.healthCheckAt ?? p.servers.first(where: { $0.check.enabled })?.location
                 if let checkAt {
                     diag(.warning, "health checks are not yet supported by Fulcrum: servers are considered UP.",
-                         at: checkAt, section: label)
+                         at: checkAt, section: label, keyword: "check")
                 }
             }
             // Timeouts.
@@ -92,13 +96,11 @@ extension ConfigParser {
             if p.isBackend && t.connect == nil { missing.append("'connect'") }
             if p.isBackend && t.server == nil { missing.append("'server'") }
             if !missing.isEmpty && !p.disabled {
-                let all = p.kind == .listen || p.kind == .frontend ? "'client', 'connect', 'server'" : "'connect', 'server'"
-                _ = all
                 diag(.warning, "missing timeouts for \(p.kind.rawValue) '\(p.name)'.\n"
                      + "   | While not properly invalid, you will certainly encounter various problems\n"
                      + "   | with such a configuration. To fix this, please ensure that all following\n"
                      + "   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.",
-                     at: p.location, section: label)
+                     at: p.location, section: label, keyword: "timeout")
             }
             // errorfiles references, applied in order with errorfile lines.
             if !st.errorSources.isEmpty {

@@ -168,3 +168,15 @@ final class UnitsTests: XCTestCase {
         XCTAssertTrue(r2.diagnostics.contains { $0.severity == .alert && $0.description.contains("tune.bufsize") })
     }
 }
+
+final class RobustnessTests: XCTestCase {
+    func testOverflowsAndOddInput() {
+        XCTAssertThrowsError(try Units.parseTime("99999999999999999d").get())
+        XCTAssertThrowsError(try Units.parseTime("25d").get())
+        XCTAssertEqual(try Units.parseTime("24d").get(), .seconds(24 * 86400))
+        XCTAssertThrowsError(try Units.parseSize("99999999999999999g").get())
+        XCTAssertEqual(Lexer.split("x $1 a$ $", environment: ["1": "no"]).words, ["x", "$1", "a$", "$"])
+        let r = ConfigLoader(environment: [:]).parse(text: "defaults\n timeout client 30d\n\u{0}\n\"\n'\nbind\nserver\n", file: "odd.cfg")
+        XCTAssertNil(r.configuration)
+    }
+}

@@ -54,7 +54,6 @@ final class ModelTests: XCTestCase {
         balance uri whole len 20 depth 3 path-only
         hash-type map-based sdbm
         option redispatch 3
-        no option forwardfor
         server a1 10.0.0.1:${BACKEND_PORT} weight 3 maxconn 100
         server a2 [fd00::2]:8080 backup minconn 5 maxqueue 10
         server a3 app3.example.com disabled
@@ -92,7 +91,7 @@ final class ModelTests: XCTestCase {
         balance first
         server h 127.0.0.1:1
 
-    listen db from tcpmore
+    listen db from tcpdefs
         bind :3306
         server db1 10.0.0.10:3306
 
@@ -190,7 +189,7 @@ final class ModelTests: XCTestCase {
 
         let db = try XCTUnwrap(c.proxy(named: "db"))
         XCTAssertEqual(db.mode, .tcp)
-        XCTAssertEqual(db.retries, 1)
+        XCTAssertEqual(db.retries, 3, "tcpdefs does not set retries")
         XCTAssertEqual(db.balance, .source)
         XCTAssertEqual(db.timeouts.connect, .seconds(1))
         let plain = try XCTUnwrap(c.proxy(named: "plain"))
@@ -206,7 +205,7 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(app.hash.type, .mapBased)
         XCTAssertEqual(app.hash.function, .sdbm)
         XCTAssertEqual(app.redispatch, 3)
-        XCTAssertNil(app.forwardFor)
+        XCTAssertEqual(app.forwardFor?.header, "X-Real-IP")
         XCTAssertEqual(app.httpConnectionMode, .serverClose)
         XCTAssertEqual(app.servers.map(\.name), ["a1", "a2", "a3", "a4", "a5"])
         let a1 = app.servers[0], a2 = app.servers[1], a3 = app.servers[2], a4 = app.servers[3], a5 = app.servers[4]

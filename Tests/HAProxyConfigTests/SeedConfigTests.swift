@@ -81,3 +81,26 @@ final class SeedConfigTests: XCTestCase {
         XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("not yet supported") }, "\(r.alerts)")
     }
 }
+
+final class SeedRobustnessTests: XCTestCase {
+    /// Truncating every line of every seed at every position must never crash the parser.
+    func testTruncatedLinesNeverCrash() throws {
+        let names = ["legacy-reqadd.cfg", "openstack-vip.cfg", "tcp-service-stats.cfg", "tts-grpc.cfg",
+                     "tts-grpc-syslog.cfg", "web-cookie.cfg"]
+        var parsed = 0
+        for name in names {
+            let path = seedDirectory + "/" + name
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            for (i, line) in lines.enumerated() {
+                for cut in stride(from: 0, through: line.count, by: 3) {
+                    var copy = lines
+                    copy[i] = String(line.prefix(cut))
+                    _ = ConfigLoader(environment: [:]).parse(text: copy.joined(separator: "\n"), file: name)
+                    parsed += 1
+                }
+            }
+        }
+        try XCTSkipIf(parsed == 0, "no seeds")
+    }
+}

@@ -17,7 +17,10 @@ public final class FrontendRuntime: @unchecked Sendable {
     struct HTTPSettings {
         var limits: ParseLimits
         var responseLimits: ParseLimits
-        var connectionMode: HTTPConnectionMode
+        /// `option httpclose` on the frontend: close the client side after each response.
+        var closeClientSide: Bool
+        /// `option httpclose` or `http-server-close` on the frontend or the backend.
+        var closeServerSide: Bool
         var forwardFor: ForwardFor?
         var forwardedForHeaderLowercased: String
         var forwardForExcept: Network?
@@ -37,10 +40,9 @@ public final class FrontendRuntime: @unchecked Sendable {
         self.errors = ErrorResponses(overrides: config.errorFiles)
         self.maxconn = config.maxconn ?? global.maxconn ?? ProxyRuntime.defaultMaxconn
         let be = defaultBackend?.config
-        // The strongest connection mode of the frontend and backend wins, as in HAProxy.
-        func rank(_ m: HTTPConnectionMode) -> Int { m == .close ? 2 : (m == .serverClose ? 1 : 0) }
+        // HAProxy: only the frontend decides for client connections; frontend and backend both
+        // count for server connections.
         let feMode = config.httpConnectionMode, beMode = be?.httpConnectionMode ?? .keepAlive
-        let mode = rank(feMode) >= rank(beMode) ? feMode : beMode
         let forwardFor = config.forwardFor ?? be?.forwardFor
         let headLimit = max(1024, global.bufsize - global.maxrewrite)
         http = HTTPSettings(
@@ -48,7 +50,8 @@ public final class FrontendRuntime: @unchecked Sendable {
                                 acceptInvalid: config.acceptInvalidHTTPRequest),
             responseLimits: ParseLimits(maxHeadSize: headLimit, maxHeaders: global.maxHeaders,
                                         acceptInvalid: be?.acceptInvalidHTTPResponse ?? false),
-            connectionMode: mode,
+            closeClientSide: feMode == .close,
+            closeServerSide: feMode != .keepAlive || beMode != .keepAlive,
             forwardFor: forwardFor,
             forwardedForHeaderLowercased: (forwardFor?.header ?? "x-forwarded-for").lowercased(),
             forwardForExcept: forwardFor?.except.flatMap(Network.init),

@@ -204,7 +204,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .chunked: requestChunks = ChunkedTracker(); requestBodyDone = false
         default: requestBodyDone = true
         }
-        clientKeepAlive = HTTP1Parser.requestWantsKeepAlive(request) && settings.connectionMode != .close && !clientEOF
+        clientKeepAlive = HTTP1Parser.requestWantsKeepAlive(request) && !settings.closeClientSide && !clientEOF
+        // A request with both Transfer-Encoding and Content-Length is served, then the connection
+        // closes (HAProxy's answer to this smuggling vector).
+        if request.hasTransferEncoding && request.contentLengthLines > 0 { clientKeepAlive = false }
         // Leading empty lines the parser skipped are not forwarded.
         let headBuffer = bytes.readSlice(length: request.length)!
         input = bytes
@@ -214,7 +217,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         responseHeadDone = false
         responseDone = false
         responseInput = nil
-        serverReusable = settings.connectionMode == .keepAlive
+        serverReusable = !settings.closeServerSide
         connectAttempts = 0
         timer.disarm()
         guard let backend = frontend.defaultBackend else {
@@ -231,9 +234,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         outgoingHead.removeAll(keepingCapacity: true)
         let settings = self.settings
         let dropContentLength = request.hasTransferEncoding && request.contentLengthLines > 0
-        let closeServerSide = settings.connectionMode != .keepAlive
+        let closeServerSide = settings.closeServerSide
+        // The server connection's fate is ours to decide: a client's `Connection: close` is not forwarded.
+        let dropClientClose = !closeServerSide && request.connection.close && request.minorVersion == 1
         let addForwardedFor = settings.forwardFor != nil && forwardedForApplies(head)
-        if !dropContentLength && !closeServerSide && !addForwardedFor {
+        // HTTP/1.0 requests keep the server connection alive only when asked to, as HAProxy does.
+        let addKeepAlive = !closeServerSide && request.minorVersion == 0 && !request.connection.keepAlive
+            && !request.connection.close
+        if !dropContentLength && !closeServerSide && !addForwardedFor && !addKeepAlive && !dropClientClose {
             outgoingHead.append(head)
             return
         }
@@ -243,7 +251,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             let drop = head.withUnsafeReadableBytes { raw in
                 let s = Int(field.nameStart), e = Int(field.nameEnd)
                 return (dropContentLength && equalsLowercaseASCII(raw, s, e, "content-length"))
-                    || (closeServerSide && equalsLowercaseASCII(raw, s, e, "connection"))
+                    || ((closeServerSide || dropClientClose) && equalsLowercaseASCII(raw, s, e, "connection"))
             }
             guard drop else { continue }
             if Int(field.lineStart) > segmentStart {
@@ -257,6 +265,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
         if addForwardedFor, let line = forwardedFor() { outgoingHead.append(line) }
         if closeServerSide { outgoingHead.append(StaticBuffers.connectionClose) }
+        if addKeepAlive { outgoingHead.append(StaticBuffers.connectionKeepAlive) }
         outgoingHead.append(StaticBuffers.crlf)
     }
 
@@ -620,14 +629,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// Sends the response head, adjusting `Connection` when the client side will close or is
     /// HTTP/1.0 with keep-alive.
     private func responseHeadNeedsChange() -> Bool {
-        let closing = !clientKeepAlive || settings.connectionMode == .close
-        return (closing && request.minorVersion == 1 && !response.connection.close)
+        let closing = !clientKeepAlive
+        return (closing && response.minorVersion == 1 && !response.connection.close)
             || (!closing && request.minorVersion == 0 && !response.connection.keepAlive)
     }
 
     private func writeResponseHead(_ head: ByteBuffer) {
-        let closing = !clientKeepAlive || settings.connectionMode == .close
-        if closing && request.minorVersion == 1 && !response.connection.close {
+        let closing = !clientKeepAlive
+        if closing && response.minorVersion == 1 && !response.connection.close {
             writeHeadReplacingConnection(head, with: StaticBuffers.connectionClose)
         } else if !closing && request.minorVersion == 0 && !response.connection.keepAlive {
             writeHeadReplacingConnection(head, with: StaticBuffers.connectionKeepAlive)

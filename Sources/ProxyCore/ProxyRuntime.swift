@@ -86,12 +86,17 @@ public final class ProxyRuntime: @unchecked Sendable {
 
     private func bindListener(_ address: ListenAddress, frontend: FrontendRuntime, location: SourceLocation) throws -> any Channel {
         let contexts = loopContexts
-        let bootstrap = ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.socketOption(.init(rawValue: SO_REUSEPORT)), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.autoRead, value: true)
+        if case .inet = address {
+            // SO_REUSEPORT lets a new process bind next to the old one during `-sf` reloads.
+            bootstrap = bootstrap
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.socketOption(.init(rawValue: SO_REUSEPORT)), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        }
+        bootstrap = bootstrap
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [weak self] channel in
                 guard let self, let loopContext = contexts[ObjectIdentifier(channel.eventLoop)] else {

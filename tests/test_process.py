@@ -1,0 +1,258 @@
+"""Process behaviour of the fulcrum binary: signals, daemon mode and pidfile, inherited
+listening sockets (fd@N), takeover with -sf, unix-socket binds and the --demo default.
+
+Self-contained: its own tiny backend and helpers, every wait bounded by a deadline."""
+
+import http.server
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FULCRUM = os.environ.get("FULCRUM_BIN", str(REPO / ".build" / "release" / "fulcrum"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def http_get(port, path="/", timeout=5.0, unix=None):
+    if unix:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(unix)
+    else:
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    with s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head else 0
+    return status, body
+
+
+class Backend:
+    """A threaded HTTP backend: `/slow` answers after 1 s, anything else at once."""
+
+    def __init__(self):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                if self.path == "/slow":
+                    time.sleep(1.0)
+                body = f"ok {self.path}\n".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def backend():
+    b = Backend()
+    yield b
+    b.close()
+
+
+def config(bind, backend_port):
+    return f"""
+global
+    nbthread 2
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind {bind}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{backend_port}
+"""
+
+
+class Proc:
+    def __init__(self, args, **kw):
+        self.p = subprocess.Popen([FULCRUM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+    def wait(self, timeout=10.0):
+        return self.p.wait(timeout=timeout)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(timeout=5)
+
+
+def write_cfg(tmp, text):
+    path = Path(tmp) / "fulcrum.cfg"
+    path.write_text(text)
+    return str(path)
+
+
+def test_sigterm_stops_at_once_with_status_0(backend, tmp_path):
+    port = free_port()
+    proc = Proc(["-db", "-f", write_cfg(tmp_path, config(f"127.0.0.1:{port}", backend.port))])
+    try:
+        wait_for(lambda: port_open(port), what="listener")
+        assert http_get(port)[0] == 200
+        proc.p.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+    finally:
+        proc.stop()
+
+
+def test_sigusr1_stops_listening_and_finishes_inflight_requests(backend, tmp_path):
+    port = free_port()
+    proc = Proc(["-db", "-f", write_cfg(tmp_path, config(f"127.0.0.1:{port}", backend.port))])
+    try:
+        wait_for(lambda: port_open(port), what="listener")
+        result = {}
+        t = threading.Thread(target=lambda: result.update(r=http_get(port, "/slow")), daemon=True)
+        t.start()
+        time.sleep(0.3)  # the slow request is in flight (backend sleeps 1 s)
+        proc.p.send_signal(signal.SIGUSR1)
+        wait_for(lambda: not port_open(port), timeout=3, what="listener closed after SIGUSR1")
+        t.join(5)
+        assert result["r"][0] == 200 and result["r"][1] == b"ok /slow\n"
+        assert proc.wait(5) == 0
+    finally:
+        proc.stop()
+
+
+def test_daemon_writes_pidfile_and_serves(backend, tmp_path):
+    port = free_port()
+    pidfile = tmp_path / "fulcrum.pid"
+    cfg = write_cfg(tmp_path, config(f"127.0.0.1:{port}", backend.port))
+    parent = subprocess.run([FULCRUM, "-D", "-p", str(pidfile), "-f", cfg], capture_output=True, timeout=10)
+    assert parent.returncode == 0, parent.stderr
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="pidfile")
+    pid = int(pidfile.read_text())
+    try:
+        wait_for(lambda: port_open(port), what="daemon listener")
+        assert http_get(port)[0] == 200
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"fulcrum")
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not Path(f"/proc/{pid}").exists() or b"Z" in Path(f"/proc/{pid}/stat").read_bytes().split(b")")[1][:3],
+                 timeout=5, what="daemon exit")
+
+
+def test_bind_fd_adopts_an_inherited_listening_socket(backend, tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    fd = listener.fileno()
+    os.set_inheritable(fd, True)
+    proc = Proc(["-db", "-f", write_cfg(tmp_path, config(f"fd@{fd}", backend.port))], pass_fds=(fd,))
+    try:
+        listener.close()  # only the child holds it now
+        wait_for(lambda: http_get(port)[0] == 200 if port_open(port) else False, what="request through fd@ listener")
+    finally:
+        proc.stop()
+
+
+def test_sf_new_process_takes_over_and_old_one_finishes(backend, tmp_path):
+    port = free_port()
+    cfg = write_cfg(tmp_path, config(f"127.0.0.1:{port}", backend.port))
+    old = Proc(["-db", "-f", cfg])
+    new = None
+    try:
+        wait_for(lambda: port_open(port), what="old listener")
+        new = Proc(["-db", "-f", cfg, "-sf", str(old.p.pid)])
+        assert old.wait(5) == 0  # soft-stopped by the new process
+        assert new.p.poll() is None
+        assert http_get(port)[0] == 200
+    finally:
+        old.stop()
+        if new:
+            new.stop()
+
+
+def test_unix_socket_bind(backend, tmp_path):
+    path = str(tmp_path / "fe.sock")
+    proc = Proc(["-db", "-f", write_cfg(tmp_path, config(f"unix@{path}", backend.port))])
+    try:
+        wait_for(lambda: os.path.exists(path), what="unix socket")
+        status, body = http_get(0, "/u", unix=path)
+        assert status == 200 and body == b"ok /u\n"
+    finally:
+        proc.stop()
+
+
+def test_check_mode_and_bind_failure_messages(tmp_path):
+    cfg = write_cfg(tmp_path, config("127.0.0.1:1", 9))
+    ok = subprocess.run([FULCRUM, "-c", "-f", cfg], capture_output=True, text=True, timeout=10)
+    assert ok.returncode == 0 and "Configuration file is valid" in ok.stdout
+    # Port 1 needs privileges we may have (root), so use a port already taken instead.
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    busy = write_cfg(tmp_path, config(f"127.0.0.1:{taken.getsockname()[1]}", 9).replace("bind", "bind", 1))
+    # SO_REUSEPORT lets a second fulcrum share a port (for -sf), but not a socket without it.
+    r = subprocess.run([FULCRUM, "-db", "-f", busy], capture_output=True, text=True, timeout=10)
+    taken.close()
+    assert r.returncode == 1
+    assert "cannot bind socket" in r.stderr and "Exiting" in r.stderr
+
+
+def test_demo_runs_without_any_other_software():
+    if port_open(8080):
+        pytest.skip("port 8080 is taken on this machine")
+    proc = Proc(["--demo"])
+    try:
+        wait_for(lambda: port_open(8080), what="demo listener")
+        servers = [http_get(8080)[1].decode().strip() for _ in range(6)]
+        assert sorted(servers) == ["Hello from demo1"] + ["Hello from demo2"] * 2 + ["Hello from demo3"] * 3
+    finally:
+        proc.stop()

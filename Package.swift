@@ -46,5 +46,6 @@ let package = Package(
         .testTarget(name: "BalancingTests", dependencies: ["Balancing"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "FulcrumCLITests", dependencies: ["FulcrumCLI"]),
+        .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", .product(name: "NIOCore", package: "swift-nio")]),
     ]
 )

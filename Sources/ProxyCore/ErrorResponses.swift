@@ -21,13 +21,18 @@ public struct ErrorResponses: Sendable {
         504: ("Gateway Time-out", "The server didn't respond in time."),
     ]
 
-    /// The built-in response for `status`. HAProxy adds `connection: close` to the ones that end the
-    /// connection (400 and 408 come from the parser and always do).
+    /// The built-in response for `status`, byte for byte as haproxy 2.6 sends it: 400 and 408 come
+    /// from its HTTP/1 parser as raw messages (and close the connection); the others pass through
+    /// its HTTP layer, which writes header names in lowercase.
     public static func builtin(_ status: Int) -> [UInt8] {
         let (reason, text) = texts[status] ?? texts[500]!
         let body = "<html><body><h1>\(status) \(reason)</h1>\n\(text)\n</body></html>\n"
-        var head = "HTTP/1.1 \(status) \(reason)\r\ncontent-length: \(body.utf8.count)\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n"
-        if status == 400 || status == 408 { head += "connection: close\r\n" }
+        let head: String
+        if status == 400 || status == 408 {
+            head = "HTTP/1.1 \(status) \(reason)\r\nContent-length: \(body.utf8.count)\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n"
+        } else {
+            head = "HTTP/1.1 \(status) \(reason)\r\ncontent-length: \(body.utf8.count)\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n"
+        }
         return Array((head + "\r\n" + body).utf8)
     }
 

@@ -847,7 +847,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .keepAlive:
             if (input?.readableBytes ?? 0) == 0 { closeClient() } else { sendErrorAndClose(408) }
         case .request:
-            if (input?.readableBytes ?? 0) == 0 && requestCount == 0 { closeClient() } else { sendErrorAndClose(408) }
+            // HAProxy answers 408 even when nothing came on a new connection.
+            sendErrorAndClose(408)
         case .client:
             abortServerSide()
             closeClient()

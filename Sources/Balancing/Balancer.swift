@@ -44,7 +44,9 @@ public enum Selection: Sendable, Hashable {
 }
 
 /// Not thread-safe: the caller serialises access (one lock per backend).
-public final class Balancer {
+/// It is marked `@unchecked Sendable` only so it can live inside lock-protected
+/// state; every call must still happen under that lock.
+public final class Balancer: @unchecked Sendable {
     public let kind: BalanceKind
     public let allBackups: Bool
     public private(set) var servers: [BalancedServer]
@@ -71,6 +73,8 @@ public final class Balancer {
     private var lcNext = 0
     // Consistent hash ring: (pointHash << 32) | serverIndex, sorted.
     private var ring: [UInt64] = []
+    // Weight units each server currently has on the ring.
+    private var ringWeights: [Int] = []
     // random: cumulative weights over `cand`.
     private var cumWeights: [Int] = []
     private var rngState: UInt64
@@ -158,21 +162,26 @@ public final class Balancer {
         }
     }
 
-    /// The weight-expanded table, interleaved with smooth WRR so that
-    /// consecutive entries alternate as much as the weights allow.
+    /// The weight-expanded table (`totalWeight` entries). Entry j of server i
+    /// sits at position (j + ½) / weight(i) of the cycle; sorting all entries by
+    /// position interleaves servers as evenly as their weights allow
+    /// (1/2/3 → c b a c b c). O(T log T), no per-server scan per entry.
     private func buildMap() {
+        var entries: [(server: Int32, rank: Int32, weight: Int32)] = []
+        entries.reserveCapacity(totalWeight)
+        for i in cand {
+            let w = servers[i].weight
+            for j in 0..<w { entries.append((Int32(i), Int32(j), Int32(w))) }
+        }
+        // (2a+1)/wa < (2b+1)/wb  ⇔  (2a+1)·wb < (2b+1)·wa ; ties by server index.
+        entries.sort { x, y in
+            let l = (2 * Int(x.rank) + 1) * Int(y.weight)
+            let r = (2 * Int(y.rank) + 1) * Int(x.weight)
+            return l != r ? l < r : x.server < y.server
+        }
         map.removeAll(keepingCapacity: true)
         map.reserveCapacity(totalWeight)
-        var cur = [Int](repeating: 0, count: cand.count)
-        for _ in 0..<totalWeight {
-            var best = 0
-            for k in cand.indices {
-                cur[k] += servers[cand[k]].weight
-                if cur[k] > cur[best] { best = k }
-            }
-            cur[best] -= totalWeight
-            map.append(Int32(cand[best]))
-        }
+        for e in entries { map.append(e.server) }
         if mapCursor >= map.count { mapCursor = 0 }
     }
 
@@ -188,16 +197,45 @@ public final class Balancer {
         return UInt32(truncatingIfNeeded: z >> 32)
     }
 
+    /// Updates the ring to hold `weight × ringPointsPerWeight` points for every
+    /// candidate and none for the others. Only servers whose point count changed
+    /// are touched: their old points are filtered out and their new points,
+    /// sorted, are merged in — O(ring + changed·log changed).
     private func buildRing() {
-        ring.removeAll(keepingCapacity: true)
-        ring.reserveCapacity(totalWeight * Balancer.ringPointsPerWeight)
-        for i in cand {
-            let n = servers[i].weight * Balancer.ringPointsPerWeight
-            for r in 0..<n {
-                ring.append((UInt64(Balancer.pointHash(server: i, replica: r)) << 32) | UInt64(i))
-            }
+        if ringWeights.count != servers.count {
+            ringWeights = [Int](repeating: 0, count: servers.count)
+            ring.removeAll()
         }
-        ring.sort()
+        var desired = [Int](repeating: 0, count: servers.count)
+        for i in cand { desired[i] = servers[i].weight }
+        var changed = [Bool](repeating: false, count: servers.count)
+        var fresh: [UInt64] = []
+        var anyChange = false
+        for i in servers.indices where desired[i] != ringWeights[i] {
+            changed[i] = true
+            anyChange = true
+            for r in 0..<(desired[i] * Balancer.ringPointsPerWeight) {
+                fresh.append((UInt64(Balancer.pointHash(server: i, replica: r)) << 32) | UInt64(i))
+            }
+            ringWeights[i] = desired[i]
+        }
+        guard anyChange else { return }
+        fresh.sort()
+        var merged: [UInt64] = []
+        merged.reserveCapacity(totalWeight * Balancer.ringPointsPerWeight)
+        var k = 0
+        for p in ring where !changed[Int(p & 0xffff_ffff)] {
+            while k < fresh.count && fresh[k] < p {
+                merged.append(fresh[k])
+                k += 1
+            }
+            merged.append(p)
+        }
+        while k < fresh.count {
+            merged.append(fresh[k])
+            k += 1
+        }
+        ring = merged
     }
 
     // MARK: - Selection

@@ -80,6 +80,24 @@ final class HashBalanceTests: XCTestCase {
         }
     }
 
+    func testIncrementalRingMatchesFreshRing() {
+        let b = Balancer(kind: Self.consistent, servers: servers([1, 1, 1, 1], backups: [2]))
+        b.setWeight(0, 5)
+        b.setUsable(2, false)
+        b.setWeight(1, 3)
+        b.setUsable(2, true)
+        b.setWeight(3, 0)
+        b.setWeight(3, 1)
+        let fresh = Balancer(kind: Self.consistent, servers: servers([5, 3, 1, 1], backups: [2]))
+        let ks = keys(5_000)
+        XCTAssertEqual(ks.map { b.pickIndex(key: $0) }, ks.map { fresh.pickIndex(key: $0) })
+        // Switch to the backup and back.
+        for i in 0..<4 { b.setUsable(i, false) }
+        XCTAssertEqual(Set(ks.map { b.pickIndex(key: $0) }), [4])
+        for i in 0..<4 { b.setUsable(i, true) }
+        XCTAssertEqual(ks.map { b.pickIndex(key: $0) }, ks.map { fresh.pickIndex(key: $0) })
+    }
+
     func testMapBasedNeverPicksDownServer() {
         let b = Balancer(kind: Self.mapBased, servers: servers([1, 1, 1, 1]))
         b.setUsable(1, false)

@@ -1,3 +1,0 @@
-import XCTest
-@testable import Balancing
-final class BalancingPlaceholderTests: XCTestCase { func testBuilds() {} }

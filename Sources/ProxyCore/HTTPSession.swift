@@ -291,7 +291,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func assignServer(avoid: Int?) {
         guard let backend else { return }
         let assignment: Assignment
-        if backend.config.balance.isHashBased, let key = hashKey(backend.config.balance) {
+        if backend.config.balance.isHashBased, let key = hashKey(backend.config.balance), !key.isEmpty {
             assignment = key.withUnsafeBytes { backend.assign(key: $0, avoid: avoid, loop: context.eventLoop) }
         } else {
             assignment = backend.assign(key: nil, avoid: avoid, loop: context.eventLoop)

@@ -75,6 +75,25 @@ def can_connect(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def is_listening(port: int) -> bool:
+    """True if some socket listens on the TCP port (read from /proc/net, no
+    connection is made: a probe connection would reach a mode tcp backend)."""
+    want = f":{port:04X}"
+    found_proc = False
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                found_proc = True
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[1].endswith(want) and parts[3] == "0A":
+                        return True
+        except OSError:
+            continue
+    return False if found_proc else can_connect(port)
+
+
 # --------------------------------------------------------------------------
 # HTTP parsing (requests on the backend side, responses on the client side)
 # --------------------------------------------------------------------------
@@ -388,6 +407,10 @@ class BackendConn:
         self.buf = b""
         self.eof = False
         sock.settimeout(0.2)
+        # a separate socket object for writing, so a writer thread never
+        # changes the reader's timeout (timeouts are per Python socket object)
+        self.wsock = sock.dup()
+        self.wsock.settimeout(20)
 
     def _recv(self, deadline):
         while True:
@@ -397,9 +420,9 @@ class BackendConn:
                 raise TimeoutError("backend recv deadline")
             try:
                 d = self.sock.recv(262144)
-            except socket.timeout:
+            except (socket.timeout, BlockingIOError, InterruptedError):
                 continue
-            except (ConnectionResetError, OSError):
+            except OSError:  # reset and the like: treat as EOF
                 d = b""
             if not d:
                 self.eof = True
@@ -470,17 +493,14 @@ class BackendConn:
         return req
 
     def send(self, data: bytes):
-        self.sock.settimeout(10)
-        try:
-            self.sock.sendall(data)
-        finally:
-            self.sock.settimeout(0.2)
+        self.wsock.sendall(data)
 
     def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        for s in (self.wsock, self.sock):
+            try:
+                s.close()
+            except OSError:
+                pass
 
 
 def make_response(status=200, body=b"", headers=None, chunked=False, reason=None,
@@ -656,7 +676,7 @@ class Proxy:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"{impl} exited with {self.proc.returncode} before listening:\n"
                                        f"{self.stderr()}\n--- config ---\n{cfg_text}")
-                if can_connect(port):
+                if is_listening(port):
                     break
                 if time.monotonic() > deadline:
                     self.stop()

@@ -274,8 +274,8 @@ def sc_websocket(env, impl):
             if not d:
                 break
             got += d
-        conn.send(b"echo:" + got.upper())
         conn.server.extra["got"] = got
+        conn.send(b"echo:" + got.upper())
         conn.read_until_eof(5)
     b = env.backend(handler, "ws")
     port = free_port()

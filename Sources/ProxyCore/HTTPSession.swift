@@ -67,6 +67,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// Reading is on (autoRead) except while the other side cannot take more or enough is buffered.
     private var clientPaused = false
     private var clientEOF = false
+    /// Counted in `loopContext.possibleReusers`.
+    private var countedAsReuser = false
     private var timer = LazyTimer()
     private var timeoutKind = TimeoutKind.request
     private var clientAddress: SocketAddress?
@@ -84,6 +86,19 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+    }
+
+    /// The handler and its context hold each other: drop the context when the channel is torn
+    /// down, or both (and the channel) would never be freed. Nothing uses it once closed.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if phase != .closed {
+            phase = .closed
+            setReuser(false)
+            abortServerSide()
+        }
+        timer.cancel()
+        lastConnection = nil
+        self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -128,7 +143,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         clientKeepAlive = false
         clientEOF = true
         if phase == .waitingRequest || phase == .tunnel {
-            if phase == .tunnel { connection?.channel.close(mode: .output, promise: nil) } else { closeClient() }
+            if phase == .tunnel { connection?.channel?.close(mode: .output, promise: nil) } else { closeClient() }
         }
     }
 
@@ -143,6 +158,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func clientClosed() {
         guard phase != .closed else { return }
         phase = .closed
+        setReuser(false)
         abortServerSide()
         timer.cancel()
         context.close(promise: nil)
@@ -730,6 +746,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func finishExchange() {
         flushAll()
+        setReuser(clientKeepAlive)
         if let connection {
             self.connection = nil
             connection.owner = nil
@@ -751,6 +768,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         } else {
             resumeClient()
         }
+    }
+
+    private func setReuser(_ on: Bool) {
+        guard on != countedAsReuser else { return }
+        countedAsReuser = on
+        loopContext.possibleReusers += on ? 1 : -1
     }
 
     private func releaseServer() {
@@ -777,6 +800,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func closeClient() {
         guard phase != .closed else { return }
         phase = .closed
+        setReuser(false)
         timer.cancel()
         flushAll()
         context.close(promise: nil)

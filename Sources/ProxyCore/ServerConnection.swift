@@ -34,10 +34,18 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         self.loopContext = loopContext
     }
 
-    var channel: any Channel { context.channel }
-    var isWritable: Bool { context.channel.isWritable }
+    var channel: (any Channel)? { context?.channel }
+    var isWritable: Bool { context?.channel.isWritable ?? false }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    /// Breaks the handler/context cycle once the channel is gone.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        isClosed = true
+        idleTimer.cancel()
+        owner = nil
+        self.context = nil
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
@@ -71,19 +79,19 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
         if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
     }
 
-    func write(_ buffer: ByteBuffer) { context.write(wrapOutboundOut(buffer), promise: nil) }
-    func flush() { context.flush() }
+    func write(_ buffer: ByteBuffer) { context?.write(wrapOutboundOut(buffer), promise: nil) }
+    func flush() { context?.flush() }
     private var paused = false
     /// Backpressure: stop reading while the client cannot take more.
     func setReading(_ on: Bool) {
-        guard paused == on, !isClosed else { return }
+        guard paused == on, !isClosed, let context else { return }
         paused = !on
         context.channel.setOption(.autoRead, value: on).whenComplete { _ in }
     }
     func close() {
         guard !isClosed else { return }
         isClosed = true
-        context.close(promise: nil)
+        context?.close(promise: nil)
     }
 
     /// Idle connections are closed after this long (HAProxy's pool-purge-delay).
@@ -91,6 +99,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func becameIdle() {
         owner = nil
+        guard let context else { return }
         let loop = context.eventLoop
         if idleTimer.set(.now() + Self.idleLifetime) { idleTimer.schedule(on: loop) { self.idleTimerFired() } }
         setReading(true)  // notice when the server closes it
@@ -99,6 +108,7 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     func leftIdle() { idleTimer.disarm() }
 
     private func idleTimerFired() {
+        guard !isClosed, let context else { return }
         guard idleTimer.firedAndExpired(on: context.eventLoop, fire: { self.idleTimerFired() }) else { return }
         if owner == nil { close() }
     }
@@ -109,17 +119,28 @@ final class LoopContext: @unchecked Sendable {
     let eventLoop: any EventLoop
     /// Idle connections per server, by the server's global index.
     private var idle: [[ServerConnection]]
+    /// Client sessions on this loop that may send a further request (keep-alive, past their first
+    /// one): under `http-reuse safe` only they can use an idle connection, so the pool of each
+    /// server is kept at most this large; beyond it a finished connection is closed.
+    var possibleReusers = 0
 
     init(eventLoop: any EventLoop, serverCount: Int) {
         self.eventLoop = eventLoop
         self.idle = Array(repeating: [], count: serverCount)
     }
 
-    func addIdle(_ connection: ServerConnection) {
+    /// Pools the connection if someone may use it; otherwise closes it. Returns whether it was kept.
+    @discardableResult
+    func addIdle(_ connection: ServerConnection) -> Bool {
         let g = connection.server.globalIndex
+        guard idle[g].count < possibleReusers else {
+            connection.close()
+            return false
+        }
         connection.poolPosition = idle[g].count
         idle[g].append(connection)
         connection.becameIdle()
+        return true
     }
 
     func removeIdle(_ connection: ServerConnection) {

@@ -11,6 +11,7 @@ final class TCPServerSide: ChannelInboundHandler, @unchecked Sendable {
     var context: ChannelHandlerContext?
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { session?.serverRead(unwrapInboundIn(data)) }
     func channelReadComplete(context: ChannelHandlerContext) { session?.serverReadComplete() }
     func channelWritabilityChanged(context: ChannelHandlerContext) { session?.serverWritabilityChanged() }
@@ -51,6 +52,19 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    /// Breaks the handler/context cycle once the channel is gone.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if !closed {
+            closed = true
+            timer.cancel()
+            if let waiter, let backend { _ = backend.cancel(waiter); waiter.onGrant = nil }
+            if let server, let backend { self.server = nil; backend.release(server) }
+            serverChannel?.close(promise: nil)
+            serverSide?.session = nil
+        }
+        self.context = nil
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         localPort = context.channel.localAddress?.port

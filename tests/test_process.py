@@ -256,3 +256,34 @@ def test_demo_runs_without_any_other_software():
         assert sorted(servers) == ["Hello from demo1"] + ["Hello from demo2"] * 2 + ["Hello from demo3"] * 3
     finally:
         proc.stop()
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_memory_and_sockets_stay_flat_over_many_connections(backend, tmp_path):
+    """One request per connection, thousands of times: nothing may pile up (no leaked sessions,
+    no idle server connections kept for clients that can never reuse them)."""
+    port = free_port()
+    proc = Proc(["-db", "-f", write_cfg(tmp_path, config(f"127.0.0.1:{port}", backend.port))])
+    try:
+        wait_for(lambda: port_open(port), what="listener")
+        for _ in range(500):  # warm up allocator pools
+            assert http_get(port)[0] == 200
+        rss0, fds0 = rss_kib(proc.p.pid), open_fds(proc.p.pid)
+        for _ in range(3000):
+            assert http_get(port)[0] == 200
+        wait_for(lambda: open_fds(proc.p.pid) <= fds0 + 4, timeout=5, what="sockets back to the baseline")
+        grown = rss_kib(proc.p.pid) - rss0
+        # A leaked session costs about 5 KiB: 3,000 of them would be ~15 MiB.
+        assert grown < 4096, f"RSS grew by {grown} KiB over 3,000 connections"
+    finally:
+        proc.stop()

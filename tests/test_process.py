@@ -287,3 +287,33 @@ def test_memory_and_sockets_stay_flat_over_many_connections(backend, tmp_path):
         assert grown < 4096, f"RSS grew by {grown} KiB over 3,000 connections"
     finally:
         proc.stop()
+
+
+def test_frontend_maxconn_makes_excess_connections_wait_not_fail(backend, tmp_path, impl):
+    """`maxconn 2` on the frontend with 4 concurrent slow requests: two are served at once, the
+    others wait in the kernel backlog (not refused, not dropped) and are served afterwards."""
+    port = free_port()
+    text = config(f"127.0.0.1:{port}", backend.port).replace("    default_backend be", "    maxconn 2\n    default_backend be")
+    cfg = write_cfg(tmp_path, text)
+    if impl == "haproxy":
+        p = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    else:
+        p = Proc(["-db", "-f", cfg]).p
+    try:
+        wait_for(lambda: port_open(port), what="listener")
+        time.sleep(0.2)  # let the probe connection above be closed and accounted
+        results, started = [None] * 4, time.monotonic()
+        def one(i):
+            results[i] = (http_get(port, "/slow", timeout=10), time.monotonic() - started)
+        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(15)
+        assert all(r is not None and r[0][0] == 200 for r in results), results
+        times = sorted(r[1] for r in results)
+        # Two in the first second, two only after a slot freed (the backend takes 1 s each).
+        assert times[1] < 1.8 and times[2] >= 1.9, times
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=5)

@@ -25,9 +25,7 @@ public final class ProxyRuntime: @unchecked Sendable {
     private var frontends: [FrontendRuntime] = []
     private var loopContexts: [ObjectIdentifier: LoopContext] = [:]
     private var listeners: [(channel: any Channel, frontend: FrontendRuntime)] = []
-    private let globalCurrent = ManagedAtomic<Int>(0)
-    private let globalMaxconn: Int
-    private let paused = ManagedAtomic<Bool>(false)
+    private let limits: ConnectionLimits
     private let listenersLock = NIOLock()
 
     /// Builds the runtime: resolves server addresses; binds nothing yet.
@@ -41,7 +39,7 @@ public final class ProxyRuntime: @unchecked Sendable {
             self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
             ownsGroup = true
         }
-        globalMaxconn = configuration.global.maxconn ?? Self.defaultMaxconn
+        limits = ConnectionLimits(globalMaxconn: configuration.global.maxconn ?? Self.defaultMaxconn)
         var globalIndex = 0
         for proxy in configuration.proxies where proxy.isBackend {
             var servers: [ServerRuntime] = []
@@ -96,15 +94,21 @@ public final class ProxyRuntime: @unchecked Sendable {
                 .serverChannelOption(.socketOption(.init(rawValue: SO_REUSEPORT)), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
         }
+        let limits = self.limits
         bootstrap = bootstrap
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let gate = AcceptGate(frontend: frontend, limits: limits)
+                    limits.register(gate, on: channel.eventLoop)
+                    try channel.pipeline.syncOperations.addHandler(gate)
+                }
+            }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [weak self] channel in
                 guard let self, let loopContext = contexts[ObjectIdentifier(channel.eventLoop)] else {
                     return channel.close()
                 }
                 return channel.eventLoop.makeCompletedFuture {
-                    self.connectionOpened(frontend: frontend)
-                    channel.closeFuture.whenComplete { _ in self.connectionClosed(frontend: frontend) }
                     if frontend.config.mode == .tcp {
                         try channel.pipeline.syncOperations.addHandler(TCPSession(frontend: frontend, backend: frontend.defaultBackend))
                     } else {
@@ -128,37 +132,12 @@ public final class ProxyRuntime: @unchecked Sendable {
         }
     }
 
-    private func connectionOpened(frontend: FrontendRuntime) {
-        let fe = frontend.current.wrappingIncrementThenLoad(ordering: .relaxed)
-        let all = globalCurrent.wrappingIncrementThenLoad(ordering: .relaxed)
-        if fe >= frontend.maxconn || all >= globalMaxconn { updateAccepting() }
-    }
-
-    private func connectionClosed(frontend: FrontendRuntime) {
-        frontend.current.wrappingDecrement(ordering: .relaxed)
-        globalCurrent.wrappingDecrement(ordering: .relaxed)
-        if paused.load(ordering: .relaxed) { updateAccepting() }
-    }
-
-    /// Frontend/global `maxconn`: a full listener stops accepting (connections wait in the kernel
-    /// backlog) rather than accepting and dropping.
-    private func updateAccepting() {
-        let all = globalCurrent.load(ordering: .relaxed)
-        var anyPaused = false
-        for (channel, frontend) in listenersSnapshot {
-            let full = frontend.current.load(ordering: .relaxed) >= frontend.maxconn || all >= globalMaxconn
-            if full { anyPaused = true }
-            channel.setOption(.autoRead, value: !full).whenComplete { _ in }
-        }
-        paused.store(anyPaused, ordering: .relaxed)
-    }
-
     private var listenersSnapshot: [(channel: any Channel, frontend: FrontendRuntime)] {
         listenersLock.withLock { listeners }
     }
 
     /// Number of client connections open now.
-    public var currentConnections: Int { globalCurrent.load(ordering: .relaxed) }
+    public var currentConnections: Int { limits.current }
 
     /// Stops accepting (soft stop): listeners close; established connections go on.
     public func stopListening() {
@@ -172,7 +151,7 @@ public final class ProxyRuntime: @unchecked Sendable {
 
     /// Waits until every client connection has ended or `deadline` passes.
     public func waitForConnectionsToEnd(deadline: NIODeadline) {
-        while globalCurrent.load(ordering: .relaxed) > 0 && NIODeadline.now() < deadline {
+        while limits.current > 0 && NIODeadline.now() < deadline {
             usleep(20_000)
         }
     }

@@ -317,3 +317,38 @@ def test_frontend_maxconn_makes_excess_connections_wait_not_fail(backend, tmp_pa
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=5)
+
+
+def test_redispatch_moves_a_request_off_a_dead_server(backend, tmp_path, impl):
+    """`retries 1` + `option redispatch`: a request balanced to a server that refuses connections
+    is retried on the other server; without redispatch it ends in 503. Same as haproxy."""
+    dead = free_port()  # nothing listens there
+    port = free_port()
+    for redispatch, expected in (("option redispatch", 200), ("", 503)):
+        text = f"""
+defaults
+    mode http
+    retries 1
+    {redispatch}
+    timeout connect 500ms
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    balance roundrobin
+    server dead 127.0.0.1:{dead}
+    server live 127.0.0.1:{backend.port}
+"""
+        cfg = write_cfg(tmp_path, text)
+        cmd = ["haproxy", "-db", "-f", cfg] if impl == "haproxy" else [FULCRUM, "-db", "-f", cfg]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: port_open(port), what="listener")
+            # Round robin alternates: one of two requests goes to the dead server first.
+            statuses = sorted(http_get(port)[0] for _ in range(2))
+            assert statuses == sorted([200, expected]), (redispatch, statuses)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=5)

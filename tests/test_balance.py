@@ -130,6 +130,17 @@ def test_balance_source(differ):
     differ(sc, lambda r: assert_sticky(r["map"], 3))
 
 
+def test_balance_source_consistent(differ):
+    """Client addresses spread over 127/8: the same server as haproxy for each (HAProxy hashes the
+    address as a number, not through sdbm)."""
+    def sc(env, impl):
+        bs, port = start(env, impl, 3, backend_extra="balance source\nhash-type consistent")
+        keys = [f"127.{(i * 37) % 250 + 1}.{(i * 11) % 250 + 1}.{i % 250 + 2}" for i in range(24)]
+        return {"map": sticky_mapping(port, keys, lambda p, k: http_get(p, "/", source=k).body.decode())}
+
+    differ(sc, lambda r: assert_sticky(r["map"], 3))
+
+
 def test_balance_uri(differ):
     def sc(env, impl):
         bs, port = start(env, impl, 3, backend_extra="balance uri")

@@ -10,9 +10,14 @@ public struct BalancedServer: Sendable, Hashable {
     /// (HAProxy: it only receives persistent traffic).
     public var weight: Int
     public var isBackup: Bool
-    public init(weight: Int, isBackup: Bool) {
+    /// HAProxy's server id (`id` keyword, `puid`): positions the server's points
+    /// on the consistent-hash ring. nil means the default id, index + 1
+    /// (servers numbered 1, 2, 3 … in declaration order, as HAProxy does).
+    public var id: Int?
+    public init(weight: Int, isBackup: Bool, id: Int? = nil) {
         self.weight = weight
         self.isBackup = isBackup
+        self.id = id
     }
 }
 
@@ -51,8 +56,13 @@ public final class Balancer: @unchecked Sendable {
     public let allBackups: Bool
     public private(set) var servers: [BalancedServer]
 
-    /// Points on the consistent-hash ring per unit of weight.
-    public static let ringPointsPerWeight = 64
+    /// Points on the consistent-hash ring per unit of weight (HAProxy's
+    /// BE_WEIGHT_SCALE): a server of weight w has w × 16 points.
+    public static let ringPointsPerWeight = 16
+    /// Point r of server `id` sits at avalanche(id × ringIdStride + r): one
+    /// stride holds the points of the largest weight (256 × 16), so the
+    /// points of two servers never coincide.
+    public static let ringIdStride = 256 * ringPointsPerWeight
 
     private var usable: [Bool]
     /// Weights from the configuration (static algorithms accept only 0 or this).
@@ -185,17 +195,18 @@ public final class Balancer: @unchecked Sendable {
         if mapCursor >= map.count { mapCursor = 0 }
     }
 
-    /// Ring points for server `i`: a pure function of (i, replica), so the
-    /// points of one server never depend on the others.
+    /// Position of point `r` of the server with id `id` on the ring, as in
+    /// HAProxy: the full-avalanche hash of id × 4096 + r. A pure function of
+    /// (id, r), so the points of one server never depend on the others and a
+    /// weight change only adds or removes that server's last points.
     @inline(__always)
-    private static func pointHash(server i: Int, replica r: Int) -> UInt32 {
-        var z = (UInt64(UInt32(truncatingIfNeeded: i)) << 32) | UInt64(UInt32(truncatingIfNeeded: r))
-        z = z &+ 0x9e37_79b9_7f4a_7c15
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        z = z ^ (z >> 31)
-        return UInt32(truncatingIfNeeded: z >> 32)
+    static func pointHash(id: Int, replica r: Int) -> UInt32 {
+        Hashing.avalanche(UInt32(truncatingIfNeeded: id &* ringIdStride &+ r))
     }
+
+    /// The ring id of server `i`: its configured id, or index + 1.
+    @inline(__always)
+    private func ringId(_ i: Int) -> Int { servers[i].id ?? (i + 1) }
 
     /// Updates the ring to hold `weight × ringPointsPerWeight` points for every
     /// candidate and none for the others. Only servers whose point count changed
@@ -215,7 +226,7 @@ public final class Balancer: @unchecked Sendable {
             changed[i] = true
             anyChange = true
             for r in 0..<(desired[i] * Balancer.ringPointsPerWeight) {
-                fresh.append((UInt64(Balancer.pointHash(server: i, replica: r)) << 32) | UInt64(i))
+                fresh.append((UInt64(Balancer.pointHash(id: ringId(i), replica: r)) << 32) | UInt64(i))
             }
             ringWeights[i] = desired[i]
         }
@@ -267,7 +278,10 @@ public final class Balancer: @unchecked Sendable {
                                   : selectMapRR(avoid: avoid, hasRoom: hasRoom)
             }
             var h = Hashing.hash(key, function: function)
-            if aval { h = Hashing.avalanche(h) }
+            // Consistent hashing always looks the avalanched key up on the ring
+            // (with or without the `avalanche` modifier: haproxy 2.6 maps keys
+            // identically either way); map-based hashing only with `avalanche`.
+            if aval || consistent { h = Hashing.avalanche(h) }
             return consistent ? selectRing(hash: h, avoid: avoid, hasRoom: hasRoom)
                               : selectMapHash(hash: h, avoid: avoid, hasRoom: hasRoom)
         }
@@ -408,8 +422,11 @@ public final class Balancer: @unchecked Sendable {
         return .server(firstOther)
     }
 
-    /// Consistent hash: the first ring point ≥ hash (wrapping). With `avoid`,
-    /// the next distinct servers along the ring are tried.
+    /// Consistent hash, as HAProxy does it: the ring point nearest to `hash`,
+    /// comparing the first point ≥ hash and the one before it (both wrapping
+    /// around the ring); on a tie the previous point wins. With `avoid`, the
+    /// following points along the ring (clockwise) are tried, server by server.
+    /// O(log n), no allocation.
     private func selectRing(hash: UInt32, avoid: Int?, hasRoom: (Int) -> Bool) -> Selection {
         let n = ring.count
         let target = UInt64(hash) << 32
@@ -419,6 +436,10 @@ public final class Balancer: @unchecked Sendable {
             if ring[mid] < target { lo = mid + 1 } else { hi = mid }
         }
         if lo == n { lo = 0 }
+        let prev = lo == 0 ? n - 1 : lo - 1
+        let dNext = UInt32(truncatingIfNeeded: ring[lo] >> 32) &- hash
+        let dPrev = hash &- UInt32(truncatingIfNeeded: ring[prev] >> 32)
+        if dPrev <= dNext { lo = prev }
         let s = Int(ring[lo] & 0xffff_ffff)
         guard let a = avoid, s == a else { return .server(s) }
         var firstOther = -1

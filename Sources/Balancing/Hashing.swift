@@ -30,8 +30,12 @@ public enum Hashing {
         hash(Substring(text), function: function)
     }
 
-    /// Bob Jenkins' 32-bit integer mixing ("full avalanche"): every input bit
-    /// affects every output bit. This is the mix HAProxy applies for `avalanche`.
+    /// HAProxy's 32-bit "full avalanche" hash: Bob Jenkins' integer mix (every
+    /// input bit affects every output bit), then a multiplication by
+    /// 3221225473 (0xC000_0001) to spread the values over the whole range.
+    /// HAProxy applies it to the key for `avalanche` and for every consistent
+    /// hash lookup, and uses it to place the servers' points on the ring
+    /// (checked against haproxy 2.6.12 black-box).
     @inlinable
     public static func avalanche(_ h: UInt32) -> UInt32 {
         var a = h
@@ -41,7 +45,7 @@ public enum Hashing {
         a = (a &+ 0xd3a2_646c) ^ (a << 9)
         a = (a &+ 0xfd70_46c5) &+ (a << 3)
         a = (a ^ 0xb55a_4f09) ^ (a >> 16)
-        return a
+        return a &* 0xc000_0001
     }
 
     /// sdbm: h = c + (h << 6) + (h << 16) - h, starting from 0.

@@ -83,7 +83,7 @@ public final class BackendRuntime: @unchecked Sendable {
         case .first: return .first
         case let .random(draws): return .random(draws: draws)
         case .source, .uri, .urlParam, .header, .rdpCookie:
-            let function: HashFunctionKind
+            var function: HashFunctionKind
             switch proxy.hash.function {
             case .sdbm: function = .sdbm
             case .djb2: function = .djb2
@@ -91,6 +91,9 @@ public final class BackendRuntime: @unchecked Sendable {
             case .crc32: function = .crc32
             case .none: function = .none
             }
+            // HAProxy does not run the client address through the hash function: an IPv4 address
+            // is its 32-bit value, an IPv6 one its four words XORed (our `none`).
+            if case .source = proxy.balance { function = .none }
             return .hash(consistent: proxy.hash.type == .consistent, function: function, avalanche: proxy.hash.avalanche)
         }
     }

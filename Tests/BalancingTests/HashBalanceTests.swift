@@ -25,12 +25,21 @@ final class HashBalanceTests: XCTestCase {
     }
 
     func testEvenDistribution() {
-        for kind in [Self.mapBased, Self.consistent,
-                     .hash(consistent: true, function: .crc32, avalanche: false)] {
-            let b = Balancer(kind: kind, servers: servers([1, 1, 1, 1]))
-            let c = counts(keys(100_000).map { b.pickIndex(key: $0) }, 4)
-            for n in c {
-                XCTAssertEqual(Double(n), 25_000, accuracy: 5_000, "\(kind): \(c)")
+        let b = Balancer(kind: Self.mapBased, servers: servers([1, 1, 1, 1]))
+        let c = counts(keys(100_000).map { b.pickIndex(key: $0) }, 4)
+        for n in c {
+            XCTAssertEqual(Double(n), 25_000, accuracy: 5_000, "map-based: \(c)")
+        }
+        // Consistent: with HAProxy's 16 points per unit of weight the arcs are
+        // uneven for weight 1 (the ring itself gives 18–29 % to each of 4
+        // servers whatever the key hash), and get closer with larger weights.
+        for kind in [Self.consistent, .hash(consistent: true, function: .crc32, avalanche: false)] {
+            for (w, tolerance) in [(1, 8_000.0), (10, 3_000.0)] {
+                let b = Balancer(kind: kind, servers: servers([w, w, w, w]))
+                let c = counts(keys(100_000).map { b.pickIndex(key: $0) }, 4)
+                for n in c {
+                    XCTAssertEqual(Double(n), 25_000, accuracy: tolerance, "\(kind) weight \(w): \(c)")
+                }
             }
         }
     }
@@ -144,13 +153,105 @@ final class HashBalanceTests: XCTestCase {
     }
 
     func testConsistentAvoidIsNextServerOnRing() {
-        // Removing the avoided server sends the key where `avoid` sends it.
+        // Like HAProxy, `avoid` walks clockwise from the point the key lands on
+        // to the next point of another server. That is not always where the key
+        // goes once the server is removed (then the nearest remaining point
+        // wins, which may lie before the key).
         let b = Balancer(kind: Self.consistent, servers: servers([1, 1, 1, 1]))
         let removed = Balancer(kind: Self.consistent, servers: servers([1, 1, 1, 1]))
         removed.setUsable(3, false)
+        var same = 0, differ = 0
         for k in keys(2_000) where b.pickIndex(key: k) == 3 {
-            XCTAssertEqual(b.pickIndex(key: k, avoid: 3), removed.pickIndex(key: k))
+            let t = b.pickIndex(key: k, avoid: 3)
+            XCTAssertNotEqual(t, 3)
+            if t == removed.pickIndex(key: k) { same += 1 } else { differ += 1 }
         }
+        XCTAssertGreaterThan(same, differ)
+        XCTAssertGreaterThan(differ, 0)
+    }
+
+    /// Measured from haproxy 2.6.12 (`balance uri`, `hash-type consistent`,
+    /// `option redispatch`, `retries 1`, servers s1…s4 of weight 1, s2 refusing
+    /// connections): where the keys whose server is s2 were redispatched.
+    func testConsistentAvoidMatchesHAProxyRedispatch() {
+        let b = Balancer(kind: .hash(consistent: true, function: .sdbm, avalanche: false), servers: servers([1, 1, 1, 1]))
+        let observed: [(String, Int)] = [
+            ("/k/0", 0), ("/k/34", 0), ("/k/37", 0), ("/k/45", 3), ("/k/57", 3), ("/k/95", 3),
+            ("/k/137", 0), ("/k/166", 0), ("/k/8", 0), ("/k/10", 0), ("/k/19", 3), ("/k/28", 3),
+        ]
+        for (k, s) in observed {
+            XCTAssertEqual(b.pickIndex(key: k), 1, k)
+            XCTAssertEqual(b.pickIndex(key: k, avoid: 1), s, k)
+        }
+    }
+
+    /// Key → server pairs measured from haproxy 2.6.12 (`balance uri`,
+    /// `hash-type consistent`, servers s1, s2, … with default ids, requests
+    /// GET /k/0 … /k/11). The `avalanche` modifier does not change the mapping
+    /// of consistent hashing in haproxy (measured on 1,000 keys).
+    func testConsistentMatchesHAProxy() {
+        let observed: [([Int], [Int])] = [
+            ([1, 1, 1], [1, 0, 2, 0, 0, 0, 1, 1, 1, 2, 1, 2]),
+            ([1, 2, 3], [1, 2, 2, 0, 2, 0, 2, 2, 1, 2, 1, 2]),
+            ([10, 1, 5], [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0]),
+            ([1, 1], [1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1]),
+            ([1, 2, 3, 4, 5], [1, 4, 4, 0, 4, 3, 3, 4, 1, 3, 4, 4]),
+        ]
+        for aval in [false, true] {
+            for (weights, expected) in observed {
+                let b = Balancer(kind: .hash(consistent: true, function: .sdbm, avalanche: aval), servers: servers(weights))
+                let got = (0..<expected.count).map { b.pickIndex(key: "/k/\($0)") }
+                XCTAssertEqual(got, expected, "weights \(weights), avalanche \(aval)")
+            }
+        }
+    }
+
+    /// Measured from haproxy 2.6.12 (`balance uri`, `hash-type map-based sdbm
+    /// avalanche`, 3 servers of weight 1): the avalanche hash includes the final
+    /// multiplication.
+    func testMapBasedAvalancheMatchesHAProxy() {
+        let b = Balancer(kind: .hash(consistent: false, function: .sdbm, avalanche: true), servers: servers([1, 1, 1]))
+        let expected = [2, 1, 0, 1, 2, 0, 2, 2, 2, 0, 0, 0]
+        XCTAssertEqual((0..<expected.count).map { b.pickIndex(key: "/k/\($0)") }, expected)
+    }
+
+    /// The ring lookup agrees with a brute-force model: weight × 16 points per
+    /// server at avalanche(id × 4096 + r), the key's avalanched hash goes to the
+    /// nearest point (circular distance, the previous point on a tie).
+    func testConsistentMatchesNearestPointModel() {
+        for (weights, ids) in [([1, 2, 3], [1, 2, 3]), ([10, 1, 5, 7], [1, 2, 3, 4]), ([2, 3], [7, 42])] {
+            let b = Balancer(kind: .hash(consistent: true, function: .djb2, avalanche: false),
+                             servers: zip(weights, ids).map { BalancedServer(weight: $0, isBackup: false, id: $1) })
+            var points: [(UInt32, Int)] = []
+            for (i, w) in weights.enumerated() {
+                for r in 0..<(w * 16) { points.append((Hashing.avalanche(UInt32(ids[i] * 4096 + r)), i)) }
+            }
+            for k in keys(3_000) {
+                let h = Hashing.avalanche(Hashing.hash(k, function: .djb2))
+                var best = -1
+                var bestDist = UInt32.max, bestIsPrev = false
+                for (p, i) in points {
+                    let back = h &- p, fwd = p &- h
+                    let (d, isPrev) = back <= fwd ? (back, true) : (fwd, false)
+                    if best < 0 || d < bestDist || (d == bestDist && isPrev && !bestIsPrev) {
+                        best = i; bestDist = d; bestIsPrev = isPrev
+                    }
+                }
+                XCTAssertEqual(b.pickIndex(key: k), best, k)
+            }
+        }
+    }
+
+    func testServerIdPlacesPoints() {
+        // Default ids are index + 1; explicit ids move the points.
+        let ks = keys(2_000)
+        let implicit = Balancer(kind: Self.consistent, servers: servers([1, 1, 1]))
+        let explicit = Balancer(kind: Self.consistent, servers: (1...3).map { BalancedServer(weight: 1, isBackup: false, id: $0) })
+        let other = Balancer(kind: Self.consistent, servers: [3, 2, 1].map { BalancedServer(weight: 1, isBackup: false, id: $0) })
+        let a = ks.map { implicit.pickIndex(key: $0) }
+        XCTAssertEqual(a, ks.map { explicit.pickIndex(key: $0) })
+        // Swapping ids swaps the servers' places.
+        XCTAssertEqual(a.map { 2 - $0 }, ks.map { other.pickIndex(key: $0) })
     }
 
     func testNoKeyFallsBackToRoundRobin() {

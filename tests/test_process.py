@@ -352,3 +352,104 @@ backend be
         finally:
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=5)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_chroot_user_group_are_applied_after_binding(backend, tmp_path):
+    """The distribution-default `chroot` / `user` / `group`: listeners are bound first, then the
+    process leaves root and enters the chroot, and still serves."""
+    import pwd
+    import grp
+    jail = tmp_path / "jail"
+    jail.mkdir()
+    nobody = pwd.getpwnam("nobody")
+    group = grp.getgrgid(nobody.pw_gid).gr_name
+    port = free_port()
+    text = config(f"127.0.0.1:{port}", backend.port).replace(
+        "global\n", f"global\n    chroot {jail}\n    user nobody\n    group {group}\n")
+    proc = Proc(["-db", "-f", write_cfg(tmp_path, text)])
+    try:
+        wait_for(lambda: port_open(port), what="listener")
+        assert http_get(port)[0] == 200
+        status = Path(f"/proc/{proc.p.pid}/status").read_text()
+        uid_line = next(l for l in status.splitlines() if l.startswith("Uid:"))
+        gid_line = next(l for l in status.splitlines() if l.startswith("Gid:"))
+        assert uid_line.split()[1:] == [str(nobody.pw_uid)] * 4
+        assert gid_line.split()[1] == str(nobody.pw_gid)
+        assert os.readlink(f"/proc/{proc.p.pid}/root") == str(jail)
+    finally:
+        proc.stop()
+
+
+def test_unknown_user_is_an_alert_at_start(backend, tmp_path):
+    port = free_port()
+    text = config(f"127.0.0.1:{port}", backend.port).replace("global\n", "global\n    user no-such-user-here\n")
+    r = subprocess.run([FULCRUM, "-db", "-f", write_cfg(tmp_path, text)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "cannot find user id for 'no-such-user-here'" in r.stderr
+
+
+def test_tcp_client_fin_timeout_closes_half_closed_sessions(tmp_path, impl):
+    """mode tcp, `timeout client-fin 300ms`: the server sends its answer and shuts its side; the
+    proxy passes the FIN on and then waits for the client, which never closes. The session ends
+    after ~300 ms (client-fin) instead of `timeout client` (10 s): the proxy's sockets are freed."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted = []
+
+    def serve_once():
+        server.settimeout(5)
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        accepted.append(conn)
+        conn.sendall(b"bye")
+        conn.shutdown(socket.SHUT_WR)
+
+    t = threading.Thread(target=serve_once, daemon=True)
+    t.start()
+    port = free_port()
+    text = f"""
+global
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+    timeout client-fin 300ms
+listen l
+    bind 127.0.0.1:{port}
+    server s 127.0.0.1:{server.getsockname()[1]}
+"""
+    cfg = write_cfg(tmp_path, text)
+    cmd = ["haproxy", "-db", "-f", cfg] if impl == "haproxy" else [FULCRUM, "-db", "-f", cfg]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    c = None
+    try:
+        wait_for(lambda: any(f":{port:04X} " in l and " 0A " in l for l in Path("/proc/net/tcp").read_text().splitlines()),
+                 what="listener")
+        sockets = lambda: sum(1 for fd in os.listdir(f"/proc/{p.pid}/fd")
+                              if os.readlink(f"/proc/{p.pid}/fd/{fd}").startswith("socket:"))
+        baseline = sockets()
+        c = socket.create_connection(("127.0.0.1", port), timeout=5)
+        data = b""
+        while True:
+            chunk = c.recv(10)
+            if not chunk:
+                break
+            data += chunk
+        assert data == b"bye"  # answer, then the FIN passed on; the client keeps its side open
+        started = time.monotonic()
+        wait_for(lambda: sockets() <= baseline, timeout=5, what="the proxy to end the half-closed session")
+        elapsed = time.monotonic() - started
+        assert elapsed < 3, elapsed
+    finally:
+        if c:
+            c.close()
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=5)
+        for a in accepted:
+            a.close()
+        server.close()

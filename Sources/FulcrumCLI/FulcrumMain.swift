@@ -122,6 +122,11 @@ public enum FulcrumMain {
                 eprint("[ALERT]    (\(getpid())) : [fulcrum.main()] Cannot create pidfile \(pidfile)")
             }
         }
+        if let failure = dropPrivileges(configuration.global) {
+            eprint("[ALERT]    (\(getpid())) : [fulcrum.main()] \(failure)")
+            runtime.shutdown()
+            return 1
+        }
         for pid in options.softStopPids { kill(pid, SIGUSR1) }
         for pid in options.hardStopPids { kill(pid, SIGTERM) }
         if options.demo {
@@ -134,6 +139,35 @@ public enum FulcrumMain {
         waitForSignals(runtime: runtime)
         demo?.stop()
         return 0
+    }
+
+    /// `chroot`, `group`/`gid`, `user`/`uid`: after the listeners are bound (they may need
+    /// privileged ports), as HAProxy does. Names are resolved before entering the chroot.
+    /// Returns HAProxy's alert text on failure.
+    static func dropPrivileges(_ global: GlobalSettings) -> String? {
+        var uid = global.uid.map { uid_t($0) }
+        var gid = global.gid.map { gid_t($0) }
+        if let user = global.user {
+            guard let pw = getpwnam(user) else { return "cannot find user id for '\(user)'." }
+            uid = pw.pointee.pw_uid
+            if gid == nil && global.group == nil { gid = pw.pointee.pw_gid }
+        }
+        if let group = global.group {
+            guard let gr = getgrnam(group) else { return "cannot find group id for '\(group)'." }
+            gid = gr.pointee.gr_gid
+        }
+        if let dir = global.chroot {
+            guard chroot(dir) == 0, chdir("/") == 0 else {
+                return "Cannot chroot(\(dir))."
+            }
+        }
+        if let gid {
+            guard setgroups(0, nil) == 0 || getuid() != 0, setgid(gid) == 0 else { return "Cannot set gid \(gid)." }
+        }
+        if let uid {
+            guard setuid(uid) == 0 else { return "Cannot set uid \(uid)." }
+        }
+        return nil
     }
 
     static var swiftVersion: String {

@@ -23,7 +23,6 @@ enum Connector {
         }
         let handler = ServerConnection(server: server, loopContext: loopContext)
         return ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.autoRead, value: true)
             .channelOption(.allowRemoteHalfClosure, value: false)
             .connectTimeout(timeout)
@@ -42,7 +41,6 @@ enum Connector {
             return loop.makeFailedFuture(ConnectError.noAddress)
         }
         return ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.autoRead, value: true)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connectTimeout(timeout)

@@ -92,7 +92,6 @@ public final class ProxyRuntime: @unchecked Sendable {
             bootstrap = bootstrap
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(.socketOption(.init(rawValue: SO_REUSEPORT)), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
         }
         let limits = self.limits
         bootstrap = bootstrap

@@ -187,6 +187,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard case ChannelEvent.inputClosed = event else { return }
         clientInputClosed = true
+        touch()
         serverChannel?.close(mode: .output, promise: nil)
         if serverEOF { closeAll() }
     }
@@ -213,6 +214,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
 
     func serverInputClosed() {
         serverEOF = true
+        touch()
         context.close(mode: .output, promise: nil)
         if clientInputClosed { closeAll() }
     }
@@ -233,13 +235,18 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         context.close(promise: nil)
     }
 
-    /// Inactivity: `timeout client`/`timeout server` (the shorter), or `timeout tunnel`.
+    /// Inactivity: `timeout client`/`timeout server` (the shorter), or `timeout tunnel`. Once the
+    /// proxy has shut its side toward the client (the server finished), waiting on the client is
+    /// bounded by `timeout client-fin`; the mirror case by `timeout server-fin` (HAProxy's meaning).
     private func touch() {
         let t = backend?.config.timeouts
-        let candidates = [frontend.config.timeouts.client, t?.server].compactMap { $0 }
-        guard let shortest = (t?.tunnel).map({ [$0] }) ?? (candidates.isEmpty ? nil : [candidates.min()!]) else { return }
-        let loop = context.eventLoop
-        if timer.set(.now() + shortest[0].timeAmount) { timer.schedule(on: loop) { self.timerFired() } }
+        let fe = frontend.config.timeouts
+        var candidates = [fe.client, t?.server].compactMap { $0 }
+        if let tunnel = t?.tunnel { candidates = [tunnel] }
+        if serverEOF, let fin = fe.clientFin { candidates.append(fin) }
+        if clientInputClosed, let fin = t?.serverFin { candidates.append(fin) }
+        guard let shortest = candidates.min(), let context else { return }
+        if timer.set(.now() + shortest.timeAmount) { timer.schedule(on: context.eventLoop) { self.timerFired() } }
     }
 
     private func timerFired() {

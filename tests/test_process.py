@@ -453,3 +453,30 @@ listen l
         for a in accepted:
             a.close()
         server.close()
+
+
+def test_sigusr1_closes_idle_keepalive_connections_at_once(backend, tmp_path, impl):
+    """Soft stop as HAProxy does it: an idle keep-alive client connection does not hold the old
+    process until its timeout; it is closed and the process exits promptly."""
+    port = free_port()
+    cfg = write_cfg(tmp_path, config(f"127.0.0.1:{port}", backend.port).replace("timeout client 10s", "timeout client 30s"))
+    cmd = ["haproxy", "-db", "-f", cfg] if impl == "haproxy" else [FULCRUM, "-db", "-f", cfg]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: port_open(port), what="listener")
+        c = socket.create_connection(("127.0.0.1", port), timeout=5)
+        c.sendall(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+        got = b""
+        while b"ok /a\n" not in got:
+            got += c.recv(4096)
+        started = time.monotonic()
+        p.send_signal(signal.SIGUSR1)
+        assert p.wait(timeout=5) == 0
+        assert time.monotonic() - started < 3
+        c.settimeout(2)
+        assert c.recv(10) == b""  # the idle connection was closed
+        c.close()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=5)

@@ -221,7 +221,7 @@ public enum FulcrumMain {
         on(SIGINT) { done.signal() }
         on(SIGUSR1) {
             notifySystemd("STOPPING=1")
-            runtime.stopListening()
+            runtime.softStop()
             runtime.waitForConnectionsToEnd(deadline: .distantFuture)
             done.signal()
         }

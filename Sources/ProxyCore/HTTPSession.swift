@@ -69,6 +69,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var clientEOF = false
     /// Counted in `loopContext.possibleReusers`.
     private var countedAsReuser = false
+    /// Position in `loopContext`'s session list (-1 when not in it).
+    var loopPosition = -1
+    private var stopping = false
     private var timer = LazyTimer()
     private var timeoutKind = TimeoutKind.request
     private var clientAddress: SocketAddress?
@@ -98,10 +101,20 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
         timer.cancel()
         lastConnection = nil
+        loopContext.removeSession(self)
         self.context = nil
     }
 
+    /// Soft stop (SIGUSR1), as HAProxy: an idle keep-alive connection closes now; one with an
+    /// exchange in progress closes once its response is complete.
+    func softStop() {
+        stopping = true
+        clientKeepAlive = false
+        if phase == .waitingRequest && (input?.readableBytes ?? 0) == 0 { closeClient() }
+    }
+
     func channelActive(context: ChannelHandlerContext) {
+        loopContext.addSession(self)
         clientAddress = context.channel.remoteAddress
         localPort = context.channel.localAddress?.port
         armTimeout(.request)
@@ -220,7 +233,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .chunked: requestChunks = ChunkedTracker(); requestBodyDone = false
         default: requestBodyDone = true
         }
-        clientKeepAlive = HTTP1Parser.requestWantsKeepAlive(request) && !settings.closeClientSide && !clientEOF
+        clientKeepAlive = HTTP1Parser.requestWantsKeepAlive(request) && !settings.closeClientSide && !clientEOF && !stopping
         // A request with both Transfer-Encoding and Content-Length is served, then the connection
         // closes (HAProxy's answer to this smuggling vector).
         if request.hasTransferEncoding && request.contentLengthLines > 0 { clientKeepAlive = false }

@@ -138,7 +138,16 @@ public final class ProxyRuntime: @unchecked Sendable {
     /// Number of client connections open now.
     public var currentConnections: Int { limits.current }
 
-    /// Stops accepting (soft stop): listeners close; established connections go on.
+    /// Soft stop: listeners close, idle HTTP connections close, busy ones close after their
+    /// current response; TCP sessions run to their end.
+    public func softStop() {
+        stopListening()
+        for context in loopContexts.values {
+            context.eventLoop.execute { context.softStop() }
+        }
+    }
+
+    /// Stops accepting: listeners close; established connections go on.
     public func stopListening() {
         let all = listenersLock.withLock {
             let l = listeners

@@ -124,6 +124,30 @@ final class LoopContext: @unchecked Sendable {
     /// server is kept at most this large; beyond it a finished connection is closed.
     var possibleReusers = 0
 
+    /// Open HTTP sessions on this loop (for soft stop), with their positions for O(1) removal.
+    private var sessions: [HTTPSession] = []
+
+    func addSession(_ session: HTTPSession) {
+        session.loopPosition = sessions.count
+        sessions.append(session)
+    }
+
+    func removeSession(_ session: HTTPSession) {
+        let p = session.loopPosition
+        guard p >= 0, p < sessions.count, sessions[p] === session else { return }
+        let last = sessions.removeLast()
+        if p < sessions.count {
+            sessions[p] = last
+            last.loopPosition = p
+        }
+        session.loopPosition = -1
+    }
+
+    /// Soft stop: idle sessions close now, busy ones after their current response.
+    func softStop() {
+        for session in sessions { session.softStop() }
+    }
+
     init(eventLoop: any EventLoop, serverCount: Int) {
         self.eventLoop = eventLoop
         self.idle = Array(repeating: [], count: serverCount)

@@ -98,8 +98,14 @@ public final class BackendRuntime: @unchecked Sendable {
         }
     }
 
+    /// Chooses a server for a hash key (nil or empty: no key, round robin as HAProxy falls back to).
+    func assign(key: [UInt8]?, avoid: Int?, loop: any EventLoop) -> Assignment {
+        guard let key, !key.isEmpty else { return assign(keyBytes: nil, avoid: avoid, loop: loop) }
+        return key.withUnsafeBytes { assign(keyBytes: $0, avoid: avoid, loop: loop) }
+    }
+
     /// Chooses a server and takes a slot on it, or queues the request, or says there is none.
-    func assign(key: UnsafeRawBufferPointer?, avoid: Int?, loop: any EventLoop) -> Assignment {
+    func assign(keyBytes key: UnsafeRawBufferPointer?, avoid: Int?, loop: any EventLoop) -> Assignment {
         lock.withLock {
             let selection = balancer.select(
                 key: key, avoid: avoid,

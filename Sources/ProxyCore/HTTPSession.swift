@@ -319,13 +319,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func assignServer(avoid: Int?) {
         guard let backend else { return }
-        let assignment: Assignment
-        if backend.config.balance.isHashBased, let key = hashKey(backend.config.balance), !key.isEmpty {
-            assignment = key.withUnsafeBytes { backend.assign(key: $0, avoid: avoid, loop: context.eventLoop) }
-        } else {
-            assignment = backend.assign(key: nil, avoid: avoid, loop: context.eventLoop)
-        }
-        switch assignment {
+        let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
+        switch backend.assign(key: key, avoid: avoid, loop: context.eventLoop) {
         case .server(let s):
             server = s
             obtainConnection()
@@ -388,12 +383,18 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             attach(idle)
             return
         }
+        connectFresh()
+    }
+
+    /// Opens a new connection to the chosen server (a retry counts as an attempt).
+    private func connectFresh() {
+        guard let server, let backend else { return }
+        phase = .connecting
         connectionWasReused = false
         connectAttempts += 1
-        let loop = context.eventLoop
         Connector.connectHTTP(server: server, loopContext: loopContext, clientLocalPort: localPort,
-                              timeout: backend!.connectTimeout)
-            .hop(to: loop)
+                              timeout: backend.connectTimeout)
+            .hop(to: context.eventLoop)
             .whenComplete { result in
                 switch result {
                 case .success(let c):
@@ -541,8 +542,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 if nothingReceived, connectionWasReused, requestBodyDone, requestFraming == .none {
                     // The server closed an idle connection as we reused it: try a fresh one.
                     rebuildHeadForRetry()
-                    connectionWasReused = false
-                    obtainFreshConnection()
+                    connectFresh()
                     return
                 }
                 releaseServer()
@@ -566,26 +566,6 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func rebuildHeadForRetry() {
         swap(&outgoingHead, &sentHead)
-    }
-
-    private func obtainFreshConnection() {
-        guard server != nil else { return }
-        phase = .connecting
-        connectAttempts += 1
-        let loop = context.eventLoop
-        Connector.connectHTTP(server: server!, loopContext: loopContext, clientLocalPort: localPort,
-                              timeout: backend!.connectTimeout)
-            .hop(to: loop)
-            .whenComplete { result in
-                switch result {
-                case .success(let c):
-                    guard self.phase == .connecting else { c.close(); return }
-                    self.attach(c)
-                case .failure:
-                    guard self.phase == .connecting else { return }
-                    self.connectFailed()
-                }
-            }
     }
 
     private func parseResponse() {

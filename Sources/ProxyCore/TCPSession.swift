@@ -78,14 +78,8 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
 
     private func assign(avoid: Int?) {
         guard let backend else { return }
-        let key = context.channel.remoteAddress.flatMap(addressBytes)
-        let assignment: Assignment
-        if backend.config.balance.isHashBased, let key {
-            assignment = key.withUnsafeBytes { backend.assign(key: $0, avoid: avoid, loop: context.eventLoop) }
-        } else {
-            assignment = backend.assign(key: nil, avoid: avoid, loop: context.eventLoop)
-        }
-        switch assignment {
+        let key = backend.config.balance.isHashBased ? context.channel.remoteAddress.flatMap(addressBytes) : nil
+        switch backend.assign(key: key, avoid: avoid, loop: context.eventLoop) {
         case .server(let s):
             server = s
             connect()

@@ -17,13 +17,15 @@ let package = Package(
         .target(name: "HAProxyConfig"),
         // L1: balance algorithms over plain indices and weights. Pure Swift.
         .target(name: "Balancing"),
+        // L2: server health state machine, check evaluation and HAProxy's messages. Pure Swift.
+        .target(name: "HealthChecks", dependencies: ["HAProxyConfig"]),
         // L1: HTTP/1.x message parsing over raw bytes (HAProxy's rules). Pure Swift.
         .target(name: "HTTP1", swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // L3: the runtime: listeners, backends, servers, queues, TCP and HTTP/1.1 data paths.
         .target(
             name: "ProxyCore",
             dependencies: [
-                "HAProxyConfig", "Balancing", "HTTP1",
+                "HAProxyConfig", "Balancing", "HTTP1", "HealthChecks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
@@ -45,6 +47,7 @@ let package = Package(
         .testTarget(name: "HAProxyConfigTests", dependencies: ["HAProxyConfig"]),
         .testTarget(name: "BalancingTests", dependencies: ["Balancing"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "HealthChecksTests", dependencies: ["HealthChecks", "HAProxyConfig"]),
         .testTarget(name: "FulcrumCLITests", dependencies: ["FulcrumCLI"]),
         .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", .product(name: "NIOCore", package: "swift-nio")]),
     ]

@@ -289,6 +289,10 @@ public struct Proxy: Sendable, Hashable {
     public var disabled: Bool = false
     /// `errorfiles NAME [CODE...]` references, in order (resolved into `errorFiles` by validation).
     public var errorFilesReferences: [ErrorFilesReference] = []
+    /// What this backend's server checks do (`check` on a server turns them on).
+    public var healthCheck: HealthCheckProtocol = .layer4
+    /// `option log-health-checks`.
+    public var logHealthChecks: Bool = false
     /// Enabled capabilities derived from `kind`.
     public var isFrontend: Bool { kind != .backend }
     public var isBackend: Bool { kind != .frontend }
@@ -316,6 +320,8 @@ public struct GlobalSettings: Sendable, Hashable {
     public var statsSockets: [Directive] = []
     /// `tune.*` keywords: name -> value as written.
     public var tune: [String: String] = [:]
+    /// `spread-checks PERCENT` (0..50): random jitter applied to check intervals.
+    public var spreadChecks: Int = 0
     /// `tune.bufsize` (default 16384): the largest request/response head accepted.
     public var bufsize: Int = 16384
     /// `tune.maxrewrite` (default 1024): the part of bufsize reserved for header rewrites.
@@ -378,4 +384,73 @@ public struct Configuration: Sendable, Hashable {
     public func proxy(named name: String) -> Proxy? { proxies.first { $0.name == name } }
     public var frontends: [Proxy] { proxies.filter(\.isFrontend) }
     public var backends: [Proxy] { proxies.filter(\.isBackend) }
+}
+
+// MARK: - Health checks (issue: health checks, server states and failure handling)
+
+/// `http-check expect [!] status|rstatus|string|rstring PATTERN`
+public struct HTTPCheckExpect: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable { case status, rstatus, string, rstring }
+    public var kind: Kind
+    public var negate: Bool
+    /// For `status`: one or more codes or ranges as written (`200`, `200-399`, `200,301`).
+    public var pattern: String
+    public init(kind: Kind, negate: Bool, pattern: String) {
+        self.kind = kind
+        self.negate = negate
+        self.pattern = pattern
+    }
+}
+
+public struct HTTPHeaderPair: Sendable, Hashable {
+    public var name: String
+    public var value: String
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// `option httpchk [METHOD] [URI] [VERSION]` and the 2.x `http-check send meth|uri|ver|hdr|body`.
+public struct HTTPCheckSettings: Sendable, Hashable {
+    public var method = "OPTIONS"
+    public var uri = "/"
+    public var version = "HTTP/1.0"
+    public var headers: [HTTPHeaderPair] = []
+    public var body: String?
+    /// Empty: HAProxy's default, a 2xx or 3xx status passes.
+    public var expects: [HTTPCheckExpect] = []
+    public init() {}
+}
+
+public enum TCPCheckExpectKind: String, Sendable, Hashable { case string, rstring, binary, rbinary }
+
+/// One `tcp-check` rule, in order.
+public enum TCPCheckRule: Sendable, Hashable {
+    /// `tcp-check connect [port N]` (nil: the server's check port).
+    case connect(port: Int?)
+    /// `tcp-check send STRING` (escapes such as `\r\n` already applied by the lexer).
+    case send([UInt8])
+    /// `tcp-check send-binary HEX`.
+    case sendBinary([UInt8])
+    /// `tcp-check expect [!] string|rstring|binary|rbinary PATTERN` (binary patterns as hex text).
+    case expect(negate: Bool, kind: TCPCheckExpectKind, pattern: String)
+    case comment(String)
+}
+
+/// What a backend's checks do.
+public enum HealthCheckProtocol: Sendable, Hashable {
+    /// Plain TCP connect (`check` with no option).
+    case layer4
+    case http(HTTPCheckSettings)
+    /// `option tcp-check` with its rules (empty: connect only).
+    case tcpScript([TCPCheckRule])
+    /// `option redis-check`: PING, expects +PONG.
+    case redis
+    /// `option mysql-check [user NAME [post-41]]`
+    case mysql(user: String?)
+    /// `option pgsql-check user NAME`
+    case pgsql(user: String)
+    /// `option smtpchk [HELO|EHLO domain]`
+    case smtp(command: String, domain: String)
 }

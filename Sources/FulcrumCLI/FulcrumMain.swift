@@ -109,7 +109,8 @@ public enum FulcrumMain {
 
         let runtime: ProxyRuntime
         do {
-            runtime = try ProxyRuntime(configuration: configuration)
+            runtime = try ProxyRuntime(configuration: configuration,
+                                       healthSink: options.quiet ? SilentHealthSink() : StderrHealthSink())
             try runtime.start()
         } catch {
             eprint("\(error)")

@@ -167,6 +167,22 @@ public final class BackendRuntime: @unchecked Sendable {
         }
     }
 
+    /// Health: a server that is not usable is never chosen. Returns the usable active and backup
+    /// servers afterwards (for HAProxy's state-change messages).
+    @discardableResult
+    func setServerUsable(_ index: Int, _ usable: Bool) -> (active: Int, backup: Int) {
+        lock.withLock {
+            balancer.setUsable(index, usable)
+            var active = 0, backup = 0
+            for s in servers where balancer.isUsable(s.index) {
+                if s.config.backup { backup += 1 } else { active += 1 }
+            }
+            return (active, backup)
+        }
+    }
+
+    public func isServerUsable(_ index: Int) -> Bool { lock.withLock { balancer.isUsable(index) } }
+
     /// Current number of requests in the queue.
     public var queueLength: Int { lock.withLock { queue.count } }
 

@@ -28,9 +28,14 @@ public final class ProxyRuntime: @unchecked Sendable {
     private let limits: ConnectionLimits
     private let listenersLock = NIOLock()
 
+    private let healthSink: any HealthEventSink
+    private var healthChecker: HealthChecker?
+
     /// Builds the runtime: resolves server addresses; binds nothing yet.
-    public init(configuration: Configuration, group: MultiThreadedEventLoopGroup? = nil) throws {
+    public init(configuration: Configuration, group: MultiThreadedEventLoopGroup? = nil,
+                healthSink: any HealthEventSink = StderrHealthSink()) throws {
         self.configuration = configuration
+        self.healthSink = healthSink
         let threads = configuration.global.nbthread ?? System.coreCount
         if let group {
             self.group = group
@@ -67,8 +72,17 @@ public final class ProxyRuntime: @unchecked Sendable {
 
     public func backend(named name: String) -> BackendRuntime? { backends[name] }
 
-    /// Binds every listener. Throws with HAProxy-like wording when an address cannot be bound.
+    /// Binds every listener and starts the health checks. Throws with HAProxy-like wording when
+    /// an address cannot be bound.
     public func start() throws {
+        try bindAll()
+        let checker = HealthChecker(backends: Array(backends.values).sorted { $0.name < $1.name }, group: group,
+                                    global: configuration.global, sink: healthSink)
+        healthChecker = checker
+        checker.start()
+    }
+
+    private func bindAll() throws {
         for frontend in frontends {
             for bind in frontend.config.binds {
                 for address in bind.addresses {
@@ -165,6 +179,7 @@ public final class ProxyRuntime: @unchecked Sendable {
     }
 
     public func shutdown() {
+        healthChecker?.stop()
         stopListening()
         if ownsGroup { try? group.syncShutdownGracefully() }
     }

@@ -1,0 +1,339 @@
+import HAProxyConfig
+import HTTP1
+import HealthChecks
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where state-change messages go (stderr now; the logging work adds syslog).
+public protocol HealthEventSink: Sendable {
+    func warning(_ message: String)
+    func alert(_ message: String)
+}
+
+/// Runs the checks of every `check` server: one timer per server on an event loop, started
+/// spread over the interval, probing with NIO and feeding HAProxy's health state machine.
+final class HealthChecker: @unchecked Sendable {
+    private var checks: [ServerCheck] = []
+
+    init(backends: [BackendRuntime], group: any EventLoopGroup, global: GlobalSettings, sink: any HealthEventSink) {
+        for backend in backends {
+            for server in backend.servers where server.config.check.enabled && !server.config.disabled {
+                checks.append(ServerCheck(backend: backend, server: server, loop: group.next(),
+                                          spreadPercent: global.spreadChecks, sink: sink))
+            }
+        }
+    }
+
+    func start() {
+        guard let first = checks.first else { return }
+        // HAProxy starts the checks as far from each other as possible over the interval.
+        let delays = CheckSpread.initialDelays(count: checks.count, interval: first.inter)
+        for (check, delay) in zip(checks, delays) { check.start(after: delay.timeAmount) }
+    }
+
+    func stop() {
+        for check in checks { check.stop() }
+    }
+}
+
+/// The checks of one server.
+final class ServerCheck: @unchecked Sendable {
+    let backend: BackendRuntime
+    let server: ServerRuntime
+    let loop: any EventLoop
+    let sink: any HealthEventSink
+    let settings: CheckSettings
+    let inter: Duration
+    private var health: ServerHealth
+    private var scheduled: Scheduled<Void>?
+    private var stopped = false
+    private let spreadPercent: Int
+    private var generator = SystemRandomNumberGenerator()
+
+    init(backend: BackendRuntime, server: ServerRuntime, loop: any EventLoop, spreadPercent: Int, sink: any HealthEventSink) {
+        self.backend = backend
+        self.server = server
+        self.loop = loop
+        self.sink = sink
+        self.settings = server.config.check
+        self.inter = server.config.check.inter
+        self.spreadPercent = spreadPercent
+        self.health = ServerHealth(rise: settings.rise, fall: settings.fall)
+    }
+
+    func start(after delay: TimeAmount) {
+        loop.execute {
+            self.scheduled = self.loop.scheduleTask(in: delay) { self.run() }
+        }
+    }
+
+    func stop() {
+        loop.execute {
+            self.stopped = true
+            self.scheduled?.cancel()
+        }
+    }
+
+    /// Total time a check may take: `timeout check` bounds the reply once connected (with
+    /// `timeout connect` for the connection); without it, `inter` bounds both (HAProxy's rule).
+    private var connectTimeout: TimeAmount {
+        if backend.config.timeouts.check != nil { return backend.connectTimeout }
+        return min(backend.connectTimeout, inter.timeAmount)
+    }
+
+    private var replyTimeout: TimeAmount {
+        (backend.config.timeouts.check ?? inter).timeAmount
+    }
+
+    private func run() {
+        guard !stopped else { return }
+        let started = NIODeadline.now()
+        Probe.run(protocol: backend.config.healthCheck, server: server, checkPort: settings.port, checkAddress: settings.addr,
+                  loop: loop, connectTimeout: connectTimeout, replyTimeout: replyTimeout)
+            .whenSuccess { outcome in
+                var outcome = outcome
+                outcome.durationMilliseconds = Int((NIODeadline.now() - started).nanoseconds / 1_000_000)
+                self.apply(outcome)
+            }
+    }
+
+    private func apply(_ outcome: CheckOutcome) {
+        guard !stopped else { return }
+        if let transition = health.record(outcome.passed) {
+            switch transition {
+            case .wentDown: reportDown(outcome)
+            case .wentUp: reportUp(outcome)
+            }
+        }
+        var next = health.interval(inter: inter, fastinter: settings.fastinter, downinter: settings.downinter)
+        if spreadPercent > 0 {
+            // `spread-checks`: up to ±percent/2 of random jitter, as HAProxy.
+            let span = next * (Double(spreadPercent) / 100.0)
+            let offset = Double.random(in: -0.5...0.5, using: &generator)
+            next = next + span * offset
+        }
+        scheduled = loop.scheduleTask(in: next.timeAmount) { self.run() }
+    }
+
+    private func reportDown(_ outcome: CheckOutcome) {
+        let counts = backend.setServerUsable(server.index, false)
+        sink.warning(HealthMessages.serverDown(
+            backend: backend.name, server: server.name, isBackup: server.config.backup, outcome: outcome,
+            activeLeft: counts.active, backupLeft: counts.backup, sessionsActive: backend.servedCount(server.index),
+            requeued: 0, remainingInQueue: backend.queueLength))
+        if counts.active == 0 && counts.backup == 0 {
+            sink.alert(HealthMessages.noServerAvailable(backend: backend.name))
+        }
+    }
+
+    private func reportUp(_ outcome: CheckOutcome) {
+        let counts = backend.setServerUsable(server.index, true)
+        sink.warning(HealthMessages.serverUp(
+            backend: backend.name, server: server.name, isBackup: server.config.backup, outcome: outcome,
+            activeOnline: counts.active, backupOnline: counts.backup, requeued: 0, totalInQueue: backend.queueLength))
+    }
+}
+
+/// One check connection: connects, then speaks the check protocol, and always ends in an outcome.
+enum Probe {
+    static func run(protocol proto: HealthCheckProtocol, server: ServerRuntime, checkPort: Int?, checkAddress: String?,
+                    loop: any EventLoop, connectTimeout: TimeAmount, replyTimeout: TimeAmount) -> EventLoopFuture<CheckOutcome> {
+        guard var address = server.address else {
+            return loop.makeSucceededFuture(CheckOutcome(passed: false, status: .sockerr, info: "no address", durationMilliseconds: 0))
+        }
+        if let checkAddress, let a = try? SocketAddress.makeAddressResolvingHost(checkAddress, port: checkPort ?? server.config.port ?? 0) {
+            address = a
+        } else if let port = checkPort ?? server.config.port, let ip = address.ipAddress,
+                  let a = try? SocketAddress(ipAddress: ip, port: port) {
+            address = a
+        }
+        let promise = loop.makePromise(of: CheckOutcome.self)
+        let handler = ProbeHandler(protocol: proto, host: server.config.host, promise: promise)
+        ClientBootstrap(group: loop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+            }
+            .connect(to: address)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    // The reply must come within the check timeout.
+                    let timer = loop.scheduleTask(in: replyTimeout) { handler.timedOut(channel) }
+                    promise.futureResult.whenComplete { _ in timer.cancel(); channel.close(promise: nil) }
+                case .failure(let error):
+                    promise.succeed(connectFailure(error))
+                }
+            }
+        return promise.futureResult
+    }
+
+    static func connectFailure(_ error: any Error) -> CheckOutcome {
+        if let channelError = error as? ChannelError, case .connectTimeout = channelError {
+            return CheckOutcome(passed: false, status: .l4tout, info: nil, durationMilliseconds: 0)
+        }
+        if let io = error as? IOError {
+            return CheckOutcome(passed: false, status: .l4con, info: String(cString: strerror(io.errnoCode)), durationMilliseconds: 0)
+        }
+        return CheckOutcome(passed: false, status: .l4con, info: "\(error)", durationMilliseconds: 0)
+    }
+}
+
+/// Drives one check conversation on a connected channel.
+final class ProbeHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let proto: HealthCheckProtocol
+    let host: String
+    let promise: EventLoopPromise<CheckOutcome>
+    private var received: [UInt8] = []
+    private var script: TCPCheckRunner?
+    private var finished = false
+
+    init(protocol proto: HealthCheckProtocol, host: String, promise: EventLoopPromise<CheckOutcome>) {
+        self.proto = proto
+        self.host = host
+        self.promise = promise
+    }
+
+    private func finish(_ outcome: CheckOutcome) {
+        guard !finished else { return }
+        finished = true
+        promise.succeed(outcome)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        switch proto {
+        case .layer4:
+            finish(CheckOutcome(passed: true, status: .l4ok, info: nil, durationMilliseconds: 0))
+        case .http(let settings):
+            let request = HTTPCheckEvaluation.request(settings, host: host)
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: request)), promise: nil)
+        default:
+            let rules: [TCPCheckRule]
+            if case .tcpScript(let r) = proto { rules = r } else { rules = TCPCheckRunner.script(for: proto) ?? [] }
+            script = TCPCheckRunner(rules: rules)
+            advance(context: context, step: script!.next())
+        }
+    }
+
+    /// Runs script steps until one needs bytes from the server.
+    private func advance(context: ChannelHandlerContext, step: TCPCheckStep?) {
+        var step = step
+        while let current = step {
+            switch current {
+            case .connect:
+                // Already connected (a connect rule to another port is not supported yet: treated as this one).
+                step = script!.next()
+            case .send(let bytes):
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
+                step = script!.next()
+            case .expect:
+                if !received.isEmpty {
+                    let pending = received
+                    received = []
+                    step = script!.received(pending, closed: false)
+                } else {
+                    step = nil
+                }
+            case .done(let outcome):
+                finish(outcome)
+                step = nil
+            }
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        received.append(contentsOf: buffer.readableBytesView)
+        if script != nil {
+            let pending = received
+            received = []
+            advance(context: context, step: script!.received(pending, closed: false))
+        } else if case .http = proto {
+            evaluateHTTP(closed: false)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { serverClosed(context: context) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        serverClosed(context: context)
+    }
+
+    private func serverClosed(context: ChannelHandlerContext) {
+        guard !finished else { return }
+        if script != nil {
+            let pending = received
+            received = []
+            advance(context: context, step: script!.received(pending, closed: true))
+            if !finished { finish(CheckOutcome(passed: false, status: .l7rsp, info: "TCPCHK got an empty response", durationMilliseconds: 0)) }
+        } else if case .http = proto {
+            evaluateHTTP(closed: true)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let info = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+        finish(CheckOutcome(passed: false, status: .sockerr, info: info, durationMilliseconds: 0))
+        context.close(promise: nil)
+    }
+
+    func timedOut(_ channel: any Channel) {
+        let status: CheckStatus = { if case .layer4 = proto { return .l4tout } else { return .l7tout } }()
+        finish(CheckOutcome(passed: false, status: status, info: nil, durationMilliseconds: 0))
+    }
+
+    /// An HTTP check completes at the end of the response (or when the server closes).
+    private func evaluateHTTP(closed: Bool) {
+        guard case .http(let settings) = proto else { return }
+        var head = MessageHead()
+        let outcome: Result<ParseOutcome, ParseError> = received.withUnsafeBytes { raw in
+            do throws(ParseError) { return .success(try HTTP1Parser.parseResponse(raw, into: &head, limits: ParseLimits())) } catch { return .failure(error) }
+        }
+        switch outcome {
+        case .failure:
+            finish(CheckOutcome(passed: false, status: .l7rsp, info: nil, durationMilliseconds: 0))
+        case .success(.incomplete):
+            if closed { finish(CheckOutcome(passed: false, status: .l7rsp, info: nil, durationMilliseconds: 0)) }
+        case .success(.complete):
+            let bodyAvailable = received.count - head.length
+            let needsBody = settings.expects.contains { $0.kind == .string || $0.kind == .rstring }
+            if needsBody && !closed {
+                if let length = head.contentLength, bodyAvailable < Int(length) { return }
+                if head.contentLength == nil { return }  // wait for the close
+            }
+            let reasonStart = min(received.count, 13)
+            let lineEnd = received[reasonStart...].firstIndex(of: 13) ?? reasonStart
+            let reason = String(decoding: received[reasonStart..<lineEnd], as: UTF8.self)
+            let body = Array(received[head.length...])
+            finish(HTTPCheckEvaluation.evaluate(status: head.status, reason: reason, body: body, expects: settings.expects))
+        }
+    }
+}
+
+/// Drops the messages (`-q`).
+public struct SilentHealthSink: HealthEventSink {
+    public init() {}
+    public func warning(_ message: String) {}
+    public func alert(_ message: String) {}
+}
+
+/// Writes state changes the way haproxy does on stderr: `[WARNING]  (pid) : Server be/s1 is DOWN, ...`.
+public struct StderrHealthSink: HealthEventSink {
+    public init() {}
+    public func warning(_ message: String) { write("[WARNING]  (\(getpid())) : \(message)\n") }
+    public func alert(_ message: String) { write("[ALERT]    (\(getpid())) : \(message)\n") }
+    private func write(_ s: String) {
+        var s = s
+        s.withUTF8 { p in _ = Glibc.write(2, p.baseAddress, p.count) }
+    }
+}

@@ -62,6 +62,15 @@ extension ConfigParser {
             if let v = intArg(1, kw) {
                 if v < 0 { alert("'retries' must be positive or zero (got \(v)).") } else { current!.proxy.retries = v }
             }
+        case "retry-on":
+            // Kept in `directives`; the runtime reads the last one. Validate the words here.
+            let known: Set<String> = ["none", "conn-failure", "empty-response", "junk-response", "response-timeout",
+                                      "0rtt-rejected", "all-retryable-errors", "401", "403", "404", "408", "425",
+                                      "500", "501", "502", "503", "504"]
+            if words.count < 2 { alert("'retry-on' expects a list of keywords or HTTP status codes."); return }
+            for w in words.dropFirst() where !known.contains(w) {
+                alert("'retry-on' doesn't support '\(w)'; expected one of \(known.sorted().joined(separator: ", ")).")
+            }
         case "default_backend":
             guard let name = arg(1) else { alert("'default_backend' expects a backend name."); return }
             if !frontendCap {

@@ -54,6 +54,7 @@ public final class BackendRuntime: @unchecked Sendable {
     public let name: String
     public let servers: [ServerRuntime]
     let errors: ErrorResponses
+    let retryPolicy: RetryPolicy
     private let lock = NIOLock()
     private let balancer: Balancer
     /// Requests/connections currently assigned to each server (HAProxy's `served`).
@@ -66,6 +67,7 @@ public final class BackendRuntime: @unchecked Sendable {
         self.name = config.name
         self.servers = servers
         self.errors = ErrorResponses(overrides: config.errorFiles)
+        self.retryPolicy = config.mode == .http ? RetryPolicy(directives: config.directives) : RetryPolicy()
         self.served = Array(repeating: 0, count: servers.count)
         self.maxconn = servers.map(\.config.maxconn)
         self.balancer = Balancer(

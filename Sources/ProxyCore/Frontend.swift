@@ -110,3 +110,49 @@ struct Network {
         return true
     }
 }
+
+/// `retry-on`: which failures replay a request (HAProxy's keywords; the default is conn-failure).
+struct RetryPolicy {
+    var connFailure = true
+    var emptyResponse = false
+    var junkResponse = false
+    var responseTimeout = false
+    var statuses: Set<Int> = []
+
+    enum Reason { case emptyResponse, junkResponse, responseTimeout, status(Int) }
+
+    /// Anything beyond conn-failure needs the request kept until a response starts.
+    var keepsRequest: Bool { emptyResponse || junkResponse || responseTimeout || !statuses.isEmpty }
+
+    init() {}
+
+    /// The last `retry-on` line of the proxy (defaults' lines come first in `directives`).
+    init(directives: [Directive]) {
+        guard let line = directives.last(where: { $0.keyword == "retry-on" }) else { return }
+        connFailure = false
+        for word in line.words.dropFirst() {
+            switch word {
+            case "none": break
+            case "conn-failure": connFailure = true
+            case "empty-response": emptyResponse = true
+            case "junk-response": junkResponse = true
+            case "response-timeout": responseTimeout = true
+            case "0rtt-rejected": break  // no early data without TLS
+            case "all-retryable-errors":
+                connFailure = true; emptyResponse = true; junkResponse = true; responseTimeout = true
+                statuses.formUnion([500, 502, 503, 504])
+            default:
+                if let code = Int(word) { statuses.insert(code) }
+            }
+        }
+    }
+
+    func allows(_ reason: Reason) -> Bool {
+        switch reason {
+        case .emptyResponse: return emptyResponse
+        case .junkResponse: return junkResponse
+        case .responseTimeout: return responseTimeout
+        case .status(let code): return statuses.contains(code)
+        }
+    }
+}

@@ -43,6 +43,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var sentHead: [ByteBuffer] = []
     /// The request head as the client sent it.
     private var currentHead: ByteBuffer?
+    /// `retry-on` beyond conn-failure: the request body kept (up to tune.bufsize) for a replay.
+    private var keptBody: [ByteBuffer] = []
+    private var keptBodyBytes = 0
+    private var bodyTooLargeToReplay = false
+    private var replayBody = false
 
     private var backend: BackendRuntime?
     private var server: ServerRuntime?
@@ -248,6 +253,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         responseInput = nil
         serverReusable = !settings.closeServerSide
         connectAttempts = 0
+        keptBody.removeAll(keepingCapacity: true)
+        keptBodyBytes = 0
+        bodyTooLargeToReplay = false
+        replayBody = false
         timer.disarm()
         guard let backend = frontend.defaultBackend else {
             sendError(503)
@@ -433,6 +442,46 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
     }
 
+    private func keepForReplay(_ slice: ByteBuffer) {
+        guard let backend, backend.retryPolicy.keepsRequest, !bodyTooLargeToReplay else { return }
+        keptBodyBytes += slice.readableBytes
+        if keptBodyBytes > settings.limits.maxHeadSize + 1024 {
+            // HAProxy only retries requests that fit in one buffer.
+            bodyTooLargeToReplay = true
+            keptBody.removeAll()
+        } else {
+            keptBody.append(slice)
+        }
+    }
+
+    /// `retry-on`: replays the request on a new connection (or, on the retry where HAProxy
+    /// redispatches, another server) when nothing was sent to the client yet. Returns false when
+    /// the failure must reach the client.
+    private func retryRequest(_ reason: RetryPolicy.Reason) -> Bool {
+        guard let backend, let server, !responseStarted, requestBodyDone, !bodyTooLargeToReplay,
+              backend.retryPolicy.allows(reason), connectAttempts <= backend.config.retries else { return false }
+        if let connection {
+            self.connection = nil
+            connection.owner = nil
+            connection.close()
+        }
+        responseInput = nil
+        responseHeadDone = false
+        serverReusable = !settings.closeServerSide
+        swap(&outgoingHead, &sentHead)
+        replayBody = true
+        if backend.shouldRedispatch(afterAttempt: connectAttempts) {
+            backend.release(server)
+            self.server = nil
+            let attempts = connectAttempts
+            assignServer(avoid: server.index)
+            connectAttempts = max(connectAttempts, attempts)
+        } else {
+            connectFresh()
+        }
+        return true
+    }
+
     private func attach(_ c: ServerConnection) {
         connection = c
         lastConnection = c
@@ -443,7 +492,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         swap(&outgoingHead, &sentHead)
         outgoingHead.removeAll(keepingCapacity: true)
         serverNeedsFlush = true
-        if !requestBodyDone { forwardRequestBody() }
+        if replayBody {
+            for segment in keptBody { c.write(segment) }
+        } else if !requestBodyDone {
+            forwardRequestBody()
+        }
         armTimeout(.server)
         flushAll()
         c.setReading(context.channel.isWritable)
@@ -459,7 +512,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         switch requestFraming {
         case .contentLength:
             let n = Int(min(Int64(bytes.readableBytes), requestRemaining))
-            connection.write(bytes.readSlice(length: n)!)
+            let slice = bytes.readSlice(length: n)!
+            connection.write(slice)
+            keepForReplay(slice)
             requestRemaining -= Int64(n)
             if requestRemaining == 0 { requestBodyDone = true }
         case .chunked:
@@ -473,7 +528,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 if !responseStarted { sendErrorAndClose(400) } else { closeClient() }
                 return
             case .success(let n):
-                connection.write(bytes.readSlice(length: n)!)
+                let slice = bytes.readSlice(length: n)!
+                connection.write(slice)
+                keepForReplay(slice)
                 if requestChunks.isDone { requestBodyDone = true }
             }
         default:
@@ -539,6 +596,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .exchanging:
             if !responseHeadDone {
                 let nothingReceived = (responseInput?.readableBytes ?? 0) == 0
+                if retryRequest(nothingReceived ? .emptyResponse : .junkResponse) { return }
                 if nothingReceived, connectionWasReused, requestBodyDone, requestFraming == .none {
                     // The server closed an idle connection as we reused it: try a fresh one.
                     rebuildHeadForRetry()
@@ -580,12 +638,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         switch outcome {
         case .failure:
             serverReusable = false
+            if retryRequest(.junkResponse) { return }
             abortServerSide()
             if !responseStarted { sendErrorAndClose(502) } else { closeClient() }
         case .success(.incomplete):
             armTimeout(.server)
         case .success(.complete):
             responseInput = nil
+            if response.status >= 200, retryRequest(.status(response.status)) { return }
             if response.status < 200 {
                 // Interim response: forward it and wait for the next head.
                 let head = bytes.readSlice(length: response.length)!
@@ -882,6 +942,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 closeClient()
             } else {
                 serverReusable = false
+                if retryRequest(.responseTimeout) { return }
                 abortServerSide()
                 sendError(504)
             }

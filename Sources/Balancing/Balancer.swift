@@ -103,7 +103,9 @@ public final class Balancer: @unchecked Sendable {
         rebuild()
     }
 
-    private static func clampWeight(_ w: Int) -> Int { min(max(w, 0), 256) }
+    /// Configured weights are 0...256; the runtime may scale them by 16 for dynamic algorithms
+    /// (HAProxy's effective weights, so `slowstart` can ramp in small steps), hence 4096.
+    private static func clampWeight(_ w: Int) -> Int { min(max(w, 0), 256 * 16) }
 
     // MARK: - State changes
 

@@ -55,6 +55,8 @@ public final class BackendRuntime: @unchecked Sendable {
     public let servers: [ServerRuntime]
     let errors: ErrorResponses
     let retryPolicy: RetryPolicy
+    /// 16 for dynamic algorithms (weights can ramp), 1 for static and hash ones.
+    let weightScale: Int
     private let lock = NIOLock()
     private let balancer: Balancer
     /// Requests/connections currently assigned to each server (HAProxy's `served`).
@@ -70,9 +72,17 @@ public final class BackendRuntime: @unchecked Sendable {
         self.retryPolicy = config.mode == .http ? RetryPolicy(directives: config.directives) : RetryPolicy()
         self.served = Array(repeating: 0, count: servers.count)
         self.maxconn = servers.map(\.config.maxconn)
+        // Dynamic algorithms work on weights scaled by 16 (HAProxy's BE_WEIGHT_SCALE) so that a
+        // slow start can ramp a server in small steps; proportions are unchanged.
+        let kind = Self.kind(of: config)
+        switch kind {
+        case .roundRobin, .leastConn, .random, .first: weightScale = 16
+        default: weightScale = 1
+        }
+        let scale = weightScale
         self.balancer = Balancer(
-            kind: Self.kind(of: config),
-            servers: servers.map { BalancedServer(weight: $0.config.weight, isBackup: $0.config.backup) },
+            kind: kind,
+            servers: servers.map { BalancedServer(weight: $0.config.weight * scale, isBackup: $0.config.backup) },
             allBackups: config.options["allbackups"] ?? false)
         for s in servers where s.config.disabled { balancer.setUsable(s.index, false) }
     }
@@ -184,6 +194,17 @@ public final class BackendRuntime: @unchecked Sendable {
     }
 
     public func isServerUsable(_ index: Int) -> Bool { lock.withLock { balancer.isUsable(index) } }
+
+    /// `slowstart`: the effective weight as a fraction of the configured one (at least the
+    /// smallest step). Returns false when the algorithm cannot ramp (static and hash ones).
+    @discardableResult
+    func setWeightFraction(_ index: Int, _ fraction: Double) -> Bool {
+        guard weightScale > 1 else { return false }
+        let full = servers[index].config.weight * weightScale
+        let effective = fraction >= 1 ? full : min(full, max(1, Int((Double(full) * fraction).rounded(.up))))
+        lock.withLock { balancer.setWeight(index, effective) }
+        return true
+    }
 
     /// Current number of requests in the queue.
     public var queueLength: Int { lock.withLock { queue.count } }

@@ -75,6 +75,7 @@ final class ServerCheck: @unchecked Sendable {
         loop.execute {
             self.stopped = true
             self.scheduled?.cancel()
+            self.ramp?.cancel()
         }
     }
 
@@ -120,6 +121,8 @@ final class ServerCheck: @unchecked Sendable {
     }
 
     private func reportDown(_ outcome: CheckOutcome) {
+        ramp?.cancel()
+        rampStarted = nil
         let counts = backend.setServerUsable(server.index, false)
         sink.warning(HealthMessages.serverDown(
             backend: backend.name, server: server.name, isBackup: server.config.backup, outcome: outcome,
@@ -130,7 +133,34 @@ final class ServerCheck: @unchecked Sendable {
         }
     }
 
+    private var rampStarted: NIODeadline?
+    private var ramp: Scheduled<Void>?
+
+    /// `slowstart`: after coming back UP, the weight grows linearly over the period, recomputed
+    /// every max(1 s, slowstart/20) as HAProxy does.
+    private func startRamp() {
+        guard let slowstart = settings.slowstart, slowstart > .zero else { return }
+        rampStarted = .now()
+        stepRamp(period: slowstart.timeAmount)
+    }
+
+    private func stepRamp(period: TimeAmount) {
+        guard !stopped, health.isUp, let rampStarted else { return }
+        let elapsed = NIODeadline.now() - rampStarted
+        let fraction = Double(elapsed.nanoseconds) / Double(period.nanoseconds)
+        guard backend.setWeightFraction(server.index, fraction), fraction < 1 else {
+            self.rampStarted = nil
+            return
+        }
+        let step = max(TimeAmount.seconds(1), TimeAmount.nanoseconds(period.nanoseconds / 20))
+        ramp = loop.scheduleTask(in: step) { self.stepRamp(period: period) }
+    }
+
     private func reportUp(_ outcome: CheckOutcome) {
+        if settings.slowstart != nil {
+            backend.setWeightFraction(server.index, 0)
+            startRamp()
+        }
         let counts = backend.setServerUsable(server.index, true)
         sink.warning(HealthMessages.serverUp(
             backend: backend.name, server: server.name, isBackup: server.config.backup, outcome: outcome,

@@ -9,8 +9,8 @@ public enum KeywordSupport: Sendable, Hashable {
     case notYet(work: String)
     /// Only logs / observability: warning, ignored.
     case ignoredWarning
-    /// Health checks: one warning per backend, servers are considered UP.
-    case healthCheck
+    /// A check protocol Fulcrum does not speak: warning, the servers get a plain TCP connect check.
+    case connectCheckInstead
 }
 
 public enum Keywords {
@@ -92,7 +92,7 @@ public enum Keywords {
         alert(["unique-id-header", "http-send-name-header"], "unique id")
         alert(["rate-limit", "rate-limit sessions"], "rate limiting")
         alert(["use-fcgi-app"], "FastCGI")
-        alert(["option transparent", "option originalto", "option abortonclose", "option allbackups",
+        alert(["option transparent", "option originalto", "option abortonclose",
                "option http-pretend-keepalive", "option http-no-delay", "option http-ignore-probes",
                "option http-use-proxy-header", "option checkcache", "option disable-h2-upgrade",
                "option http-restrict-req-hdr-names", "option h1-case-adjust-bogus-client",
@@ -104,7 +104,7 @@ public enum Keywords {
         func warn(_ keys: [String]) { for k in keys { m[k] = .ignoredWarning } }
         warn(["log", "log-format", "log-format-sd", "error-log-format", "log-tag", "option httplog",
               "option httpslog", "option tcplog", "option dontlognull", "option dontlog-normal",
-              "option logasap", "option log-separate-errors", "option log-health-checks",
+              "option logasap", "option log-separate-errors",
               "option contstats", "option socket-stats", "capture request header",
               "capture response header", "capture request", "capture response", "capture cookie", "capture", "unique-id-format",
               "option splice-auto", "option splice-request", "option splice-response",
@@ -113,11 +113,9 @@ public enum Keywords {
               "backlog", "grace", "email-alert", "clitcpka-cnt", "clitcpka-idle", "clitcpka-intvl",
               "srvtcpka-cnt", "srvtcpka-idle", "srvtcpka-intvl", "global stats socket"])
 
-        for k in ["option httpchk", "option tcp-check", "option mysql-check", "option redis-check",
-                  "option pgsql-check", "option smtpchk", "option ssl-hello-chk", "option ldap-check",
-                  "option spop-check", "option external-check", "external-check", "tcp-check", "http-check",
-                  "server check", "server agent-check"] {
-            m[k] = .healthCheck
+        for k in ["option ssl-hello-chk", "option ldap-check", "option spop-check", "option external-check",
+                  "external-check", "server agent-check"] {
+            m[k] = .connectCheckInstead
         }
         return m
     }()

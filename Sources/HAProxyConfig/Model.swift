@@ -105,7 +105,23 @@ public struct CheckSettings: Sendable, Hashable {
     public var port: Int?
     public var addr: String?
     public var slowstart: Duration?
+    /// `observe layer4|layer7`: live traffic errors count against the server.
+    public var observe: ObserveMode?
+    /// `error-limit N` (default 10): consecutive live errors before `on-error` applies.
+    public var errorLimit: Int = 10
+    /// `on-error` (default fail-check).
+    public var onError: OnErrorAction = .failCheck
+    /// `on-marked-down shutdown-sessions`.
+    public var shutdownSessionsOnDown: Bool = false
+    /// `on-marked-up shutdown-backup-sessions`.
+    public var shutdownBackupSessionsOnUp: Bool = false
     public init() {}
+}
+
+public enum ObserveMode: String, Sendable, Hashable { case layer4, layer7 }
+
+public enum OnErrorAction: String, Sendable, Hashable {
+    case fastinter, failCheck = "fail-check", suddenDeath = "sudden-death", markDown = "mark-down"
 }
 
 public struct Server: Sendable, Hashable {
@@ -293,6 +309,8 @@ public struct Proxy: Sendable, Hashable {
     public var healthCheck: HealthCheckProtocol = .layer4
     /// `option log-health-checks`.
     public var logHealthChecks: Bool = false
+    /// `option allbackups`: with no active server up, balance over every backup server, not only the first.
+    public var allBackups: Bool = false
     /// Enabled capabilities derived from `kind`.
     public var isFrontend: Bool { kind != .backend }
     public var isBackend: Bool { kind != .frontend }

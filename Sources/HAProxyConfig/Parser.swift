@@ -6,7 +6,7 @@ struct ProxyState {
     var proxy: Proxy
     var label: String
     var isDefaults = false
-    var healthCheckAt: SourceLocation?
+    var checks = CheckState()
     var errorSources: [ErrorSource] = []
     var defaultBackendAt: SourceLocation?
     /// The named defaults section this proxy used implicitly (as the last defaults section).
@@ -281,6 +281,8 @@ struct ConfigParser {
             state.proxy.proxyID = nil
             state.proxy.disabled = false
             state.defaultBackendAt = state.proxy.defaultBackend == nil ? nil : state.defaultBackendAt
+            state.checks.httpRulesInherited = !state.checks.http.expects.isEmpty
+            state.checks.tcpRulesInherited = !state.checks.tcpRules.isEmpty
             if !extra.isEmpty {
                 if kind == .listen, extra.count == 1 {
                     // HAProxy 1.x form: `listen NAME ADDR:PORT`.

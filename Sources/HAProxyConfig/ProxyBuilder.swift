@@ -15,8 +15,9 @@ extension ConfigParser {
             alert("'\(key)' is not yet supported by Fulcrum (comes with \(what)).", keyword: keyword)
         case .ignoredWarning:
             warning("'\(key)' is not yet supported by Fulcrum, ignored.", keyword: keyword)
-        case .healthCheck:
-            if current?.healthCheckAt == nil { current?.healthCheckAt = location }
+        case .connectCheckInstead:
+            warning("'\(key)' is not supported by Fulcrum: the servers get a plain TCP connect check instead.", keyword: keyword)
+            current?.checks.choice = .layer4
         }
         return true
     }
@@ -100,6 +101,10 @@ extension ConfigParser {
             parseHashType(words)
         case "timeout":
             parseTimeout(words)
+        case "http-check":
+            parseHTTPCheck(words)
+        case "tcp-check":
+            parseTCPCheck(words)
         case "option":
             parseOption(words, negated: false)
         case "no":
@@ -186,6 +191,7 @@ extension ConfigParser {
         }
         current!.proxy.options[name] = !negated
         let args = Array(words.dropFirst(2))
+        if parseCheckOption(name, args, negated: negated) { return }
         switch name {
         case "redispatch":
             if negated { current!.proxy.redispatch = nil; return }
@@ -605,6 +611,28 @@ extension ConfigParser {
             case "fall": if let v = int(1, Int(Int32.max)) { s.check.fall = v }
             case "port": if let v = int(1, 65535) { s.check.port = v }
             case "addr": s.check.addr = value
+            case "observe":
+                guard let mode = ObserveMode(rawValue: value) else {
+                    alert("'observe' expects one of 'none', 'layer4', 'layer7' but got '\(value)'.", keyword: kwLabel); ok = false; continue
+                }
+                s.check.observe = mode
+            case "error-limit": if let v = int(1, Int(Int32.max)) { s.check.errorLimit = v }
+            case "on-error":
+                guard let action = OnErrorAction(rawValue: value) else {
+                    alert("'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' but got '\(value)'.",
+                          keyword: kwLabel); ok = false; continue
+                }
+                s.check.onError = action
+            case "on-marked-down":
+                guard value == "shutdown-sessions" else {
+                    alert("'on-marked-down' expects 'shutdown-sessions' but got '\(value)'.", keyword: kwLabel); ok = false; continue
+                }
+                s.check.shutdownSessionsOnDown = true
+            case "on-marked-up":
+                guard value == "shutdown-backup-sessions" else {
+                    alert("'on-marked-up' expects 'shutdown-backup-sessions' but got '\(value)'.", keyword: kwLabel); ok = false; continue
+                }
+                s.check.shutdownBackupSessionsOnUp = true
             case "id": if let v = int(1, Int(Int32.max)) { s.id = v }
             case "cookie": s.cookie = value
             case "send-proxy": s.sendProxy = true
@@ -622,7 +650,7 @@ extension ConfigParser {
                 _ = reportStatus("server ssl", keyword: kwLabel)
             case "no-ssl": s.ssl = false
             case "agent-check":
-                if current?.healthCheckAt == nil { current?.healthCheckAt = location }
+                _ = reportStatus("server agent-check", keyword: kwLabel)
             case "redir", "source", "usesrc", "socks4", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn",
                  "namespace", "set-proxy-v2-tlv-fmt", "crt", "ws":
                 alert("'\(o)' is not yet supported by Fulcrum (comes with later work).", keyword: kwLabel)

@@ -5,6 +5,8 @@ enum Suggest {
         let a = Array(a.lowercased().utf8), b = Array(b.lowercased().utf8)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
+        // Optimal string alignment: edits plus adjacent transpositions ("sned" -> "send" is 1).
+        var prev2 = [Int](repeating: 0, count: b.count + 1)
         var prev = Array(0...b.count)
         var cur = [Int](repeating: 0, count: b.count + 1)
         for i in 1...a.count {
@@ -12,8 +14,11 @@ enum Suggest {
             for j in 1...b.count {
                 let cost = a[i - 1] == b[j - 1] ? 0 : 1
                 cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    cur[j] = min(cur[j], prev2[j - 2] + 1)
+                }
             }
-            swap(&prev, &cur)
+            (prev2, prev, cur) = (prev, cur, prev2)
         }
         return prev[b.count]
     }

@@ -82,11 +82,9 @@ extension ConfigParser {
                              at: s.location, section: label, keyword: "server")
                     } else { ids[id] = s.name }
                 }
-                // Health checks: one warning per backend.
-                let checkAt = st.healthCheckAt ?? p.servers.first(where: { $0.check.enabled })?.location
-                if let checkAt {
-                    diag(.warning, "health checks are not yet supported by Fulcrum: servers are considered UP.",
-                         at: checkAt, section: label, keyword: "check")
+                p.healthCheck = Self.resolveHealthCheck(st.checks)
+                if case .http = p.healthCheck, p.mode == .tcp, p.servers.contains(where: { $0.check.enabled }) {
+                    // Fine in HAProxy too: HTTP checks of a TCP service. Nothing to say.
                 }
             }
             // Timeouts.

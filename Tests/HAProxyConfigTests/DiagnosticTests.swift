@@ -140,9 +140,13 @@ final class NotYetSupportedTests: XCTestCase {
         XCTAssertEqual(c?.proxy(named: "b")?.servers.first?.check.inter, .seconds(5))
         XCTAssertEqual(c?.proxy(named: "b")?.servers.first?.check.rise, 4)
         XCTAssertEqual(c?.proxy(named: "b")?.options["httpchk"], true)
-        let hc = r.diagnostics.filter { $0.message.contains("health checks are not yet supported by Fulcrum: servers are considered UP") }
-        XCTAssertEqual(hc.map(\.section), ["backend 'b'", "backend 'c'"])
-        XCTAssertEqual(hc.first?.location?.line, 11)
+        XCTAssertFalse(r.diagnostics.contains { $0.message.contains("check") }, "health checks are supported: \(r.diagnostics)")
+        var expected = HTTPCheckSettings()
+        expected.method = "GET"
+        expected.uri = "/health"
+        expected.expects = [HTTPCheckExpect(kind: .status, negate: false, pattern: "200")]
+        XCTAssertEqual(c?.proxy(named: "b")?.healthCheck, .http(expected))
+        XCTAssertEqual(c?.proxy(named: "c")?.healthCheck, .layer4)
         for kw in ["'log'", "'option httplog'", "'option dontlognull'", "'capture request'", "'option splice-auto'"] {
             XCTAssertTrue(r.diagnostics.contains { $0.severity == .warning && $0.message.contains(kw) && $0.message.contains("ignored") }, kw)
         }
@@ -151,7 +155,8 @@ final class NotYetSupportedTests: XCTestCase {
     func testTableIsPublic() {
         XCTAssertEqual(Keywords.fulcrumStatus["acl"], .notYet(work: "content switching"))
         XCTAssertEqual(Keywords.fulcrumStatus["option httplog"], .ignoredWarning)
-        XCTAssertEqual(Keywords.fulcrumStatus["option httpchk"], .healthCheck)
+        XCTAssertNil(Keywords.fulcrumStatus["option httpchk"])
+        XCTAssertEqual(Keywords.fulcrumStatus["option ssl-hello-chk"], .connectCheckInstead)
     }
 
     func testSkippedSections() {

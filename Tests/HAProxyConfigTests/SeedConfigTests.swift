@@ -62,7 +62,7 @@ final class SeedConfigTests: XCTestCase {
         let stats = r.alerts.filter { $0.message.contains("'stats") && $0.message.contains("not yet supported") }
         XCTAssertEqual(stats.map { $0.location?.line }, [29, 30, 31])
         XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("not yet supported") })
-        XCTAssertTrue(r.warnings.contains { $0.message.contains("health checks are not yet supported") })
+        XCTAssertFalse(r.diagnostics.contains { $0.message.contains("check") }, "health checks are supported")
     }
 
     func testWebCookie() throws {

@@ -29,9 +29,11 @@ final class HealthChecker: @unchecked Sendable {
     }
 
     func start() {
-        guard let first = checks.first else { return }
-        // HAProxy starts the checks as far from each other as possible over the interval.
-        let delays = CheckSpread.initialDelays(count: checks.count, interval: first.inter)
+        guard !checks.isEmpty else { return }
+        // HAProxy starts the checks as far from each other as possible over the smallest
+        // starting interval (fastinter while a server's health is not at its maximum).
+        let mininter = checks.map(\.startInterval).min()!
+        let delays = CheckSpread.initialDelays(count: checks.count, interval: mininter)
         for (check, delay) in zip(checks, delays) { check.start(after: delay.timeAmount) }
     }
 
@@ -65,6 +67,10 @@ final class ServerCheck: @unchecked Sendable {
         self.health = ServerHealth(rise: settings.rise, fall: settings.fall)
     }
 
+    var startInterval: Duration {
+        health.interval(inter: inter, fastinter: settings.fastinter, downinter: settings.downinter)
+    }
+
     func start(after delay: TimeAmount) {
         loop.execute {
             self.scheduled = self.loop.scheduleTask(in: delay) { self.run() }
@@ -93,7 +99,8 @@ final class ServerCheck: @unchecked Sendable {
     private func run() {
         guard !stopped else { return }
         let started = NIODeadline.now()
-        Probe.run(protocol: backend.config.healthCheck, server: server, checkPort: settings.port, checkAddress: settings.addr,
+        let proto = backend.config.healthCheck
+        Probe.run(protocol: proto, server: server, checkPort: settings.port, checkAddress: settings.addr,
                   loop: loop, connectTimeout: connectTimeout, replyTimeout: replyTimeout)
             .whenSuccess { outcome in
                 var outcome = outcome
@@ -104,19 +111,22 @@ final class ServerCheck: @unchecked Sendable {
 
     private func apply(_ outcome: CheckOutcome) {
         guard !stopped else { return }
-        if let transition = health.record(outcome.passed) {
+        let before = health
+        let transition = health.record(outcome.passed)
+        if backend.config.logHealthChecks && (health.health != before.health || outcome.status != lastStatus) {
+            sink.warning(HealthMessages.checkResult(backend: backend.name, server: server.name, isBackup: server.config.backup,
+                                                    outcome: outcome, health: health))
+        }
+        lastStatus = outcome.status
+        if let transition {
             switch transition {
             case .wentDown: reportDown(outcome)
             case .wentUp: reportUp(outcome)
             }
         }
         var next = health.interval(inter: inter, fastinter: settings.fastinter, downinter: settings.downinter)
-        if spreadPercent > 0 {
-            // `spread-checks`: up to ±percent/2 of random jitter, as HAProxy.
-            let span = next * (Double(spreadPercent) / 100.0)
-            let offset = Double.random(in: -0.5...0.5, using: &generator)
-            next = next + span * offset
-        }
+        // `spread-checks`: ±percent of random jitter, as HAProxy.
+        next = CheckSpread.jittered(next, percent: spreadPercent, unit: Double.random(in: 0..<1, using: &generator))
         scheduled = loop.scheduleTask(in: next.timeAmount) { self.run() }
     }
 
@@ -129,10 +139,12 @@ final class ServerCheck: @unchecked Sendable {
             activeLeft: counts.active, backupLeft: counts.backup, sessionsActive: backend.servedCount(server.index),
             requeued: 0, remainingInQueue: backend.queueLength))
         if counts.active == 0 && counts.backup == 0 {
-            sink.alert(HealthMessages.noServerAvailable(backend: backend.name))
+            sink.alert(HealthMessages.noServerAvailable(backend: backend.name,
+                                                        kind: backend.config.kind == .listen ? "proxy" : "backend"))
         }
     }
 
+    private var lastStatus: CheckStatus?
     private var rampStarted: NIODeadline?
     private var ramp: Scheduled<Void>?
 
@@ -181,8 +193,18 @@ enum Probe {
                   let a = try? SocketAddress(ipAddress: ip, port: port) {
             address = a
         }
+        let runner: TCPCheckRunner? = {
+            switch proto {
+            case .layer4, .http: return nil
+            default: return TCPCheckRunner(protocol: proto)
+            }
+        }()
+        if let port = runner?.initialConnectPort, let ip = address.ipAddress, let a = try? SocketAddress(ipAddress: ip, port: port) {
+            address = a
+        }
+        let context = runner?.errorContext ?? ""
         let promise = loop.makePromise(of: CheckOutcome.self)
-        let handler = ProbeHandler(protocol: proto, host: server.config.host, promise: promise)
+        let handler = ProbeHandler(protocol: proto, runner: runner, host: server.config.host, promise: promise)
         ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
             .channelOption(.allowRemoteHalfClosure, value: true)
@@ -197,7 +219,9 @@ enum Probe {
                     let timer = loop.scheduleTask(in: replyTimeout) { handler.timedOut(channel) }
                     promise.futureResult.whenComplete { _ in timer.cancel(); channel.close(promise: nil) }
                 case .failure(let error):
-                    promise.succeed(connectFailure(error))
+                    var outcome = connectFailure(error)
+                    if !context.isEmpty { outcome.info = (outcome.info ?? "") + context }
+                    promise.succeed(outcome)
                 }
             }
         return promise.futureResult
@@ -224,10 +248,12 @@ final class ProbeHandler: ChannelInboundHandler, @unchecked Sendable {
     let promise: EventLoopPromise<CheckOutcome>
     private var received: [UInt8] = []
     private var script: TCPCheckRunner?
+    private let initialRunner: TCPCheckRunner?
     private var finished = false
 
-    init(protocol proto: HealthCheckProtocol, host: String, promise: EventLoopPromise<CheckOutcome>) {
+    init(protocol proto: HealthCheckProtocol, runner: TCPCheckRunner?, host: String, promise: EventLoopPromise<CheckOutcome>) {
         self.proto = proto
+        self.initialRunner = runner
         self.host = host
         self.promise = promise
     }
@@ -246,9 +272,7 @@ final class ProbeHandler: ChannelInboundHandler, @unchecked Sendable {
             let request = HTTPCheckEvaluation.request(settings, host: host)
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: request)), promise: nil)
         default:
-            let rules: [TCPCheckRule]
-            if case .tcpScript(let r) = proto { rules = r } else { rules = TCPCheckRunner.script(for: proto) ?? [] }
-            script = TCPCheckRunner(rules: rules)
+            script = initialRunner ?? TCPCheckRunner(protocol: proto)
             advance(context: context, step: script!.next())
         }
     }
@@ -305,21 +329,27 @@ final class ProbeHandler: ChannelInboundHandler, @unchecked Sendable {
             let pending = received
             received = []
             advance(context: context, step: script!.received(pending, closed: true))
-            if !finished { finish(CheckOutcome(passed: false, status: .l7rsp, info: "TCPCHK got an empty response", durationMilliseconds: 0)) }
+            if !finished {
+                finish(CheckOutcome(passed: false, status: .l7rsp, info: "TCPCHK got an empty response\(script!.errorContext)",
+                                    durationMilliseconds: 0))
+            }
         } else if case .http = proto {
             evaluateHTTP(closed: true)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let info = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+        var info = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+        if let script { info += script.errorContext }
         finish(CheckOutcome(passed: false, status: .sockerr, info: info, durationMilliseconds: 0))
         context.close(promise: nil)
     }
 
     func timedOut(_ channel: any Channel) {
         let status: CheckStatus = { if case .layer4 = proto { return .l4tout } else { return .l7tout } }()
-        finish(CheckOutcome(passed: false, status: status, info: nil, durationMilliseconds: 0))
+        let context = script?.errorContext ?? ""
+        finish(CheckOutcome(passed: false, status: status, info: context.isEmpty ? nil : String(context.dropFirst()),
+                            durationMilliseconds: 0))
     }
 
     /// An HTTP check completes at the end of the response (or when the server closes).

@@ -14,6 +14,7 @@ public enum CheckStatus: String, Sendable, Hashable {
     case l7rsp = "L7RSP"      // "Layer7 invalid response"
     case l7sts = "L7STS"      // "Layer7 wrong status"
     case sockerr = "SOCKERR"  // "Socket error"
+    case hana = "HANA"        // "Health analyze" (`observe` errors)
 }
 
 /// The outcome of one check.

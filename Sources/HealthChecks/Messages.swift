@@ -16,6 +16,7 @@ extension CheckStatus {
         case .l7rsp: "Layer7 invalid response"
         case .l7sts: "Layer7 wrong status"
         case .sockerr: "Socket error"
+        case .hana: "Health analyze"
         }
     }
 
@@ -49,14 +50,16 @@ public enum HealthMessages {
         var s = ", reason: " + outcome.status.description
         if outcome.status.carriesCode { s += ", code: \(outcome.code ?? 0)" }
         if let info = outcome.info, !info.isEmpty { s += ", info: \"" + asciiEncode(info) + "\"" }
-        s += ", check duration: \(outcome.durationMilliseconds)ms"
+        // A negative duration means none (HAProxy's `observe` results carry none).
+        if outcome.durationMilliseconds >= 0 { s += ", check duration: \(outcome.durationMilliseconds)ms" }
         return s
     }
 
     /// `[Backup ]Server be/s is DOWN, <check>. A active and B backup servers left.[ Running on backup.] ...`
-    public static func serverDown(backend: String, server: String, isBackup: Bool, outcome: CheckOutcome, activeLeft: Int,
+    /// Without an outcome (`option log-health-checks` logged it already) the check part is left out.
+    public static func serverDown(backend: String, server: String, isBackup: Bool, outcome: CheckOutcome?, activeLeft: Int,
                                   backupLeft: Int, sessionsActive: Int, requeued: Int, remainingInQueue: Int) -> String {
-        serverDown(backend: backend, server: server, isBackup: isBackup, cause: checkPart(outcome), activeLeft: activeLeft,
+        serverDown(backend: backend, server: server, isBackup: isBackup, cause: outcome.map(checkPart) ?? "", activeLeft: activeLeft,
                    backupLeft: backupLeft, sessionsActive: sessionsActive, requeued: requeued, remainingInQueue: remainingInQueue)
     }
 
@@ -69,10 +72,10 @@ public enum HealthMessages {
             + "\(remainingInQueue) remaining in queue."
     }
 
-    public static func serverUp(backend: String, server: String, isBackup: Bool, outcome: CheckOutcome, activeOnline: Int,
+    public static func serverUp(backend: String, server: String, isBackup: Bool, outcome: CheckOutcome?, activeOnline: Int,
                                 backupOnline: Int, requeued: Int, totalInQueue: Int) -> String {
         let onBackup = backupOnline > 0 && activeOnline == 0 ? " Running on backup." : ""
-        return "\(isBackup ? "Backup " : "")Server \(backend)/\(server) is UP\(checkPart(outcome)). \(activeOnline) active and "
+        return "\(isBackup ? "Backup " : "")Server \(backend)/\(server) is UP\(outcome.map(checkPart) ?? ""). \(activeOnline) active and "
             + "\(backupOnline) backup servers online.\(onBackup) \(requeued) sessions requeued, \(totalInQueue) total in queue."
     }
 

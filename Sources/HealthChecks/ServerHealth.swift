@@ -49,6 +49,8 @@ public struct ServerHealth: Sendable, Hashable {
         return nil
     }
 
+    mutating func setHealth(_ value: Int) { health = max(0, min(maximum, value)) }
+
     /// Forces the state (e.g. `observe` marking a server down): health to 0 or to its maximum.
     public mutating func force(up: Bool) -> HealthTransition? {
         let was = isUp

@@ -1,6 +1,7 @@
 import Balancing
 import DequeModule
 import HAProxyConfig
+import HealthChecks
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -14,6 +15,14 @@ public final class ServerRuntime: @unchecked Sendable {
     public let globalIndex: Int
     /// Resolved at start; nil when the server has no fixed port (the client's destination port is used).
     public let address: SocketAddress?
+    /// `observe layer4|layer7`: where live traffic events go (set before traffic starts).
+    var trafficObserver: (@Sendable (TrafficEvent) -> Void)?
+
+    /// Reports what live traffic saw of this server (no-op without `observe`).
+    @inline(__always)
+    func observe(_ event: TrafficEvent) {
+        if let trafficObserver { trafficObserver(event) }
+    }
 
     init(config: Server, index: Int, globalIndex: Int, address: SocketAddress?) {
         self.config = config

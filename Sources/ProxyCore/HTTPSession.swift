@@ -1,5 +1,6 @@
 import Balancing
 import HAProxyConfig
+import HealthChecks
 import HTTP1
 import NIOCore
 import NIOPosix
@@ -112,6 +113,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     /// Soft stop (SIGUSR1), as HAProxy: an idle keep-alive connection closes now; one with an
     /// exchange in progress closes once its response is complete.
+    /// `on-marked-down shutdown-sessions` / `on-marked-up shutdown-backup-sessions`: an exchange
+    /// in progress on the server is cut (the client connection closes, as HAProxy kills the stream).
+    func shutdownIfUsing(_ globalIndex: Int) {
+        guard let server, server.globalIndex == globalIndex, phase != .closed else { return }
+        abortServerSide()
+        closeClient()
+    }
+
     func softStop() {
         stopping = true
         clientKeepAlive = false
@@ -407,9 +416,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             .whenComplete { result in
                 switch result {
                 case .success(let c):
+                    server.observe(.connected)
                     guard self.phase == .connecting else { c.close(); return }
                     self.attach(c)
                 case .failure:
+                    server.observe(.connectFailed)
                     guard self.phase == .connecting else { return }
                     self.connectFailed()
                 }
@@ -596,6 +607,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .exchanging:
             if !responseHeadDone {
                 let nothingReceived = (responseInput?.readableBytes ?? 0) == 0
+                server?.observe(.closedByServer)
                 if retryRequest(nothingReceived ? .emptyResponse : .junkResponse) { return }
                 if nothingReceived, connectionWasReused, requestBodyDone, requestFraming == .none {
                     // The server closed an idle connection as we reused it: try a fresh one.
@@ -638,6 +650,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         switch outcome {
         case .failure:
             serverReusable = false
+            server?.observe(.httpInvalidHeaders)
             if retryRequest(.junkResponse) { return }
             abortServerSide()
             if !responseStarted { sendErrorAndClose(502) } else { closeClient() }
@@ -645,6 +658,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             armTimeout(.server)
         case .success(.complete):
             responseInput = nil
+            if response.status >= 200 { server?.observe(TrafficEvent.forStatus(response.status)) }
             if response.status >= 200, retryRequest(.status(response.status)) { return }
             if response.status < 200 {
                 // Interim response: forward it and wait for the next head.
@@ -942,6 +956,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 closeClient()
             } else {
                 serverReusable = false
+                server?.observe(.readTimeout)
                 if retryRequest(.responseTimeout) { return }
                 abortServerSide()
                 sendError(504)

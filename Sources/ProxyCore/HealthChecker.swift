@@ -19,11 +19,16 @@ public protocol HealthEventSink: Sendable {
 final class HealthChecker: @unchecked Sendable {
     private var checks: [ServerCheck] = []
 
-    init(backends: [BackendRuntime], group: any EventLoopGroup, global: GlobalSettings, sink: any HealthEventSink) {
+    init(backends: [BackendRuntime], group: any EventLoopGroup, global: GlobalSettings, sink: any HealthEventSink,
+         loopContexts: [LoopContext] = []) {
         for backend in backends {
             for server in backend.servers where server.config.check.enabled && !server.config.disabled {
-                checks.append(ServerCheck(backend: backend, server: server, loop: group.next(),
-                                          spreadPercent: global.spreadChecks, sink: sink))
+                let check = ServerCheck(backend: backend, server: server, loop: group.next(),
+                                        spreadPercent: global.spreadChecks, sink: sink, loopContexts: loopContexts)
+                if server.config.check.observe != nil {
+                    server.trafficObserver = { [weak check] event in check?.observe(event) }
+                }
+                checks.append(check)
             }
         }
     }
@@ -56,7 +61,17 @@ final class ServerCheck: @unchecked Sendable {
     private let spreadPercent: Int
     private var generator = SystemRandomNumberGenerator()
 
-    init(backend: BackendRuntime, server: ServerRuntime, loop: any EventLoop, spreadPercent: Int, sink: any HealthEventSink) {
+    let loopContexts: [LoopContext]
+    private var observer: TrafficObserver?
+    private var probing = false
+    private var nextRunAt: NIODeadline?
+
+    init(backend: BackendRuntime, server: ServerRuntime, loop: any EventLoop, spreadPercent: Int, sink: any HealthEventSink,
+         loopContexts: [LoopContext] = []) {
+        self.loopContexts = loopContexts
+        if let mode = server.config.check.observe {
+            observer = TrafficObserver(mode: mode, limit: server.config.check.errorLimit, action: server.config.check.onError)
+        }
         self.backend = backend
         self.server = server
         self.loop = loop
@@ -72,8 +87,37 @@ final class ServerCheck: @unchecked Sendable {
     }
 
     func start(after delay: TimeAmount) {
-        loop.execute {
-            self.scheduled = self.loop.scheduleTask(in: delay) { self.run() }
+        loop.execute { self.schedule(in: delay) }
+    }
+
+    private func schedule(in delay: TimeAmount) {
+        nextRunAt = .now() + delay
+        scheduled = loop.scheduleTask(in: delay) { self.run() }
+    }
+
+    /// `observe`: a live traffic event (from any loop).
+    func observe(_ event: TrafficEvent) {
+        // The reporting session still holds its slot: count it now, as HAProxy's message does.
+        let sessions = backend.servedCount(server.index)
+        loop.execute { self.handleTraffic(event, sessions: sessions) }
+    }
+
+    private func handleTraffic(_ event: TrafficEvent, sessions: Int) {
+        guard !stopped, observer != nil, let (action, info) = observer!.record(event) else { return }
+        // HAProxy's health_adjust(): the action, then the next check no later than fastinter.
+        let outcome = CheckOutcome(passed: false, status: .hana, info: info, durationMilliseconds: -1)
+        if action != .fastinter {
+            let transition = health.apply(action)
+            if backend.config.logHealthChecks {
+                sink.warning(HealthMessages.checkResult(backend: backend.name, server: server.name, isBackup: server.config.backup,
+                                                        outcome: outcome, health: health))
+            }
+            lastStatus = .hana
+            if transition == .wentDown { reportDown(outcome, sessions: sessions) }
+        }
+        if let fast = settings.fastinter, !probing, let nextRunAt, nextRunAt > .now() + fast.timeAmount {
+            scheduled?.cancel()
+            schedule(in: fast.timeAmount)
         }
     }
 
@@ -98,6 +142,7 @@ final class ServerCheck: @unchecked Sendable {
 
     private func run() {
         guard !stopped else { return }
+        probing = true
         let started = NIODeadline.now()
         let proto = backend.config.healthCheck
         Probe.run(protocol: proto, server: server, checkPort: settings.port, checkAddress: settings.addr,
@@ -110,6 +155,7 @@ final class ServerCheck: @unchecked Sendable {
     }
 
     private func apply(_ outcome: CheckOutcome) {
+        probing = false
         guard !stopped else { return }
         let before = health
         let transition = health.record(outcome.passed)
@@ -127,17 +173,18 @@ final class ServerCheck: @unchecked Sendable {
         var next = health.interval(inter: inter, fastinter: settings.fastinter, downinter: settings.downinter)
         // `spread-checks`: ±percent of random jitter, as HAProxy.
         next = CheckSpread.jittered(next, percent: spreadPercent, unit: Double.random(in: 0..<1, using: &generator))
-        scheduled = loop.scheduleTask(in: next.timeAmount) { self.run() }
+        schedule(in: next.timeAmount)
     }
 
-    private func reportDown(_ outcome: CheckOutcome) {
+    private func reportDown(_ outcome: CheckOutcome, sessions: Int? = nil) {
         ramp?.cancel()
         rampStarted = nil
         let counts = backend.setServerUsable(server.index, false)
         sink.warning(HealthMessages.serverDown(
-            backend: backend.name, server: server.name, isBackup: server.config.backup, outcome: outcome,
-            activeLeft: counts.active, backupLeft: counts.backup, sessionsActive: backend.servedCount(server.index),
+            backend: backend.name, server: server.name, isBackup: server.config.backup,
+            outcome: backend.config.logHealthChecks ? nil : outcome, activeLeft: counts.active, backupLeft: counts.backup, sessionsActive: sessions ?? backend.servedCount(server.index),
             requeued: 0, remainingInQueue: backend.queueLength))
+        if settings.shutdownSessionsOnDown { shutdownSessions(of: [server.globalIndex]) }
         if counts.active == 0 && counts.backup == 0 {
             sink.alert(HealthMessages.noServerAvailable(backend: backend.name,
                                                         kind: backend.config.kind == .listen ? "proxy" : "backend"))
@@ -145,6 +192,13 @@ final class ServerCheck: @unchecked Sendable {
     }
 
     private var lastStatus: CheckStatus?
+
+    private func shutdownSessions(of servers: Set<Int>) {
+        guard !servers.isEmpty else { return }
+        for context in loopContexts {
+            context.eventLoop.execute { context.shutdownSessions(servers: servers) }
+        }
+    }
     private var rampStarted: NIODeadline?
     private var ramp: Scheduled<Void>?
 
@@ -174,9 +228,12 @@ final class ServerCheck: @unchecked Sendable {
             startRamp()
         }
         let counts = backend.setServerUsable(server.index, true)
+        if settings.shutdownBackupSessionsOnUp && !server.config.backup {
+            shutdownSessions(of: Set(backend.servers.filter(\.config.backup).map(\.globalIndex)))
+        }
         sink.warning(HealthMessages.serverUp(
-            backend: backend.name, server: server.name, isBackup: server.config.backup, outcome: outcome,
-            activeOnline: counts.active, backupOnline: counts.backup, requeued: 0, totalInQueue: backend.queueLength))
+            backend: backend.name, server: server.name, isBackup: server.config.backup,
+            outcome: backend.config.logHealthChecks ? nil : outcome, activeOnline: counts.active, backupOnline: counts.backup, requeued: 0, totalInQueue: backend.queueLength))
     }
 }
 

@@ -75,10 +75,11 @@ public final class ProxyRuntime: @unchecked Sendable {
     /// Binds every listener and starts the health checks. Throws with HAProxy-like wording when
     /// an address cannot be bound.
     public func start() throws {
-        try bindAll()
+        // The checker hooks `observe` into the servers before any traffic flows.
         let checker = HealthChecker(backends: Array(backends.values).sorted { $0.name < $1.name }, group: group,
-                                    global: configuration.global, sink: healthSink)
+                                    global: configuration.global, sink: healthSink, loopContexts: Array(loopContexts.values))
         healthChecker = checker
+        try bindAll()
         checker.start()
     }
 
@@ -123,7 +124,8 @@ public final class ProxyRuntime: @unchecked Sendable {
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     if frontend.config.mode == .tcp {
-                        try channel.pipeline.syncOperations.addHandler(TCPSession(frontend: frontend, backend: frontend.defaultBackend))
+                        try channel.pipeline.syncOperations.addHandler(TCPSession(frontend: frontend, backend: frontend.defaultBackend,
+                                                                                  loopContext: loopContext))
                     } else {
                         try channel.pipeline.syncOperations.addHandler(HTTPSession(frontend: frontend, loopContext: loopContext))
                     }

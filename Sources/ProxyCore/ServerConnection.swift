@@ -148,6 +148,31 @@ final class LoopContext: @unchecked Sendable {
         for session in sessions { session.softStop() }
     }
 
+    /// Open TCP sessions on this loop (for `on-marked-down shutdown-sessions`).
+    private var tcpSessions: [TCPSession] = []
+
+    func addTCPSession(_ session: TCPSession) {
+        session.loopPosition = tcpSessions.count
+        tcpSessions.append(session)
+    }
+
+    func removeTCPSession(_ session: TCPSession) {
+        let p = session.loopPosition
+        guard p >= 0, p < tcpSessions.count, tcpSessions[p] === session else { return }
+        let last = tcpSessions.removeLast()
+        if p < tcpSessions.count {
+            tcpSessions[p] = last
+            last.loopPosition = p
+        }
+        session.loopPosition = -1
+    }
+
+    /// Cuts every session using one of these servers (by global index), HTTP and TCP.
+    func shutdownSessions(servers: Set<Int>) {
+        for session in sessions { for g in servers { session.shutdownIfUsing(g) } }
+        for session in tcpSessions { for g in servers { session.shutdownIfUsing(g) } }
+    }
+
     init(eventLoop: any EventLoop, serverCount: Int) {
         self.eventLoop = eventLoop
         self.idle = Array(repeating: [], count: serverCount)

@@ -1,4 +1,5 @@
 import HAProxyConfig
+import HealthChecks
 import NIOCore
 import NIOPosix
 
@@ -46,15 +47,26 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     private var timer = LazyTimer()
     private var localPort: Int?
 
-    init(frontend: FrontendRuntime, backend: BackendRuntime?) {
+    let loopContext: LoopContext?
+    var loopPosition = -1
+
+    init(frontend: FrontendRuntime, backend: BackendRuntime?, loopContext: LoopContext? = nil) {
         self.frontend = frontend
         self.backend = backend
+        self.loopContext = loopContext
+    }
+
+    /// `on-marked-down shutdown-sessions` / `on-marked-up shutdown-backup-sessions`.
+    func shutdownIfUsing(_ globalIndex: Int) {
+        guard let server, server.globalIndex == globalIndex else { return }
+        closeAll()
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     /// Breaks the handler/context cycle once the channel is gone.
     func handlerRemoved(context: ChannelHandlerContext) {
+        loopContext?.removeTCPSession(self)
         if !closed {
             closed = true
             timer.cancel()
@@ -67,6 +79,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        loopContext?.addTCPSession(self)
         localPort = context.channel.localAddress?.port
         guard backend != nil else {
             context.close(promise: nil)
@@ -112,6 +125,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
             .whenComplete { result in
                 switch result {
                 case .success(let channel):
+                    server.observe(.connected)
                     guard !self.closed else { channel.close(promise: nil); return }
                     self.serverSide = side
                     self.serverChannel = channel
@@ -121,6 +135,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
                     if self.clientInputClosed { channel.close(mode: .output, promise: nil) }
                     self.setClientReading(true)
                 case .failure:
+                    server.observe(.connectFailed)
                     self.connectFailed()
                 }
             }

@@ -140,3 +140,66 @@ final class HealthMessagesTests: XCTestCase {
                            + "check duration: 0ms, status: 2/3 UP.")
     }
 }
+
+final class ObserveTests: XCTestCase {
+    func testLayer4CountsConnectErrorsAndSuccessResets() {
+        var o = TrafficObserver(mode: .layer4, limit: 3, action: .failCheck)
+        XCTAssertNil(o.record(.connectFailed))
+        XCTAssertNil(o.record(.connectFailed))
+        XCTAssertNil(o.record(.connected))
+        XCTAssertEqual(o.consecutiveErrors, 0)
+        XCTAssertNil(o.record(.httpWrongStatus), "layer4 ignores HTTP results")
+        XCTAssertNil(o.record(.connectFailed))
+        XCTAssertNil(o.record(.connectFailed))
+        let hit = o.record(.connectFailed)
+        XCTAssertEqual(hit?.action, .failCheck)
+        XCTAssertEqual(hit?.info, "Detected 3 consecutive errors, last one was: L4 unsuccessful connection")
+        XCTAssertEqual(o.consecutiveErrors, 0)
+    }
+
+    func testLayer7JudgesResponsesAsHAProxy() {
+        XCTAssertEqual(TrafficEvent.forStatus(503), .httpWrongStatus)
+        XCTAssertEqual(TrafficEvent.forStatus(501), .httpOK)
+        XCTAssertEqual(TrafficEvent.forStatus(505), .httpOK)
+        XCTAssertEqual(TrafficEvent.forStatus(404), .httpOK)
+        var o = TrafficObserver(mode: .layer7, limit: 2, action: .markDown)
+        XCTAssertNil(o.record(.readTimeout))
+        XCTAssertNil(o.record(.connected), "a connection alone does not clear layer7 errors")
+        XCTAssertEqual(o.record(.closedByServer)?.info, "Detected 2 consecutive errors, last one was: Close from server (http)")
+        XCTAssertNil(o.record(.httpInvalidHeaders))
+        XCTAssertNil(o.record(.httpOK))
+        XCTAssertNil(o.record(.httpInvalidHeaders))
+    }
+
+    func testOnErrorActions() {
+        var h = ServerHealth(rise: 2, fall: 3)
+        _ = h.record(true)  // 4 = maximum
+        XCTAssertNil(h.apply(.fastinter))
+        XCTAssertEqual(h.health, 4)
+        XCTAssertNil(h.apply(.failCheck))
+        XCTAssertEqual(h.health, 3)
+        var s = ServerHealth(rise: 2, fall: 5)
+        _ = s.record(true)  // 6
+        XCTAssertNil(s.apply(.suddenDeath), "sudden-death leaves one more check")
+        XCTAssertEqual(s.health, 2)
+        XCTAssertEqual(s.record(false), .wentDown)
+        var m = ServerHealth(rise: 2, fall: 3)
+        _ = m.record(true)
+        XCTAssertEqual(m.apply(.markDown), .wentDown)
+        XCTAssertEqual(m.health, 0)
+    }
+
+    func testObserveResultLineHasNoDuration() {
+        var h = ServerHealth(rise: 2, fall: 3)
+        _ = h.record(true)
+        _ = h.apply(.markDown)
+        let o = CheckOutcome(passed: false, status: .hana, info: "Detected 2 consecutive errors, last one was: L4 unsuccessful connection",
+                             durationMilliseconds: -1)
+        XCTAssertEqual(HealthMessages.checkResult(backend: "be", server: "s1", isBackup: false, outcome: o, health: h),
+                       "Health check for server be/s1 failed, reason: Health analyze, info: \"Detected 2 consecutive errors, "
+                           + "last one was: L4 unsuccessful connection\", status: 0/2 DOWN.")
+        XCTAssertEqual(HealthMessages.serverDown(backend: "be", server: "s1", isBackup: false, outcome: nil, activeLeft: 0, backupLeft: 0,
+                                                 sessionsActive: 1, requeued: 0, remainingInQueue: 0),
+                       "Server be/s1 is DOWN. 0 active and 0 backup servers left. 1 sessions active, 0 requeued, 0 remaining in queue.")
+    }
+}

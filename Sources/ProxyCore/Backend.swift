@@ -71,7 +71,8 @@ public final class BackendRuntime: @unchecked Sendable {
     /// Requests/connections currently assigned to each server (HAProxy's `served`).
     private var served: [Int]
     private var queue = Deque<QueueWaiter>()
-    private let maxconn: [Int]
+    /// Effective `maxconn` per server (ramped by `slowstart`); 0 = unlimited.
+    private var maxconn: [Int]
 
     init(config: Proxy, servers: [ServerRuntime]) {
         self.config = config
@@ -92,7 +93,7 @@ public final class BackendRuntime: @unchecked Sendable {
         self.balancer = Balancer(
             kind: kind,
             servers: servers.map { BalancedServer(weight: $0.config.weight * scale, isBackup: $0.config.backup) },
-            allBackups: config.options["allbackups"] ?? false)
+            allBackups: config.allBackups)
         for s in servers where s.config.disabled { balancer.setUsable(s.index, false) }
     }
 
@@ -165,15 +166,17 @@ public final class BackendRuntime: @unchecked Sendable {
             served[server.index] += 1
             return waiter
         }
-        if let granted {
-            granted.loop.execute {
-                if let onGrant = granted.onGrant {
-                    granted.onGrant = nil
-                    onGrant(server)
-                } else {
-                    // The session went away in the meantime: hand the slot back.
-                    self.release(server)
-                }
+        if let granted { deliver(granted, server) }
+    }
+
+    private func deliver(_ granted: QueueWaiter, _ server: ServerRuntime) {
+        granted.loop.execute {
+            if let onGrant = granted.onGrant {
+                granted.onGrant = nil
+                onGrant(server)
+            } else {
+                // The session went away in the meantime: hand the slot back.
+                self.release(server)
             }
         }
     }
@@ -206,14 +209,39 @@ public final class BackendRuntime: @unchecked Sendable {
 
     /// `slowstart`: the effective weight as a fraction of the configured one (at least the
     /// smallest step). Returns false when the algorithm cannot ramp (static and hash ones).
+    /// Its `maxconn` ramps too, as HAProxy's srv_dynamic_maxconn(): max(1, maxconn × whole percent).
     @discardableResult
-    func setWeightFraction(_ index: Int, _ fraction: Double) -> Bool {
-        guard weightScale > 1 else { return false }
-        let full = servers[index].config.weight * weightScale
-        let effective = fraction >= 1 ? full : min(full, max(1, Int((Double(full) * fraction).rounded(.up))))
-        lock.withLock { balancer.setWeight(index, effective) }
+    public func setWeightFraction(_ index: Int, _ fraction: Double) -> Bool {
+        let configuredMaxconn = servers[index].config.maxconn
+        guard weightScale > 1 || configuredMaxconn > 0 else { return false }
+        let percent = max(0, min(100, Int(fraction * 100)))
+        let rampedMaxconn = configuredMaxconn == 0 || fraction >= 1 ? configuredMaxconn : max(1, configuredMaxconn * percent / 100)
+        let grants: [(QueueWaiter, ServerRuntime)] = lock.withLock {
+            if weightScale > 1 {
+                let full = servers[index].config.weight * weightScale
+                let effective = fraction >= 1 ? full : min(full, max(1, Int((Double(full) * fraction).rounded(.up))))
+                balancer.setWeight(index, effective)
+            }
+            let raised = rampedMaxconn == 0 || rampedMaxconn > maxconn[index] && maxconn[index] != 0
+            maxconn[index] = rampedMaxconn
+            guard raised else { return [] }
+            // Room appeared: waiting requests that can use this server get it now.
+            var out: [(QueueWaiter, ServerRuntime)] = []
+            while !queue.isEmpty, balancer.isUsable(index), maxconn[index] == 0 || served[index] < maxconn[index],
+                  let position = queue.firstIndex(where: { $0.target == nil || $0.target == index }) {
+                let waiter = queue.remove(at: position)
+                waiter.state = .granted
+                served[index] += 1
+                out.append((waiter, servers[index]))
+            }
+            return out
+        }
+        for (waiter, server) in grants { deliver(waiter, server) }
         return true
     }
+
+    /// Effective maxconn of a server (0 = unlimited), for tests and the stats.
+    public func effectiveMaxconn(_ index: Int) -> Int { lock.withLock { maxconn[index] } }
 
     /// Current number of requests in the queue.
     public var queueLength: Int { lock.withLock { queue.count } }

@@ -416,14 +416,20 @@ def test_slowstart_ramps_the_recovered_servers_share(tmp_path, impl):
         lock = threading.Lock()
         stop_at = up_at + 5.0
 
+        errors = []
+
         def worker():
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            while time.monotonic() < stop_at:
-                conn.request("GET", "/")
-                body = conn.getresponse().read()
-                with lock:
-                    served.append((time.monotonic() - up_at, body))
-            conn.close()
+            try:
+                while time.monotonic() < stop_at:
+                    conn.request("GET", "/")
+                    body = conn.getresponse().read()
+                    with lock:
+                        served.append((time.monotonic() - up_at, body))
+            except Exception as e:  # asserted below: no request may fail
+                errors.append(repr(e))
+            finally:
+                conn.close()
 
         workers = [threading.Thread(target=worker, daemon=True) for _ in range(4)]
         for w in workers:
@@ -435,6 +441,7 @@ def test_slowstart_ramps_the_recovered_servers_share(tmp_path, impl):
             bucket = [b for t, b in served if second <= t < second + 1]
             shares.append(sum(1 for b in bucket if b == b"s2") / max(1, len(bucket)))
         print(f"\n{impl} s2 share per second after UP: {[round(x, 2) for x in shares]}")
+        assert errors == [], errors
         assert shares[0] < 0.25, shares
         assert shares[0] < shares[2] < shares[4] + 0.05, shares
         assert 0.4 <= shares[4] <= 0.6, shares

@@ -19,13 +19,15 @@ let package = Package(
         .target(name: "Balancing"),
         // L2: server health state machine, check evaluation and HAProxy's messages. Pure Swift.
         .target(name: "HealthChecks", dependencies: ["HAProxyConfig"]),
+        // L1: HAProxy's log-format compiler/renderer, syslog headers. Pure Swift.
+        .target(name: "Logging"),
         // L1: HTTP/1.x message parsing over raw bytes (HAProxy's rules). Pure Swift.
         .target(name: "HTTP1", swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // L3: the runtime: listeners, backends, servers, queues, TCP and HTTP/1.1 data paths.
         .target(
             name: "ProxyCore",
             dependencies: [
-                "HAProxyConfig", "Balancing", "HTTP1", "HealthChecks",
+                "HAProxyConfig", "Balancing", "HTTP1", "HealthChecks", "Logging",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
@@ -48,6 +50,7 @@ let package = Package(
         .testTarget(name: "BalancingTests", dependencies: ["Balancing"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "HealthChecksTests", dependencies: ["HealthChecks", "HAProxyConfig"]),
+        .testTarget(name: "LoggingTests", dependencies: ["Logging"]),
         .testTarget(name: "FulcrumCLITests", dependencies: ["FulcrumCLI"]),
         .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", .product(name: "NIOCore", package: "swift-nio")]),
     ]

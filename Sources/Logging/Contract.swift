@@ -1,0 +1,97 @@
+// Contract of the Logging target (pure Swift, no NIO): HAProxy's log-format compiler and
+// renderer, the syslog headers, and the termination state. The runtime (ProxyCore) fills a
+// `LogRecord` per session/request and hands the rendered line to its senders.
+
+/// A wall-clock instant (for %t, %tr, %T, %Ts, syslog timestamps).
+public struct LogTime: Sendable, Hashable {
+    public var seconds: Int        // since the epoch, UTC
+    public var microseconds: Int   // 0..<1_000_000
+    public init(seconds: Int, microseconds: Int) {
+        self.seconds = seconds
+        self.microseconds = microseconds
+    }
+}
+
+/// What one log line reports. Timers are milliseconds, -1 when the step was not reached (HAProxy).
+public struct LogRecord: Sendable {
+    public var clientIP = "-", clientPort = 0
+    public var frontendIP = "-", frontendPort = 0
+    /// The proxy's source address toward the server (%bi/%bp).
+    public var backendSourceIP = "-", backendSourcePort = 0
+    public var serverIP = "-", serverPort = 0
+    public var frontendName = "-"
+    /// The frontend was reached over TLS (%ft gets a `~`).
+    public var frontendTLS = false
+    public var backendName = "-"
+    /// "<NOSRV>" when no server was chosen.
+    public var serverName = "<NOSRV>"
+    /// Accept date (%t, %T, %Ts) and request date (%tr, %trg, %trl).
+    public var acceptDate = LogTime(seconds: 0, microseconds: 0)
+    public var requestDate = LogTime(seconds: 0, microseconds: 0)
+    /// Th (handshake), Ti (idle before the request), TR (request head), Tw (queues), Tc (connect),
+    /// Tr (response head), Ta (active: request to end), Tt (total from accept).
+    public var th = 0, ti = 0, tR = -1, tw = -1, tc = -1, tr = -1, ta = -1, tt = -1
+    /// HTTP status (%ST), -1 when none.
+    public var status = -1
+    /// Bytes sent to the client (%B) and received from it (%U).
+    public var bytesRead: Int64 = 0, bytesUploaded: Int64 = 0
+    /// `option logasap`: the line is emitted before the end; Ta/Tt/B get a `+` prefix.
+    public var logAsap = false
+    /// Termination state: the first two characters (`--`, `CD`, `sH`, ...) and the cookie pair (`--`).
+    public var terminationState: (Character, Character) = ("-", "-")
+    public var cookieState: (Character, Character) = ("-", "-")
+    /// Captured cookies (%CC %CS), nil = "-".
+    public var requestCookie: String?, responseCookie: String?
+    /// actconn, feconn, beconn, srv_conn, retries (retries with `+` when redispatched).
+    public var actconn = 0, feconn = 0, beconn = 0, srvConn = 0, retries = 0
+    public var redispatched = false
+    /// srv_queue, backend_queue.
+    public var serverQueue = 0, backendQueue = 0
+    /// `capture request/response header` values in declaration order (nil: absent).
+    public var capturedRequestHeaders: [String?] = []
+    public var capturedResponseHeaders: [String?] = []
+    /// The request line as received, without CRLF (%r); method, URI, version.
+    public var requestLine: String?
+    /// `unique-id-format` value (%ID).
+    public var uniqueID: String?
+    public var pid = 0
+    public var hostname = ""
+    public init() {}
+}
+
+/// A `log-format` string compiled once: literals and variables.
+public struct LogFormat: Sendable, Hashable {
+    public enum Token: Sendable, Hashable {
+        case literal([UInt8])
+        /// `%{+Q,-X}name`: a variable with its flags.
+        case variable(name: String, quote: Bool, hex: Bool)
+        /// `%[sample,converter]`: kept as written; rendered "-" until the rules work brings samples.
+        case sample(String)
+    }
+    public var tokens: [Token]
+    public init(tokens: [Token]) { self.tokens = tokens }
+}
+
+/// An error in a log-format string, with HAProxy's wording where it has one.
+public struct LogFormatError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// HAProxy's syslog header formats (`log ... format NAME`).
+public enum SyslogFormat: String, Sendable, Hashable {
+    case rfc3164, rfc5424, short, raw, local, priority, timed, iso
+}
+
+/// Syslog facilities and levels by HAProxy's names.
+public enum SyslogFacility: String, Sendable, Hashable, CaseIterable {
+    case kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, auth2, ftp, ntp, audit, alert, cron2,
+         local0, local1, local2, local3, local4, local5, local6, local7
+    public var code: Int { Self.allCases.firstIndex(of: self)! }
+}
+
+public enum SyslogLevel: String, Sendable, Hashable, CaseIterable, Comparable {
+    case emerg, alert, crit, err, warning, notice, info, debug
+    public var code: Int { Self.allCases.firstIndex(of: self)! }
+    public static func < (a: SyslogLevel, b: SyslogLevel) -> Bool { a.code < b.code }
+}

@@ -14,7 +14,7 @@ let package = Package(
     ],
     targets: [
         // L1: haproxy.cfg -> validated model. Pure Swift, no NIO.
-        .target(name: "HAProxyConfig"),
+        .target(name: "HAProxyConfig", dependencies: ["Logging"]),
         // L1: balance algorithms over plain indices and weights. Pure Swift.
         .target(name: "Balancing"),
         // L2: server health state machine, check evaluation and HAProxy's messages. Pure Swift.

@@ -89,7 +89,7 @@ public enum Keywords {
         alert(["server-template"], "DNS resolution")
         alert(["dispatch"], "dispatch")
         alert(["source"], "source address binding")
-        alert(["unique-id-header", "http-send-name-header"], "unique id")
+        alert(["http-send-name-header"], "unique id")
         alert(["rate-limit", "rate-limit sessions"], "rate limiting")
         alert(["use-fcgi-app"], "FastCGI")
         alert(["option transparent", "option originalto", "option abortonclose",
@@ -102,11 +102,7 @@ public enum Keywords {
         alert(["global lua-load", "global lua-load-per-thread", "global lua-prepend-path"], "Lua")
 
         func warn(_ keys: [String]) { for k in keys { m[k] = .ignoredWarning } }
-        warn(["log", "log-format", "log-format-sd", "error-log-format", "log-tag", "option httplog",
-              "option httpslog", "option tcplog", "option dontlognull", "option dontlog-normal",
-              "option logasap", "option log-separate-errors",
-              "option contstats", "option socket-stats", "capture request header",
-              "capture response header", "capture request", "capture response", "capture cookie", "capture", "unique-id-format",
+        warn(["option contstats", "option socket-stats",
               "option splice-auto", "option splice-request", "option splice-response",
               "option tcpka", "option clitcpka", "option srvtcpka", "option nolinger",
               "option tcp-smart-accept", "option tcp-smart-connect", "option independent-streams",

@@ -232,7 +232,25 @@ public enum HTTPConnectionMode: Sendable, Hashable {
     case close
 }
 
-/// A `log` line (kept for the logging issue).
+/// The access-log line of a proxy.
+public enum LogStyle: Sendable, Hashable {
+    /// No `option httplog/tcplog` nor `log-format`: HAProxy's default.
+    case connection
+    case http, httpCLF, https, tcp
+    case custom(String)
+}
+
+/// `capture request|response header NAME len N` / `capture cookie NAME len N`.
+public struct HeaderCapture: Sendable, Hashable {
+    public var name: String
+    public var length: Int
+    public init(name: String, length: Int) {
+        self.name = name
+        self.length = length
+    }
+}
+
+/// A `log` line.
 public struct LogTarget: Sendable, Hashable {
     /// `global` for `log global`; otherwise the address/path as written.
     public var address: String
@@ -311,6 +329,25 @@ public struct Proxy: Sendable, Hashable {
     public var logHealthChecks: Bool = false
     /// `option allbackups`: with no active server up, balance over every backup server, not only the first.
     public var allBackups: Bool = false
+    /// Which access-log line this proxy writes (`option httplog [clf]`, `option httpslog`,
+    /// `option tcplog`, `log-format`; the last one wins, as in HAProxy).
+    public var logStyle: LogStyle = .connection
+    /// Where `logStyle` was set (for log-format errors).
+    public var logStyleLocation: SourceLocation?
+    public var logFormatSD: String?
+    public var errorLogFormat: String?
+    public var dontLogNull: Bool = false
+    public var dontLogNormal: Bool = false
+    public var logAsap: Bool = false
+    public var logSeparateErrors: Bool = false
+    /// `capture request header NAME len N`, `capture response header NAME len N`, `capture cookie NAME len N`.
+    public var requestCaptures: [HeaderCapture] = []
+    public var responseCaptures: [HeaderCapture] = []
+    public var cookieCapture: HeaderCapture?
+    /// Proxy `log-tag`.
+    public var logTag: String?
+    public var uniqueIDFormat: String?
+    public var uniqueIDHeader: String?
     /// Enabled capabilities derived from `kind`.
     public var isFrontend: Bool { kind != .backend }
     public var isBackend: Bool { kind != .frontend }

@@ -131,10 +131,7 @@ extension ConfigParser {
             current!.errorSources.append(.reference(ref))
         case "log":
             if arg(1) == nil { alert("'log' expects either <address[:port]> and <facility> or 'global' as arguments."); return }
-            if let t = parseLog(words) {
-                current!.proxy.logs.append(t)
-                _ = reportStatus("log")
-            }
+            if let t = parseLog(words) { current!.proxy.logs.append(t) }
         case "description":
             current!.proxy.descriptionText = words.dropFirst().joined(separator: " ")
         case "id":
@@ -150,6 +147,7 @@ extension ConfigParser {
                 alert("'http-reuse \(v)' is not yet supported by Fulcrum (comes with the connection reuse work); only 'safe' is.")
             }
         default:
+            if parseLoggingLine(words) { return }
             if let second = arg(1), reportStatus("\(kw) \(second)") { return }
             if reportStatus(kw) { return }
             if Keywords.proxyKeywords.contains(kw) {
@@ -192,6 +190,7 @@ extension ConfigParser {
         current!.proxy.options[name] = !negated
         let args = Array(words.dropFirst(2))
         if parseCheckOption(name, args, negated: negated) { return }
+        if parseLoggingOption(name, args, negated: negated) { return }
         switch name {
         case "redispatch":
             if negated { current!.proxy.redispatch = nil; return }

@@ -1,3 +1,4 @@
+import Logging
 // Checks that need the whole configuration (after all files).
 
 extension ConfigParser {
@@ -85,6 +86,30 @@ extension ConfigParser {
                 p.healthCheck = Self.resolveHealthCheck(st.checks)
                 if case .http = p.healthCheck, p.mode == .tcp, p.servers.contains(where: { $0.check.enabled }) {
                     // Fine in HAProxy too: HTTP checks of a TCP service. Nothing to say.
+                }
+            }
+            // Logging: the effective targets (`log global` = the global ones) and the format.
+            if p.isFrontend {
+                let targets = p.logs.flatMap { $0.address == "global" ? config.global.logs : [$0] }
+                if targets.isEmpty {
+                    if p.logStyle != .connection {
+                        diag(.warning, "log format ignored for \(p.kind == .listen ? "proxy" : "frontend") '\(p.name)' since it has no log address.",
+                             at: nil, section: nil, keyword: nil)
+                    }
+                } else {
+                    var formats: [(String, String)] = []
+                    if case .custom(let f) = p.logStyle { formats.append(("log-format", f)) }
+                    if let f = p.logFormatSD { formats.append(("log-format-sd", f)) }
+                    if let f = p.errorLogFormat { formats.append(("error-log-format", f)) }
+                    if let f = p.uniqueIDFormat { formats.append(("unique-id-format", f)) }
+                    for (keyword, text) in formats {
+                        do throws(LogFormatError) {
+                            _ = try LogFormat.compile(text)
+                        } catch {
+                            diag(.alert, "failed to parse \(keyword) : \(error.description)",
+                                 at: p.logStyleLocation ?? p.location, section: label, keyword: keyword)
+                        }
+                    }
                 }
             }
             // Timeouts.

@@ -243,6 +243,12 @@ public final class BackendRuntime: @unchecked Sendable {
     /// Effective maxconn of a server (0 = unlimited), for tests and the stats.
     public func effectiveMaxconn(_ index: Int) -> Int { lock.withLock { maxconn[index] } }
 
+    /// Sessions on this backend: served plus queued (`beconn`).
+    var currentSessions: Int { lock.withLock { served.reduce(0, +) + queue.count } }
+
+    /// The backend's log (server state changes), nil without a log target.
+    var logger: ProxyLogger?
+
     /// Current number of requests in the queue.
     public var queueLength: Int { lock.withLock { queue.count } }
 

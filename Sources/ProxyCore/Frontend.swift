@@ -12,6 +12,10 @@ public final class FrontendRuntime: @unchecked Sendable {
     let http: HTTPSettings
     let maxconn: Int
     let current = ManagedAtomic<Int>(0)
+    /// The access log (nil: the frontend has no log target).
+    var logger: ProxyLogger?
+    /// The process-wide connection count (`actconn`).
+    var limits: ConnectionLimits?
 
     /// What the HTTP path needs per request, computed once from the frontend and its backend.
     struct HTTPSettings {

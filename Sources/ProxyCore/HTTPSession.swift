@@ -1,6 +1,7 @@
 import Balancing
 import HAProxyConfig
 import HealthChecks
+import Logging
 import HTTP1
 import NIOCore
 import NIOPosix
@@ -83,10 +84,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var clientAddress: SocketAddress?
     private var localPort: Int?
     private var forwardedForLine: ByteBuffer?
+    /// The access log of the frontend (nil: no log target) and this exchange's log state.
+    private let logger: ProxyLogger?
+    private var xlog: ExchangeLog?
 
     init(frontend: FrontendRuntime, loopContext: LoopContext) {
         self.frontend = frontend
         self.loopContext = loopContext
+        self.logger = frontend.logger
     }
 
     private var settings: FrontendRuntime.HTTPSettings { frontend.http }
@@ -131,6 +136,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         loopContext.addSession(self)
         clientAddress = context.channel.remoteAddress
         localPort = context.channel.localAddress?.port
+        if logger != nil { xlog = ExchangeLog(now: .now()) }
         armTimeout(.request)
     }
 
@@ -138,6 +144,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         let buffer = unwrapInboundIn(data)
         switch phase {
         case .waitingRequest:
+            if xlog != nil && xlog!.requestStart == nil { xlog!.requestStart = .now() }
             appendInput(buffer)
             parseRequest()
         case .exchanging where !requestBodyDone:
@@ -184,6 +191,16 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func clientClosed() {
         guard phase != .closed else { return }
+        if xlog != nil && !xlog!.logged && xlog!.requestStart != nil {
+            switch phase {
+            case .waitingRequest: logExchange(("C", "R"))
+            case .queued: logExchange(("C", "Q"))
+            case .connecting: logExchange(("C", "C"))
+            case .exchanging: logExchange(responseStarted ? ("C", "D") : ("C", "H"))
+            case .tunnel: logExchange(("-", "-"))
+            case .closed: break
+            }
+        }
         phase = .closed
         setReuser(false)
         abortServerSide()
@@ -255,6 +272,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         let headBuffer = bytes.readSlice(length: request.length)!
         input = bytes
         currentHead = headBuffer
+        if xlog != nil { noteRequestHead(headBuffer) }
         buildOutgoingHead(headBuffer)
         responseStarted = false
         responseHeadDone = false
@@ -337,6 +355,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func assignServer(avoid: Int?) {
         guard let backend else { return }
+        xlog?.assigned = true
+        if avoid != nil { xlog?.redispatched = true }
         let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
         switch backend.assign(key: key, avoid: avoid, loop: context.eventLoop) {
         case .server(let s):
@@ -345,11 +365,13 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .queued(let w):
             waiter = w
             phase = .queued
+            if xlog != nil { xlog!.queueStart = .now() }
             w.onGrant = { server in
                 guard self.phase == .queued else {
                     backend.release(server)
                     return
                 }
+                if self.xlog != nil { self.xlog!.queueEnd = .now() }
                 self.waiter = nil
                 self.server = server
                 self.obtainConnection()
@@ -394,9 +416,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func obtainConnection() {
         guard let server else { return }
+        if xlog != nil { xlog!.serverName = server.name; xlog!.serverAddress = server.address }
         phase = .connecting
         // http-reuse safe: the first request of a session gets its own connection.
         if requestCount > 1, let idle = loopContext.takeIdle(server: server, preferred: lastConnection) {
+            if xlog != nil { let now = NIODeadline.now(); xlog!.connectStart = now; xlog!.connectEnd = now }
             connectionWasReused = true
             attach(idle)
             return
@@ -410,6 +434,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         phase = .connecting
         connectionWasReused = false
         connectAttempts += 1
+        if xlog != nil { xlog!.connectStart = .now(); xlog!.retries = connectAttempts - 1 }
         Connector.connectHTTP(server: server, loopContext: loopContext, clientLocalPort: localPort,
                               timeout: backend.connectTimeout)
             .hop(to: context.eventLoop)
@@ -417,6 +442,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 switch result {
                 case .success(let c):
                     server.observe(.connected)
+                    if self.xlog != nil { self.xlog!.connectEnd = .now() }
                     guard self.phase == .connecting else { c.close(); return }
                     self.attach(c)
                 case .failure:
@@ -526,6 +552,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             let slice = bytes.readSlice(length: n)!
             connection.write(slice)
             keepForReplay(slice)
+            if xlog != nil { xlog!.bytesIn += Int64(n) }
             requestRemaining -= Int64(n)
             if requestRemaining == 0 { requestBodyDone = true }
         case .chunked:
@@ -542,6 +569,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 let slice = bytes.readSlice(length: n)!
                 connection.write(slice)
                 keepForReplay(slice)
+                if xlog != nil { xlog!.bytesIn += Int64(n) }
                 if requestChunks.isDone { requestBodyDone = true }
             }
         default:
@@ -601,6 +629,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         connection = nil
         switch phase {
         case .tunnel:
+            logExchange(("-", "-"))
             flushAll()
             releaseServer()
             closeClient()
@@ -620,11 +649,13 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             } else if responseFraming == .untilClose {
                 responseDone = true
                 clientKeepAlive = false
+                logExchange(("-", "-"))
                 flushAll()
                 releaseServer()
                 closeClient()
             } else if !responseDone {
                 // Truncated response: the client sees the connection end.
+                logExchange(("S", "D"))
                 releaseServer()
                 flushAll()
                 closeClient()
@@ -653,7 +684,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             server?.observe(.httpInvalidHeaders)
             if retryRequest(.junkResponse) { return }
             abortServerSide()
-            if !responseStarted { sendErrorAndClose(502) } else { closeClient() }
+            if !responseStarted { sendErrorAndClose(502, termination: ("P", "H")) } else { logExchange(("P", "D")); closeClient() }
         case .success(.incomplete):
             armTimeout(.server)
         case .success(.complete):
@@ -677,12 +708,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             }
             responseHeadDone = true
             responseStarted = true
+            if xlog != nil { noteResponseHead(bytes) }
             responseFraming = HTTP1Parser.responseFraming(response, requestMethod: requestMethod)
             if !HTTP1Parser.responseAllowsReuse(response) || responseFraming == .untilClose { serverReusable = false }
             if responseFraming == .untilClose { clientKeepAlive = false }
             // Common case: an unmodified head and a whole sized body in this read go out as one slice.
             if case .contentLength(let n) = responseFraming, n <= Int64(bytes.readableBytes - response.length),
                !responseHeadNeedsChange() {
+                if xlog != nil { xlog!.bytesOut += n }
                 context.write(wrapOutboundOut(bytes.readSlice(length: response.length + Int(n))!), promise: nil)
                 clientNeedsFlush = true
                 responseDone = true
@@ -753,6 +786,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         switch responseFraming {
         case .contentLength:
             let n = Int(min(Int64(bytes.readableBytes), responseRemaining))
+            if xlog != nil { xlog!.bytesOut += Int64(n) }
             context.write(wrapOutboundOut(bytes.readSlice(length: n)!), promise: nil)
             responseRemaining -= Int64(n)
             if responseRemaining == 0 { responseDone = true }
@@ -768,10 +802,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 closeClient()
                 return
             case .success(let n):
+                if xlog != nil { xlog!.bytesOut += Int64(n) }
                 context.write(wrapOutboundOut(bytes.readSlice(length: n)!), promise: nil)
                 if responseChunks.isDone { responseDone = true }
             }
         case .untilClose:
+            if xlog != nil { xlog!.bytesOut += Int64(bytes.readableBytes) }
             context.write(wrapOutboundOut(bytes), promise: nil)
             bytes.moveReaderIndex(to: bytes.writerIndex)
         case .none:
@@ -812,6 +848,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     // MARK: end of an exchange
 
     private func finishExchange() {
+        logExchange(("-", "-"))
         flushAll()
         setReuser(clientKeepAlive)
         if let connection {
@@ -875,10 +912,16 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     /// Answers with HAProxy's response for `status`; the connection stays open when the request
     /// was read whole and the client allows it.
-    private func sendError(_ status: Int) {
+    private func sendError(_ status: Int, termination: (Character, Character)? = nil) {
         let errors = backend?.errors ?? frontend.errors
         abortServerSide()
-        context.write(wrapOutboundOut(errors.response(status)), promise: nil)
+        let body = errors.response(status)
+        if xlog != nil {
+            xlog!.status = status
+            xlog!.bytesOut += Int64(body.readableBytes)
+            logExchange(termination ?? Self.termination(forError: status))
+        }
+        context.write(wrapOutboundOut(body), promise: nil)
         clientNeedsFlush = true
         responseStarted = true
         // The rest of the request body cannot be told apart from a next request: close.
@@ -894,9 +937,86 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if let pending = input, pending.readableBytes > 0 { parseRequest() } else { resumeClient() }
     }
 
-    private func sendErrorAndClose(_ status: Int) {
+    private func sendErrorAndClose(_ status: Int, termination: (Character, Character)? = nil) {
         clientKeepAlive = false
-        sendError(status)
+        sendError(status, termination: termination)
+    }
+
+    // MARK: access log
+
+    private func noteRequestHead(_ head: ByteBuffer) {
+        let now = NIODeadline.now()
+        xlog!.startExchange(at: now)
+        xlog!.headDone = now
+        xlog!.bytesIn = Int64(head.readableBytes)
+        let lineEnd = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 13) ?? raw.firstIndex(of: 10) ?? raw.count }
+        xlog!.requestLine = head.getString(at: head.readerIndex, length: lineEnd)
+        if let captures = logger?.requestCaptures, !captures.isEmpty {
+            xlog!.requestCaptures = captures.map { c in headerValue(head, c.name).map { String($0.prefix(c.length)) } }
+        }
+    }
+
+    private func noteResponseHead(_ bytes: ByteBuffer) {
+        xlog!.responseHead = .now()
+        xlog!.status = response.status
+        xlog!.bytesOut += Int64(response.length)
+        if let captures = logger?.responseCaptures, !captures.isEmpty {
+            let head = bytes.getSlice(at: bytes.readerIndex, length: response.length)!
+            xlog!.responseCaptures = captures.map { c in responseHeaderValue(head, c.name).map { String($0.prefix(c.length)) } }
+        }
+        if logger!.logAsap { logExchange(("-", "-"), asap: true) }
+    }
+
+    private func responseHeaderValue(_ head: ByteBuffer, _ name: String) -> String? {
+        let lowered = name.lowercased()
+        for field in response.headers {
+            let matches = head.withUnsafeReadableBytes { equalsLowercaseASCII($0, Int(field.nameStart), Int(field.nameEnd), lowered) }
+            if matches {
+                return head.getString(at: head.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart))
+            }
+        }
+        return nil
+    }
+
+    /// HAProxy's termination state for an error it answers itself.
+    static func termination(forError status: Int) -> (Character, Character) {
+        switch status {
+        case 400: ("P", "R")
+        case 408: ("c", "R")
+        case 502: ("S", "H")
+        case 503: ("S", "C")
+        case 504: ("s", "H")
+        default: ("P", "R")
+        }
+    }
+
+    /// Emits the exchange's line once (at its end, or at the response head with `logasap`).
+    private func logExchange(_ termination: (Character, Character), asap: Bool = false) {
+        guard let logger, xlog != nil, !xlog!.logged else { return }
+        let now = NIODeadline.now()
+        if xlog!.requestStart == nil {
+            // Nothing was received: `option dontlognull` skips such connections.
+            if logger.dontLogNull { return }
+            xlog!.requestStart = now
+        }
+        xlog!.logged = true
+        var record = xlog!.httpRecord(now: now, termination: termination, client: clientAddress,
+                                      local: context?.channel.localAddress, frontend: frontend, backend: backend, logAsap: asap)
+        fillCounters(&record)
+        let isError = termination.0 != "-" || record.status >= 500
+        logger.log(record, isError: isError)
+        if !asap { xlog!.endExchange(at: now) }
+    }
+
+    private func fillCounters(_ r: inout LogRecord) {
+        r.actconn = frontend.limits?.current ?? 0
+        r.feconn = frontend.current.load(ordering: .relaxed)
+        if let backend {
+            r.beconn = backend.currentSessions
+            r.backendQueue = backend.queueLength
+            if let server { r.srvConn = backend.servedCount(server.index) }
+        }
+        r.pid = logger?.pid ?? 0
     }
 
     private func flushAll() {
@@ -941,17 +1061,19 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             // HAProxy answers 408 even when nothing came on a new connection.
             sendErrorAndClose(408)
         case .client:
+            logExchange(phase == .tunnel ? ("c", "D") : (responseStarted ? ("c", "D") : ("c", "H")))
             abortServerSide()
             closeClient()
         case .queue:
             if let waiter, let backend {
                 if backend.cancel(waiter) {
                     self.waiter = nil
-                    sendError(503)
+                    sendError(503, termination: ("s", "Q"))
                 }
             }
         case .server:
             if responseStarted {
+                logExchange(("s", "D"))
                 abortServerSide()
                 closeClient()
             } else {
@@ -962,6 +1084,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 sendError(504)
             }
         case .tunnel:
+            logExchange(("-", "-"))
             abortServerSide()
             closeClient()
         }

@@ -1,6 +1,7 @@
 import HAProxyConfig
 import HTTP1
 import HealthChecks
+import Logging
 import NIOCore
 import NIOPosix
 
@@ -109,7 +110,7 @@ final class ServerCheck: @unchecked Sendable {
         if action != .fastinter {
             let transition = health.apply(action)
             if backend.config.logHealthChecks {
-                sink.warning(HealthMessages.checkResult(backend: backend.name, server: server.name, isBackup: server.config.backup,
+                say(.notice, HealthMessages.checkResult(backend: backend.name, server: server.name, isBackup: server.config.backup,
                                                         outcome: outcome, health: health))
             }
             lastStatus = .hana
@@ -160,7 +161,7 @@ final class ServerCheck: @unchecked Sendable {
         let before = health
         let transition = health.record(outcome.passed)
         if backend.config.logHealthChecks && (health.health != before.health || outcome.status != lastStatus) {
-            sink.warning(HealthMessages.checkResult(backend: backend.name, server: server.name, isBackup: server.config.backup,
+            say(.notice, HealthMessages.checkResult(backend: backend.name, server: server.name, isBackup: server.config.backup,
                                                     outcome: outcome, health: health))
         }
         lastStatus = outcome.status
@@ -180,18 +181,26 @@ final class ServerCheck: @unchecked Sendable {
         ramp?.cancel()
         rampStarted = nil
         let counts = backend.setServerUsable(server.index, false)
-        sink.warning(HealthMessages.serverDown(
+        say(.alert, HealthMessages.serverDown(
             backend: backend.name, server: server.name, isBackup: server.config.backup,
             outcome: backend.config.logHealthChecks ? nil : outcome, activeLeft: counts.active, backupLeft: counts.backup, sessionsActive: sessions ?? backend.servedCount(server.index),
             requeued: 0, remainingInQueue: backend.queueLength))
         if settings.shutdownSessionsOnDown { shutdownSessions(of: [server.globalIndex]) }
         if counts.active == 0 && counts.backup == 0 {
-            sink.alert(HealthMessages.noServerAvailable(backend: backend.name,
-                                                        kind: backend.config.kind == .listen ? "proxy" : "backend"))
+            let kind = backend.config.kind == .listen ? "proxy" : "backend"
+            sink.alert(HealthMessages.noServerAvailable(backend: backend.name, kind: kind))
+            // The syslog line has no quotes (HAProxy's send_log wording).
+            backend.logger?.event("\(kind) \(backend.name) has no server available!", level: .emerg)
         }
     }
 
     private var lastStatus: CheckStatus?
+
+    /// A state message: stderr (as haproxy's warnings) and the backend's log targets.
+    private func say(_ level: SyslogLevel, _ message: String) {
+        sink.warning(message)
+        backend.logger?.event(message, level: level)
+    }
 
     private func shutdownSessions(of servers: Set<Int>) {
         guard !servers.isEmpty else { return }
@@ -231,7 +240,7 @@ final class ServerCheck: @unchecked Sendable {
         if settings.shutdownBackupSessionsOnUp && !server.config.backup {
             shutdownSessions(of: Set(backend.servers.filter(\.config.backup).map(\.globalIndex)))
         }
-        sink.warning(HealthMessages.serverUp(
+        say(.notice, HealthMessages.serverUp(
             backend: backend.name, server: server.name, isBackup: server.config.backup,
             outcome: backend.config.logHealthChecks ? nil : outcome, activeOnline: counts.active, backupOnline: counts.backup, requeued: 0, totalInQueue: backend.queueLength))
     }

@@ -58,12 +58,17 @@ public final class ProxyRuntime: @unchecked Sendable {
                 servers.append(ServerRuntime(config: s, index: i, globalIndex: globalIndex, address: address))
                 globalIndex += 1
             }
-            backends[proxy.name] = BackendRuntime(config: proxy, servers: servers)
+            let backend = BackendRuntime(config: proxy, servers: servers)
+            backend.logger = ProxyLogger(proxy: proxy, global: configuration.global, senders: LogTargetSender.init)
+            backends[proxy.name] = backend
         }
         for proxy in configuration.proxies where proxy.isFrontend {
             let backendName = proxy.kind == .listen ? (proxy.defaultBackend ?? proxy.name) : proxy.defaultBackend
             let backend = backendName.flatMap { backends[$0] }
-            frontends.append(FrontendRuntime(config: proxy, defaultBackend: backend, global: configuration.global))
+            let frontend = FrontendRuntime(config: proxy, defaultBackend: backend, global: configuration.global)
+            frontend.logger = ProxyLogger(proxy: proxy, global: configuration.global, senders: LogTargetSender.init)
+            frontend.limits = limits
+            frontends.append(frontend)
         }
         for loop in self.group.makeIterator() {
             loopContexts[ObjectIdentifier(loop)] = LoopContext(eventLoop: loop, serverCount: globalIndex)

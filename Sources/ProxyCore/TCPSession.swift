@@ -1,5 +1,6 @@
 import HAProxyConfig
 import HealthChecks
+import Logging
 import NIOCore
 import NIOPosix
 
@@ -49,11 +50,15 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
 
     let loopContext: LoopContext?
     var loopPosition = -1
+    private let logger: ProxyLogger?
+    private var xlog: ExchangeLog?
+    private var termination: (Character, Character) = ("-", "-")
 
     init(frontend: FrontendRuntime, backend: BackendRuntime?, loopContext: LoopContext? = nil) {
         self.frontend = frontend
         self.backend = backend
         self.loopContext = loopContext
+        self.logger = frontend.logger
     }
 
     /// `on-marked-down shutdown-sessions` / `on-marked-up shutdown-backup-sessions`.
@@ -81,6 +86,11 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     func channelActive(context: ChannelHandlerContext) {
         loopContext?.addTCPSession(self)
         localPort = context.channel.localAddress?.port
+        if logger != nil {
+            let now = NIODeadline.now()
+            xlog = ExchangeLog(now: now)
+            xlog!.requestStart = now
+        }
         guard backend != nil else {
             context.close(promise: nil)
             return
@@ -92,14 +102,18 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     private func assign(avoid: Int?) {
         guard let backend else { return }
         let key = backend.config.balance.isHashBased ? context.channel.remoteAddress.flatMap(addressBytes) : nil
+        xlog?.assigned = true
+        if avoid != nil { xlog?.redispatched = true }
         switch backend.assign(key: key, avoid: avoid, loop: context.eventLoop) {
         case .server(let s):
             server = s
             connect()
         case .queued(let w):
             waiter = w
+            if xlog != nil { xlog!.queueStart = .now() }
             w.onGrant = { s in
                 guard !self.closed else { backend.release(s); return }
+                if self.xlog != nil { self.xlog!.queueEnd = .now() }
                 self.waiter = nil
                 self.server = s
                 self.connect()
@@ -107,9 +121,10 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
             let deadline = NIODeadline.now() + backend.queueTimeout
             context.eventLoop.scheduleTask(deadline: deadline) {
                 guard let waiter = self.waiter else { return }
-                if backend.cancel(waiter) { self.waiter = nil; self.closeAll() }
+                if backend.cancel(waiter) { self.waiter = nil; self.termination = ("s", "Q"); self.closeAll() }
             }
         case .noServer:
+            termination = ("S", "C")
             closeAll()
         }
     }
@@ -117,6 +132,12 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     private func connect() {
         guard let server, let backend, !closed else { return }
         attempts += 1
+        if xlog != nil {
+            xlog!.connectStart = .now()
+            xlog!.retries = attempts - 1
+            xlog!.serverName = server.name
+            xlog!.serverAddress = server.address
+        }
         let side = TCPServerSide()
         side.session = self
         Connector.connectRaw(server: server, loop: context.eventLoop, clientLocalPort: localPort,
@@ -126,6 +147,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
                 switch result {
                 case .success(let channel):
                     server.observe(.connected)
+                    if self.xlog != nil { self.xlog!.connectEnd = .now() }
                     guard !self.closed else { channel.close(promise: nil); return }
                     self.serverSide = side
                     self.serverChannel = channel
@@ -146,6 +168,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         if attempts > backend.config.retries {
             backend.release(server)
             self.server = nil
+            termination = ("S", "C")
             closeAll()
             return
         }
@@ -164,6 +187,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         touch()
+        if xlog != nil { xlog!.bytesIn += Int64(buffer.readableBytes) }
         if let serverChannel { serverChannel.write(buffer, promise: nil) } else {
             pending.append(buffer)
             pendingBytes += buffer.readableBytes
@@ -209,6 +233,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
 
     func serverRead(_ buffer: ByteBuffer) {
         touch()
+        if xlog != nil { xlog!.bytesOut += Int64(buffer.readableBytes) }
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
@@ -235,6 +260,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
 
     private func closeAll() {
         guard !closed else { return }
+        logSession()
         closed = true
         timer.cancel()
         if let waiter, let backend { _ = backend.cancel(waiter); waiter.onGrant = nil }
@@ -242,6 +268,27 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         serverChannel?.close(promise: nil)
         serverSide?.session = nil
         context.close(promise: nil)
+    }
+
+    /// The tcplog line, once, when the session ends.
+    private func logSession() {
+        guard let logger, var x = xlog else { return }
+        xlog = nil
+        if logger.dontLogNull && x.bytesIn == 0 && x.bytesOut == 0 { return }
+        let now = NIODeadline.now()
+        x.status = -1
+        var r = x.httpRecord(now: now, termination: termination, client: context.channel.remoteAddress,
+                             local: context.channel.localAddress, frontend: frontend, backend: backend, logAsap: false)
+        r.tt = ExchangeLog.ms(x.accept, now)
+        r.actconn = frontend.limits?.current ?? 0
+        r.feconn = frontend.current.load(ordering: .relaxed)
+        if let backend {
+            r.beconn = backend.currentSessions
+            r.backendQueue = backend.queueLength
+            if let server { r.srvConn = backend.servedCount(server.index) }
+        }
+        r.pid = logger.pid
+        logger.log(r, isError: termination.0 != "-")
     }
 
     /// Inactivity: `timeout client`/`timeout server` (the shorter), or `timeout tunnel`. Once the
@@ -260,6 +307,10 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
 
     private func timerFired() {
         guard timer.firedAndExpired(on: context.eventLoop, fire: { self.timerFired() }) else { return }
+        if termination == ("-", "-") {
+            // HAProxy blames the side it was waiting for: the client when it had nothing to send.
+            termination = serverChannel == nil ? ("s", "C") : (clientInputClosed ? ("s", "D") : ("c", "D"))
+        }
         closeAll()
     }
 }

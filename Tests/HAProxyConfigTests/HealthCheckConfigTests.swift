@@ -127,3 +127,77 @@ final class HealthCheckConfigTests: XCTestCase {
         XCTAssertTrue(r.diagnostics.contains { $0.severity == .warning && $0.message.contains("plain TCP connect check") })
     }
 }
+
+final class LoggingConfigTests: XCTestCase {
+    func testLogStylesCapturesAndOptions() {
+        let r = parse("""
+        global
+         log 127.0.0.1:514 local0
+         log-tag fulcrum
+        defaults
+         mode http
+         log global
+         option httplog
+         option dontlognull
+        \(timeouts)frontend f
+         bind :80
+         option logasap
+         option log-separate-errors
+         capture request header Host len 20
+         capture response header Server len 30
+         capture cookie SRV len 12
+         unique-id-format %{+X}o\\ %ci
+         unique-id-header X-Unique-ID
+         default_backend b
+        frontend t
+         bind :81
+         mode tcp
+         option tcplog
+         default_backend b
+        frontend c
+         bind :82
+         log-format "%ci:%cp %ST"
+         log-tag web
+         default_backend b
+        backend b
+         server s 127.0.0.1:80
+        """)
+        XCTAssertFalse(r.hasAlerts, "\(r.diagnostics)")
+        XCTAssertTrue(r.diagnostics.isEmpty, "\(r.diagnostics)")
+        let f = r.configuration?.proxy(named: "f")
+        XCTAssertEqual(f?.logStyle, .http)
+        XCTAssertEqual(f?.dontLogNull, true)
+        XCTAssertEqual(f?.logAsap, true)
+        XCTAssertEqual(f?.logSeparateErrors, true)
+        XCTAssertEqual(f?.requestCaptures, [HeaderCapture(name: "Host", length: 20)])
+        XCTAssertEqual(f?.responseCaptures, [HeaderCapture(name: "Server", length: 30)])
+        XCTAssertEqual(f?.cookieCapture, HeaderCapture(name: "SRV", length: 12))
+        XCTAssertEqual(f?.uniqueIDFormat, "%{+X}o %ci")
+        XCTAssertEqual(f?.uniqueIDHeader, "X-Unique-ID")
+        XCTAssertEqual(r.configuration?.proxy(named: "t")?.logStyle, .tcp)
+        XCTAssertEqual(r.configuration?.proxy(named: "c")?.logStyle, .custom("%ci:%cp %ST"))
+        XCTAssertEqual(r.configuration?.proxy(named: "c")?.logTag, "web")
+        XCTAssertEqual(r.configuration?.global.logTag, "fulcrum")
+    }
+
+    func testHAProxysWordingForMisplacedLogLines() {
+        let r = parse("""
+        defaults
+         capture request header Host len 20
+        \(timeouts)frontend f
+         bind :80
+         option httplog
+         capture request header Host
+         default_backend b
+        backend b
+         option httplog
+         capture request header Host len 20
+        """)
+        let messages = r.diagnostics.map(\.message)
+        XCTAssertTrue(messages.contains("'capture request' not allowed in 'defaults' section."), "\(messages)")
+        XCTAssertTrue(messages.contains("'capture request' expects 'header' <header_name> 'len' <len>."), "\(messages)")
+        XCTAssertTrue(messages.contains("backend 'b' : 'option httplog' directive is ignored in backends."), "\(messages)")
+        XCTAssertTrue(messages.contains("'capture' ignored because backend 'b' has no frontend capability."), "\(messages)")
+        XCTAssertTrue(messages.contains("log format ignored for frontend 'f' since it has no log address."), "\(messages)")
+    }
+}

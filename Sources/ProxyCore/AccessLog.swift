@@ -1,0 +1,215 @@
+// Sending log lines: UDP syslog, unix datagram sockets (/dev/log), stdout/stderr. Sending never
+// blocks: a full socket buffer or an absent receiver drops the line and counts it.
+
+import Atomics
+import HAProxyConfig
+import Logging
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One `log` target of a proxy or of `global`.
+final class LogTargetSender: @unchecked Sendable {
+    enum Destination {
+        case inet(sockaddr_storage, socklen_t)
+        case unix(sockaddr_un)
+        case fd(Int32)
+    }
+
+    let destination: Destination
+    let socket: Int32
+    let facility: SyslogFacility
+    let maxLevel: SyslogLevel
+    let minLevel: SyslogLevel?
+    let format: SyslogFormat
+    let maxLength: Int
+    let dropped = ManagedAtomic<Int>(0)
+    let sent = ManagedAtomic<Int>(0)
+
+    /// Builds a sender for a `log ADDRESS [len N] [format F] FACILITY [LEVEL [MINLEVEL]]` line.
+    init?(_ target: LogTarget) {
+        guard let facility = SyslogFacility(rawValue: target.facility ?? "") else { return nil }
+        self.facility = facility
+        maxLevel = target.level.flatMap(SyslogLevel.init(rawValue:)) ?? .debug
+        minLevel = target.minLevel.flatMap(SyslogLevel.init(rawValue:))
+        var format = SyslogFormat.rfc3164
+        var maxLength = 1024
+        var i = 0
+        while i + 1 < target.arguments.count {
+            switch target.arguments[i] {
+            case "format": format = SyslogFormat(rawValue: target.arguments[i + 1]) ?? .rfc3164
+            case "len": maxLength = Int(target.arguments[i + 1]) ?? 1024
+            default: break
+            }
+            i += 2
+        }
+        var address = target.address
+        for prefix in ["udp@", "udp4@", "ipv4@", "udp6@", "ipv6@"] where address.hasPrefix(prefix) { address.removeFirst(prefix.count) }
+        switch address {
+        case "stdout", "fd@1":
+            destination = .fd(1); socket = -1
+            if format == .rfc3164 && target.arguments.contains("format") == false { format = .rfc3164 }
+        case "stderr", "fd@2":
+            destination = .fd(2); socket = -1
+        default:
+            if address.hasPrefix("unix@") { address.removeFirst(5) }
+            if address.hasPrefix("/") {
+                var sun = sockaddr_un()
+                sun.sun_family = sa_family_t(AF_UNIX)
+                let bytes = Array(address.utf8)
+                guard bytes.count < MemoryLayout.size(ofValue: sun.sun_path) else { return nil }
+                withUnsafeMutableBytes(of: &sun.sun_path) { raw in
+                    for (k, b) in bytes.enumerated() { raw[k] = b }
+                }
+                destination = .unix(sun)
+                socket = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            } else {
+                guard let (storage, length) = LogTargetSender.inetAddress(address) else { return nil }
+                destination = .inet(storage, length)
+                socket = Glibc.socket(Int32(storage.ss_family), Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            }
+            guard socket >= 0 else { return nil }
+        }
+        self.format = format
+        self.maxLength = maxLength
+    }
+
+    deinit { if socket >= 0 { close(socket) } }
+
+    /// `IP[:PORT]` (default port 514), `[v6]:PORT`, or a host name.
+    static func inetAddress(_ text: String) -> (sockaddr_storage, socklen_t)? {
+        var host = text, port = 514
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            let rest = host[host.index(after: close)...]
+            host = String(host[host.index(after: host.startIndex)..<close])
+            if rest.hasPrefix(":") { port = Int(rest.dropFirst()) ?? 514 }
+        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.lastIndex(of: ":") {
+            port = Int(host[host.index(after: colon)...]) ?? 514
+            host = String(host[..<colon])
+        }
+        guard let address = try? SocketAddress.makeAddressResolvingHost(host, port: port) else { return nil }
+        var storage = sockaddr_storage()
+        var length: socklen_t = 0
+        switch address {
+        case .v4(let a):
+            var sin = a.address
+            withUnsafeBytes(of: &sin) { src in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) } }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        case .v6(let a):
+            var sin6 = a.address
+            withUnsafeBytes(of: &sin6) { src in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) } }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        default:
+            return nil
+        }
+        return (storage, length)
+    }
+
+    /// Sends one message at `level` if the target takes that level. Never blocks.
+    func send(level: SyslogLevel, time: LogTime, hostname: String, tag: String, pid: Int, message: [UInt8]) {
+        guard level <= maxLevel else { return }
+        var level = level
+        if let minLevel, level < minLevel { level = minLevel }
+        var frame = Syslog.frame(format: format, facility: facility, level: level, time: time, hostname: hostname,
+                                 tag: tag, pid: pid, message: message, maxLength: maxLength)
+        let result: Int = frame.withUnsafeMutableBytes { raw in
+            switch destination {
+            case .fd(let fd):
+                // A line per write; stdout/stderr get a newline.
+                return Glibc.write(fd, raw.baseAddress, raw.count)
+            case .inet(var storage, let length):
+                return withUnsafePointer(to: &storage) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(socket, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT), $0, length) }
+                }
+            case .unix(var sun):
+                return withUnsafePointer(to: &sun) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(socket, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT), $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                    }
+                }
+            }
+        }
+        _ = frame
+        if result < 0 { dropped.wrappingIncrement(ordering: .relaxed) } else { sent.wrappingIncrement(ordering: .relaxed) }
+    }
+}
+
+/// The access log of a frontend (and the event log of a backend): its targets, format and options.
+final class ProxyLogger: @unchecked Sendable {
+    let targets: [LogTargetSender]
+    let format: LogFormat
+    let tag: String
+    let hostname: String
+    let pid: Int
+    let dontLogNull: Bool
+    let dontLogNormal: Bool
+    let logAsap: Bool
+    let separateErrors: Bool
+    let requestCaptures: [HeaderCapture]
+    let responseCaptures: [HeaderCapture]
+
+    /// nil when the proxy has no log target (HAProxy then logs nothing for it).
+    init?(proxy: Proxy, global: GlobalSettings, senders: (LogTarget) -> LogTargetSender?) {
+        let lines = proxy.logs.flatMap { $0.address == "global" ? global.logs : [$0] }
+        let targets = lines.compactMap(senders)
+        guard !targets.isEmpty else { return nil }
+        self.targets = targets
+        switch proxy.logStyle {
+        case .http: format = .httplog
+        case .httpCLF: format = .clf
+        case .https: format = .httplog
+        case .tcp: format = .tcplog
+        case .connection: format = proxy.mode == .http ? .httplog : .tcplog
+        case .custom(let text): format = (try? LogFormat.compile(text)) ?? .httplog
+        }
+        // Drop-in: rsyslog rules match the program name "haproxy"; `log-tag` changes it.
+        tag = proxy.logTag ?? global.logTag ?? "haproxy"
+        if let h = global.logSendHostname {
+            if h.isEmpty {
+                var buffer = [CChar](repeating: 0, count: 256)
+                gethostname(&buffer, buffer.count)
+                hostname = String(cString: buffer)
+            } else {
+                hostname = h
+            }
+        } else {
+            hostname = ""
+        }
+        pid = Int(getpid())
+        dontLogNull = proxy.dontLogNull
+        dontLogNormal = proxy.dontLogNormal
+        logAsap = proxy.logAsap
+        separateErrors = proxy.logSeparateErrors
+        requestCaptures = proxy.requestCaptures
+        responseCaptures = proxy.responseCaptures
+    }
+
+    /// Renders and sends a traffic line (info, or err with `log-separate-errors` for errors).
+    func log(_ record: LogRecord, isError: Bool) {
+        if dontLogNormal && !isError { return }
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        format.render(record, into: &line)
+        let level: SyslogLevel = isError && separateErrors ? .err : .info
+        let time = LogTime.now()
+        for t in targets { t.send(level: level, time: time, hostname: hostname, tag: tag, pid: pid, message: line) }
+    }
+
+    /// An event line (server state changes) at `level`.
+    func event(_ text: String, level: SyslogLevel) {
+        let time = LogTime.now()
+        let bytes = Array(text.utf8)
+        for t in targets { t.send(level: level, time: time, hostname: hostname, tag: tag, pid: pid, message: bytes) }
+    }
+}
+
+extension LogTime {
+    static func now() -> LogTime {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        return LogTime(seconds: Int(tv.tv_sec), microseconds: Int(tv.tv_usec))
+    }
+}

@@ -1,0 +1,113 @@
+// What one HTTP exchange (or TCP session) needs for its log line: HAProxy's timers, counters,
+// captures and termination state, filled by the session as events happen. Only kept when the
+// frontend logs.
+
+import HAProxyConfig
+import Logging
+import NIOCore
+
+struct ExchangeLog {
+    /// Connection accept (monotonic and wall clock).
+    let accept: NIODeadline
+    let acceptWall: LogTime
+    /// End of the previous exchange on this connection (keep-alive idle time starts there).
+    var idleSince: NIODeadline
+    var requestStart: NIODeadline?
+    var headDone: NIODeadline?
+    var queueStart: NIODeadline?
+    var queueEnd: NIODeadline?
+    var connectStart: NIODeadline?
+    var connectEnd: NIODeadline?
+    var responseHead: NIODeadline?
+    var status = -1
+    var bytesOut: Int64 = 0
+    var bytesIn: Int64 = 0
+    var requestLine: String?
+    var requestCaptures: [String?] = []
+    var responseCaptures: [String?] = []
+    var logged = false
+    var serverName: String?
+    var serverAddress: SocketAddress?
+    var retries = 0
+    var redispatched = false
+    /// A server was looked for (Tw is then 0 without queueing, -1 before).
+    var assigned = false
+
+    init(now: NIODeadline) {
+        accept = now
+        acceptWall = LogTime.now()
+        idleSince = now
+    }
+
+    mutating func startExchange(at now: NIODeadline) {
+        requestStart = requestStart ?? now
+        headDone = nil
+        queueStart = nil; queueEnd = nil
+        connectStart = nil; connectEnd = nil
+        responseHead = nil
+        status = -1
+        bytesOut = 0; bytesIn = 0
+        requestLine = nil
+        requestCaptures = []; responseCaptures = []
+        logged = false
+        serverName = nil; serverAddress = nil
+        retries = 0; redispatched = false
+        assigned = false
+    }
+
+    mutating func endExchange(at now: NIODeadline) {
+        idleSince = now
+        requestStart = nil
+    }
+
+    static func ms(_ from: NIODeadline?, _ to: NIODeadline?) -> Int {
+        guard let from, let to else { return -1 }
+        return max(0, Int((to.uptimeNanoseconds &- from.uptimeNanoseconds) / 1_000_000))
+    }
+
+    func wall(_ t: NIODeadline) -> LogTime {
+        let delta = Int((t.uptimeNanoseconds &- accept.uptimeNanoseconds) / 1000)
+        var us = acceptWall.microseconds + delta
+        let s = acceptWall.seconds + us / 1_000_000
+        us %= 1_000_000
+        return LogTime(seconds: s, microseconds: us)
+    }
+
+    /// The record for an HTTP exchange ending now.
+    func httpRecord(now: NIODeadline, termination: (Character, Character), client: SocketAddress?, local: SocketAddress?,
+                    frontend: FrontendRuntime, backend: BackendRuntime?, logAsap: Bool) -> LogRecord {
+        var r = LogRecord()
+        fillAddresses(&r, client: client, local: local)
+        r.frontendName = frontend.name
+        r.backendName = backend?.name ?? frontend.name
+        r.serverName = serverName ?? "<NOSRV>"
+        if let a = serverAddress { r.serverIP = a.ipAddress ?? "-"; r.serverPort = a.port ?? 0 }
+        let start = requestStart ?? now
+        r.acceptDate = acceptWall
+        r.requestDate = wall(start)
+        r.th = 0
+        r.ti = Self.ms(idleSince, start)
+        r.tR = Self.ms(start, headDone)
+        r.tw = queueStart != nil ? Self.ms(queueStart, queueEnd ?? now) : (assigned ? 0 : -1)
+        r.tc = Self.ms(connectStart, connectEnd)
+        r.tr = Self.ms(connectEnd ?? headDone, responseHead)
+        r.ta = Self.ms(start, now)
+        r.tt = r.ta < 0 ? -1 : r.th + r.ti + r.ta
+        r.status = status
+        r.bytesRead = bytesOut
+        r.bytesUploaded = bytesIn
+        r.logAsap = logAsap
+        r.terminationState = termination
+        r.retries = retries
+        r.redispatched = redispatched
+        r.capturedRequestHeaders = requestCaptures
+        r.capturedResponseHeaders = responseCaptures
+        r.requestLine = requestLine
+        return r
+    }
+
+    func fillAddresses(_ r: inout LogRecord, client: SocketAddress?, local: SocketAddress?) {
+        if let client { r.clientIP = client.ipAddress ?? "-"; r.clientPort = client.port ?? 0 }
+        if let local { r.frontendIP = local.ipAddress ?? "-"; r.frontendPort = local.port ?? 0 }
+    }
+}

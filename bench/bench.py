@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-WORKLOADS = ["http-keepalive", "http-close", "http-1m", "tcp-bulk"]
+WORKLOADS = ["http-keepalive", "http-close", "http-1m", "tcp-bulk", "http-log-stuck"]
 IMPLS = ["direct", "fulcrum", "haproxy"]
 
 
@@ -128,6 +128,13 @@ class Bench:
         self.nginx_port = free_port()
         self.http_port = free_port()
         self.tcp_port = free_port()
+        # `http-log-stuck`: keep-alive through a frontend whose `option httplog` goes to a unix
+        # datagram socket nobody reads (its buffer fills: every further line must be dropped).
+        self.log_port = free_port()
+        self.stuck_path = self.tmp / "stuck-log.sock"
+        self.stuck = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.stuck.bind(str(self.stuck_path))
+        os.chmod(self.stuck_path, 0o777)
         self.perf = perf_works() if not args.no_perf else False
         self.nginx = None
         self.fulcrum = args.fulcrum_bin
@@ -194,6 +201,11 @@ frontend fe_tcp
 backend be_tcp
     mode tcp
     server nginx 127.0.0.1:{self.nginx_port}
+frontend fe_log
+    bind 127.0.0.1:{self.log_port}
+    option httplog
+    log {self.stuck_path} local0
+    default_backend be_http
 """
 
     def start_proxy(self, impl):
@@ -259,7 +271,7 @@ backend be_tcp
             if proc is None:
                 row["failed"] = err
                 return row
-            port = self.tcp_port if workload == "tcp-bulk" else self.http_port
+            port = {"tcp-bulk": self.tcp_port, "http-log-stuck": self.log_port}.get(workload, self.http_port)
         perf = None
         perf_out = self.tmp / f"perf-{impl}-{workload}-{rnd}.txt"
         try:
@@ -376,6 +388,14 @@ def report(bench, args):
     lines += ["", "## fulcrum / haproxy (medians)", "",
               "| workload | " + " | ".join(m[1] for m in METRICS) + " |", "|" + "---|" * (len(METRICS) + 1)]
     lines += ratios
+    if "http-log-stuck" in args.only and "http-keepalive" in args.only:
+        lines += ["", "## a log sink that never reads (http-log-stuck / http-keepalive req/s, same impl)", ""]
+        for impl in args.impls:
+            if impl == "direct":
+                continue
+            a = median_of([r for r in bench.results if r["workload"] == "http-log-stuck" and r["impl"] == impl], "rate")
+            b = median_of([r for r in bench.results if r["workload"] == "http-keepalive" and r["impl"] == impl], "rate")
+            lines.append(f"- {impl}: {a / b:.3f}" if a and b else f"- {impl}: -")
     fails = [r for r in bench.results if r.get("failed")]
     if fails:
         lines += ["", "## failed runs", ""] + [f"- {r['workload']} {r['impl']} round {r['round']}: {r['failed']}"

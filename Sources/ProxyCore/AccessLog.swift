@@ -27,10 +27,13 @@ final class LogTargetSender: @unchecked Sendable {
     let maxLength: Int
     let dropped = ManagedAtomic<Int>(0)
     let sent = ManagedAtomic<Int>(0)
+    /// The address as written (for messages).
+    let label: String
 
     /// Builds a sender for a `log ADDRESS [len N] [format F] FACILITY [LEVEL [MINLEVEL]]` line.
     init?(_ target: LogTarget) {
         guard let facility = SyslogFacility(rawValue: target.facility ?? "") else { return nil }
+        label = target.address
         self.facility = facility
         maxLevel = target.level.flatMap(SyslogLevel.init(rawValue:)) ?? .debug
         minLevel = target.minLevel.flatMap(SyslogLevel.init(rawValue:))

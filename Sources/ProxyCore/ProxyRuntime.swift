@@ -189,5 +189,27 @@ public final class ProxyRuntime: @unchecked Sendable {
         healthChecker?.stop()
         stopListening()
         if ownsGroup { try? group.syncShutdownGracefully() }
+        reportLogDrops()
+    }
+
+    /// Lines each log target could not take (receiver absent or not reading), by address.
+    public var logDrops: [(target: String, dropped: Int)] {
+        var seen = Set<ObjectIdentifier>()
+        var out: [(String, Int)] = []
+        let loggers = frontends.compactMap(\.logger) + backends.values.compactMap(\.logger)
+        for logger in loggers {
+            for t in logger.targets where seen.insert(ObjectIdentifier(t)).inserted {
+                out.append((t.label, t.dropped.load(ordering: .relaxed)))
+            }
+        }
+        return out
+    }
+
+    /// Makes dropped log lines visible: one notice per target that dropped some, at exit.
+    private func reportLogDrops() {
+        for (target, dropped) in logDrops where dropped > 0 {
+            var line = "[NOTICE]   (\(getpid())) : log target \(target): \(dropped) lines dropped (receiver absent or not reading).\n"
+            line.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
+        }
     }
 }

@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "fulcrum", targets: ["fulcrum"]),
+        .executable(name: "fulcrum-vrrp", targets: ["fulcrum-vrrp"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
@@ -19,6 +20,8 @@ let package = Package(
         .target(name: "Balancing"),
         // L2: server health state machine, check evaluation and HAProxy's messages. Pure Swift.
         .target(name: "HealthChecks", dependencies: ["HAProxyConfig"]),
+        // L1: keepalived.conf -> typed model with keepalived's diagnostics. Pure Swift.
+        .target(name: "KeepalivedConfig"),
         // L1: HAProxy's log-format compiler/renderer, syslog headers. Pure Swift.
         .target(name: "Logging"),
         // L1: HTTP/1.x message parsing over raw bytes (HAProxy's rules). Pure Swift.
@@ -45,12 +48,16 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "fulcrum", dependencies: ["FulcrumCLI"]),
+        // keepalived's command line for the VRRP daemon.
+        .target(name: "VRRPCLI", dependencies: ["KeepalivedConfig"]),
+        .executableTarget(name: "fulcrum-vrrp", dependencies: ["VRRPCLI"]),
 
         .testTarget(name: "HAProxyConfigTests", dependencies: ["HAProxyConfig"]),
         .testTarget(name: "BalancingTests", dependencies: ["Balancing"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "HealthChecksTests", dependencies: ["HealthChecks", "HAProxyConfig"]),
         .testTarget(name: "LoggingTests", dependencies: ["Logging"]),
+        .testTarget(name: "KeepalivedConfigTests", dependencies: ["KeepalivedConfig", "VRRPCLI"]),
         .testTarget(name: "FulcrumCLITests", dependencies: ["FulcrumCLI"]),
         .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", .product(name: "NIOCore", package: "swift-nio")]),
     ]

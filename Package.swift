@@ -22,6 +22,8 @@ let package = Package(
         .target(name: "HealthChecks", dependencies: ["HAProxyConfig"]),
         // L1: keepalived.conf -> typed model with keepalived's diagnostics. Pure Swift.
         .target(name: "KeepalivedConfig"),
+        // L1: VRRP v2/v3 packets and the RFC state machine (test clock). Pure Swift.
+        .target(name: "VRRP"),
         // L1: HAProxy's log-format compiler/renderer, syslog headers. Pure Swift.
         .target(name: "Logging"),
         // L1: HTTP/1.x message parsing over raw bytes (HAProxy's rules). Pure Swift.
@@ -58,6 +60,7 @@ let package = Package(
         .testTarget(name: "HealthChecksTests", dependencies: ["HealthChecks", "HAProxyConfig"]),
         .testTarget(name: "LoggingTests", dependencies: ["Logging"]),
         .testTarget(name: "KeepalivedConfigTests", dependencies: ["KeepalivedConfig", "VRRPCLI"]),
+        .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
         .testTarget(name: "FulcrumCLITests", dependencies: ["FulcrumCLI"]),
         .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", .product(name: "NIOCore", package: "swift-nio")]),
     ]

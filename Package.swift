@@ -51,7 +51,9 @@ let package = Package(
         ),
         .executableTarget(name: "fulcrum", dependencies: ["FulcrumCLI"]),
         // keepalived's command line for the VRRP daemon.
-        .target(name: "VRRPCLI", dependencies: ["KeepalivedConfig"]),
+        // L3: the VRRP daemon's I/O: raw socket, rtnetlink, gratuitous ARP, trackers, run loop.
+        .target(name: "VRRPDaemon", dependencies: ["VRRP", "KeepalivedConfig"]),
+        .target(name: "VRRPCLI", dependencies: ["KeepalivedConfig", "VRRPDaemon"]),
         .executableTarget(name: "fulcrum-vrrp", dependencies: ["VRRPCLI"]),
 
         .testTarget(name: "HAProxyConfigTests", dependencies: ["HAProxyConfig"]),

@@ -1,6 +1,7 @@
 // keepalived's command line for fulcrum-vrrp: -f FILE, -t, -n, -D, -P, -l, -p PIDFILE.
 
 import KeepalivedConfig
+import VRRPDaemon
 
 #if canImport(Glibc)
 import Glibc
@@ -83,8 +84,28 @@ public enum VRRPMain {
         let result = loader.load(path: options.configFile)
         for d in result.diagnostics { printErr(d.description + "\n") }
         if options.checkOnly { return result.exitStatus }
-        printErr("fulcrum-vrrp: the VRRP engine is not built yet; only -t (configuration check) works in this version.\n")
-        return 1
+        if result.diagnostics.contains(where: { $0.severity == .error && $0.line == nil && $0.message.contains("Unknown interface") }) {
+            return 5
+        }
+        let instances = result.config.instances
+        guard instances.count == 1 else {
+            printErr("fulcrum-vrrp: exactly one vrrp_instance is supported in this version (found \(instances.count)).\n")
+            return 1
+        }
+        if let pidFile = options.pidFile {
+            let text = "\(getpid())\n"
+            if let f = fopen(pidFile, "w") { fputs(text, f); fclose(f) }
+        }
+        defer { if let pidFile = options.pidFile { unlink(pidFile) } }
+        do {
+            let daemon = try VRRPDaemon(config: result.config, instance: instances[0], log: { line in
+                printErr("Keepalived_vrrp[\(getpid())]: \(line)\n")
+            })
+            return daemon.run()
+        } catch {
+            printErr("fulcrum-vrrp: \(error)\n")
+            return 1
+        }
     }
 
     static let loader = KeepalivedLoader(readFile: readFile, glob: globPaths, interfaceExists: { name in if_nametoindex(name) != 0 })

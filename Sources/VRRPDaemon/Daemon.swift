@@ -1,0 +1,270 @@
+// The VRRP daemon's run loop: one thread, poll(2) on the VRRP socket with the state machine's
+// deadline and the trackers' as timeout. Signals: SIGTERM/SIGINT stop gracefully (priority 0).
+
+import KeepalivedConfig
+import VRRP
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+nonisolated(unsafe) var stopRequested: sig_atomic_t = 0
+
+func monotonicNow() -> Duration {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return .seconds(Int64(ts.tv_sec)) + .nanoseconds(Int64(ts.tv_nsec))
+}
+
+func milliseconds(_ d: Duration) -> Int {
+    let (s, attos) = d.components
+    return Int(s) * 1000 + Int(attos / 1_000_000_000_000_000)
+}
+
+/// A `vrrp_script` run on its interval with its timeout, judged with rise/fall.
+final class ScriptTracker {
+    let script: VRRPScript
+    let weight: Int
+    private(set) var ok = true
+    private var passes = 0, failures = 0
+    private var child: pid_t = 0
+    private var startedAt: Duration = .zero
+    var nextRun: Duration
+
+    init(script: VRRPScript, weight: Int, now: Duration) {
+        self.script = script
+        self.weight = weight
+        nextRun = now
+    }
+
+    /// Starts the script when due, reaps it when done; returns true when `ok` changed.
+    func poll(now: Duration) -> Bool {
+        if child > 0 {
+            var status: Int32 = 0
+            let r = waitpid(child, &status, WNOHANG)
+            if r == child {
+                child = 0
+                return record((status & 0x7f) == 0 && ((status >> 8) & 0xff) == 0)
+            }
+            let timeout = Duration.milliseconds(Int((script.timeout ?? script.interval) * 1000))
+            if now - startedAt >= timeout {
+                kill(child, SIGKILL)
+                waitpid(child, &status, 0)
+                child = 0
+                return record(false)
+            }
+            return false
+        }
+        guard now >= nextRun, let command = script.script else { return false }
+        nextRun = now + .milliseconds(Int(script.interval * 1000))
+        startedAt = now
+        var pid: pid_t = 0
+        let args = ["/bin/sh", "-c", command]
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        if posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ) == 0 { child = pid } else { return record(false) }
+        return false
+    }
+
+    private func record(_ passed: Bool) -> Bool {
+        let before = ok
+        if passed {
+            failures = 0
+            passes += 1
+            if !ok && passes >= script.rise { ok = true }
+        } else {
+            passes = 0
+            failures += 1
+            if ok && failures >= script.fall { ok = false }
+        }
+        return ok != before
+    }
+
+    /// This tracker's contribution to the priority (keepalived: positive weights add while OK,
+    /// negative ones subtract while failing).
+    var priorityDelta: Int {
+        if weight > 0 { return ok ? weight : 0 }
+        return ok ? 0 : weight
+    }
+
+    var faults: Bool { weight == 0 && !ok }
+
+    var nextEvent: Duration { child > 0 ? startedAt + .milliseconds(20) : nextRun }
+}
+
+public final class VRRPDaemon {
+    let config: KeepalivedConfig
+    let instance: VRRPInstance
+    let log: (String) -> Void
+    var machine: VRRPMachine
+    let socket: VRRPSocket
+    let vips: [VirtualIP]
+    let authData: [UInt8]
+    var trackers: [ScriptTracker] = []
+    var faultReported = false
+    var notifyChildren: [pid_t] = []
+
+    public init(config: KeepalivedConfig, instance: VRRPInstance, log: @escaping (String) -> Void) throws {
+        self.config = config
+        self.instance = instance
+        self.log = log
+        guard let interface = instance.interface, let vrid = instance.virtualRouterID else {
+            throw DaemonError("(\(instance.name)) needs an interface and a virtual_router_id")
+        }
+        let source = instance.unicastSourceIP.flatMap(ipv4Bytes) ?? []
+        let peers = instance.unicastPeers.compactMap(ipv4Bytes)
+        socket = try VRRPSocket(interface: interface, source: source, unicastPeers: peers)
+        vips = instance.virtualIPs.filter { !$0.isIPv6 }
+        authData = instance.authType == "PASS" ? VRRPAdvertisement.passData(instance.authPass ?? "") : []
+        let version = instance.version ?? config.globalDefs.vrrpVersion
+        machine = VRRPMachine(VRRPSettings(
+            virtualRouterID: vrid, priority: instance.priority, advertInterval: Int((instance.advertInterval * 100).rounded()),
+            version: version, preempt: !instance.nopreempt || instance.state == .master,
+            preemptDelay: .milliseconds(Int(instance.preemptDelay * 1000)), startAsMaster: instance.state == .master,
+            localAddress: source))
+        let now = monotonicNow()
+        for t in instance.trackScripts {
+            guard let s = config.scripts.first(where: { $0.name == t.name }) else { continue }
+            trackers.append(ScriptTracker(script: s, weight: t.weight ?? s.weight, now: now))
+        }
+    }
+
+    public func run() -> Int32 {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in stopRequested = 1 }
+        sigaction(SIGTERM, &action, nil)
+        sigaction(SIGINT, &action, nil)
+        perform(machine.start(now: monotonicNow()))
+        while stopRequested == 0 {
+            let now = monotonicNow()
+            var next = machine.deadline ?? now + .seconds(1)
+            for t in trackers { next = min(next, t.nextEvent) }
+            var pfd = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
+            let wait = max(0, milliseconds(next - now))
+            let r = poll(&pfd, 1, Int32(min(wait, 1000)))
+            let after = monotonicNow()
+            if r > 0 { receivePackets(now: after) }
+            if let d = machine.deadline, after >= d { perform(machine.timerFired(now: after)) }
+            pollTrackers(now: after)
+            notifyChildren.removeAll { pid in var st: Int32 = 0; return waitpid(pid, &st, WNOHANG) == pid }
+        }
+        perform(machine.shutdown(now: monotonicNow()))
+        for v in vips { removeAddress(v) }
+        log("Stopped - used 0.000000 user time, 0.000000 system time")
+        return 0
+    }
+
+    func pollTrackers(now: Duration) {
+        var changed = false
+        for t in trackers where t.poll(now: now) {
+            changed = true
+            log("Script `\(t.script.name)` now returning \(t.ok ? 0 : 1)")
+            log(t.ok ? "VRRP_Script(\(t.script.name)) succeeded" : "VRRP_Script(\(t.script.name)) failed")
+        }
+        guard changed else { return }
+        let fault = trackers.contains { $0.faults }
+        if fault != faultReported {
+            faultReported = fault
+            perform(machine.setFault(fault, now: now, reason: fault ? "tracked script failed" : "tracked scripts recovered"))
+        }
+        let priority = instance.priority + trackers.reduce(0) { $0 + $1.priorityDelta }
+        if priority != machine.effectivePriority {
+            log("(\(instance.name)) Changing effective priority from \(machine.effectivePriority) to \(max(1, min(254, priority)))")
+            perform(machine.setEffectivePriority(priority, now: now))
+        }
+    }
+
+    func receivePackets(now: Duration) {
+        while let (source, ttl, payload) = socket.receive() {
+            if !socket.source.isEmpty && source == socket.source { continue }
+            guard ttl == 255 else {
+                log("(\(instance.name)) invalid TTL/HL. Received \(ttl) and expect 255")
+                continue
+            }
+            let version = instance.version ?? config.globalDefs.vrrpVersion
+            let ad: VRRPAdvertisement
+            do throws(VRRPDecodeError) {
+                ad = try VRRPCodec.decode(payload, source: source, destination: socket.destinations.first ?? [])
+            } catch {
+                log("(\(instance.name)) ignoring a malformed VRRP packet from \(ipv4String(source)): \(error)")
+                continue
+            }
+            guard ad.virtualRouterID == machine.settings.virtualRouterID else { continue }
+            if ad.version != version { log("(\(instance.name)) received a VRRPv\(ad.version) packet, expecting v\(version)"); continue }
+            if version == 2 && instance.authType == "PASS" && (ad.authType != 1 || ad.authData != authData) {
+                log("(\(instance.name)) bad authentication from \(ipv4String(source)): received an invalid passwd!")
+                continue
+            }
+            perform(machine.received(ad, from: source, now: now))
+        }
+    }
+
+    func perform(_ actions: [VRRPAction]) {
+        for a in actions {
+            switch a {
+            case .sendAdvertisement(let priority):
+                let ad = VRRPAdvertisement(version: machine.settings.version, virtualRouterID: machine.settings.virtualRouterID,
+                                           priority: priority, advertIntervalCentiseconds: machine.settings.advertInterval,
+                                           addresses: vips.compactMap { ipv4Bytes($0.address) },
+                                           authType: authData.isEmpty ? 0 : 1, authData: authData)
+                for d in socket.destinations {
+                    socket.send(VRRPCodec.encode(ad, source: socket.source, destination: d))
+                }
+            case .takeAddresses:
+                for v in vips { addAddress(v) }
+                let repeatCount = max(1, config.globalDefs.garpMasterRepeat)
+                for v in vips {
+                    guard let bytes = ipv4Bytes(v.address) else { continue }
+                    for _ in 0..<repeatCount {
+                        GratuitousARP.send(interface: v.device ?? instance.interface!, interfaceIndex: interfaceIndex(v), address: bytes)
+                    }
+                }
+            case .releaseAddresses:
+                for v in vips { removeAddress(v) }
+            case let .stateChanged(_, to, reason):
+                log("(\(instance.name)) Entering \(to.rawValue) STATE (\(reason))")
+                notify(to)
+            }
+        }
+    }
+
+    func interfaceIndex(_ v: VirtualIP) -> Int32 { Int32(if_nametoindex(v.device ?? instance.interface!)) }
+
+    func addAddress(_ v: VirtualIP) {
+        guard let bytes = ipv4Bytes(v.address) else { return }
+        do { try Netlink.change(add: true, interfaceIndex: interfaceIndex(v), address: bytes, prefix: v.prefix, label: v.label) }
+        catch { log("(\(instance.name)) cannot add \(v.address)/\(v.prefix): \(error)") }
+    }
+
+    func removeAddress(_ v: VirtualIP) {
+        guard let bytes = ipv4Bytes(v.address) else { return }
+        do { try Netlink.change(add: false, interfaceIndex: interfaceIndex(v), address: bytes, prefix: v.prefix, label: v.label) }
+        catch { log("(\(instance.name)) cannot remove \(v.address)/\(v.prefix): \(error)") }
+    }
+
+    /// keepalived's notify scripts: `notify_master` etc. with no arguments, `notify` with
+    /// "INSTANCE" NAME STATE PRIORITY.
+    func notify(_ state: VRRPState) {
+        let specific: String? = switch state {
+        case .master: instance.notifyMaster
+        case .backup: instance.notifyBackup
+        case .fault: instance.notifyFault
+        case .initialize: instance.notifyStop
+        }
+        var commands: [String] = specific.map { [$0] } ?? []
+        let name = state == .initialize ? "STOP" : state.rawValue
+        if let generic = instance.notify { commands.append("\(generic) INSTANCE \(instance.name) \(name) \(machine.effectivePriority)") }
+        for c in commands {
+            var pid: pid_t = 0
+            let args = ["/bin/sh", "-c", c]
+            var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+            if posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ) == 0 { notifyChildren.append(pid) }
+            for p in argv { free(p) }
+        }
+    }
+}
+
+public struct DaemonError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ d: String) { description = d }
+}

@@ -73,8 +73,97 @@ public enum Syslog {
     /// One datagram/line: the header for `format`, then the message, cut to `maxLength` bytes
     /// (HAProxy's `len`, default 1024) when given. `tag` defaults to the program name, `hostname`
     /// is sent by rfc3164/rfc5424 when not empty.
+    ///
+    /// As haproxy 2.6 does (checked on the wire):
+    /// - every format ends with "\n", sent after the cut (a datagram is at most maxLength + 1 bytes);
+    /// - the message itself is first cut to maxLength - 1 bytes (haproxy builds the line in a buffer
+    ///   of the largest `len` with room for a NUL), then header + message are cut to maxLength;
+    /// - rfc3164 without a hostname prints "localhost" (what haproxy sends when
+    ///   `log-send-hostname` is absent), rfc5424 prints "-"; `local` never has a hostname;
+    /// - `short` and `timed` carry the level only (`<6>`), `priority`, `local`, `rfc3164` and
+    ///   `rfc5424` facility * 8 + level.
     public static func frame(format: SyslogFormat, facility: SyslogFacility, level: SyslogLevel, time: LogTime,
                              hostname: String, tag: String, pid: Int, message: [UInt8], maxLength: Int = 1024) -> [UInt8] {
-        Array(message.prefix(maxLength))  // TEMPORARY stand-in, replaced with the syslog headers.
+        frame(format: format, facility: facility, level: level, time: time, hostname: hostname, tag: tag, pid: pid,
+              message: message, structuredData: nil, maxLength: maxLength)
+    }
+
+    /// Same, with the rendered `log-format-sd` for rfc5424 (nil or empty: haproxy's default "-").
+    /// The structured data is kept whole or dropped with the message when it does not fit.
+    public static func frame(format: SyslogFormat, facility: SyslogFacility, level: SyslogLevel, time: LogTime,
+                             hostname: String, tag: String, pid: Int, message: [UInt8], structuredData: [UInt8]?,
+                             maxLength: Int = 1024) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(min(maxLength, 64 + message.count) + 1)
+        let pri = facility.code * 8 + level.code
+        func priority(_ v: Int) {
+            out.append(UInt8(ascii: "<"))
+            out.appendDecimal(v)
+            out.append(UInt8(ascii: ">"))
+        }
+        func tagAndPid() {
+            out.appendString(tag)
+            out.append(UInt8(ascii: "["))
+            out.appendDecimal(pid)
+            out.append(contentsOf: [0x5D, 0x3A, 0x20])  // "]: "
+        }
+        var sd: [UInt8] = []
+        switch format {
+        case .rfc3164, .local:
+            priority(pri)
+            out.appendRFC3164Date(time)
+            out.append(0x20)
+            if format == .rfc3164 {
+                if hostname.isEmpty { out.appendString("localhost") } else { out.appendString(hostname) }
+                out.append(0x20)
+            }
+            tagAndPid()
+        case .rfc5424:
+            priority(pri)
+            out.append(contentsOf: [0x31, 0x20])  // "1 "
+            out.appendISODate(time)
+            out.append(0x20)
+            if hostname.isEmpty { out.append(UInt8(ascii: "-")) } else { out.appendString(hostname) }
+            out.append(0x20)
+            out.appendString(tag)
+            out.append(0x20)
+            out.appendDecimal(pid)
+            out.append(contentsOf: [0x20, 0x2D, 0x20])  // " - " (no MSGID)
+            if let structuredData, !structuredData.isEmpty { sd = structuredData } else { sd = [UInt8(ascii: "-")] }
+            sd.append(0x20)
+        case .priority:
+            priority(pri)
+        case .short:
+            priority(level.code)
+        case .timed:
+            priority(level.code)
+            out.appendISODate(time)
+            out.append(0x20)
+        case .iso:
+            out.appendISODate(time)
+            out.append(0x20)
+        case .raw:
+            break
+        }
+        let limit = max(maxLength, 1)
+        if out.count > limit { out.removeSubrange(limit...) }
+        var room = limit - out.count
+        var includeMessage = true
+        if !sd.isEmpty {
+            if sd.count <= room {
+                out.append(contentsOf: sd)
+                room -= sd.count
+            } else {
+                includeMessage = false
+            }
+        }
+        if includeMessage {
+            var len = message.count
+            while len > 0 && (message[len - 1] == 0x0A || message[len - 1] == 0) { len -= 1 }
+            len = min(len, limit - 1, room)
+            if len > 0 { out.append(contentsOf: message[0..<len]) }
+        }
+        out.append(0x0A)
+        return out
     }
 }

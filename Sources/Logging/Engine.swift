@@ -70,6 +70,10 @@ extension LogFormat {
 }
 
 public enum Syslog {
+    /// The format of a `log` line without `format`: `local` (no hostname), or `rfc3164` once
+    /// `log-send-hostname` is set (haproxy 2.6 then sends `<158>Nov 23 12:10:07 vm haproxy[4958]: hi`).
+    public static func defaultFormat(sendHostname: Bool) -> SyslogFormat { sendHostname ? .rfc3164 : .local }
+
     /// One datagram/line: the header for `format`, then the message, cut to `maxLength` bytes
     /// (HAProxy's `len`, default 1024) when given. `tag` defaults to the program name, `hostname`
     /// is sent by rfc3164/rfc5424 when not empty.

@@ -105,6 +105,13 @@ final class SyslogTests: XCTestCase {
         XCTAssertEqual(frame(.raw, at(0, 0, 0), pid: 1, message: "short", maxLength: 80), "short\n")
     }
 
+    func testDefaultFormat() {
+        XCTAssertEqual(Syslog.defaultFormat(sendHostname: false), .local)
+        XCTAssertEqual(Syslog.defaultFormat(sendHostname: true), .rfc3164)
+        XCTAssertEqual(frame(Syslog.defaultFormat(sendHostname: true), at(12, 10, 7), pid: 4958, hostname: "vm", message: "hi"),
+                       "<158>Nov 23 12:10:07 vm haproxy[4958]: hi\n")
+    }
+
     func testTrailingNewlinesOfTheMessageAreDropped() {
         XCTAssertEqual(frame(.raw, at(0, 0, 0), pid: 1, message: "line\n\n"), "line\n")
     }

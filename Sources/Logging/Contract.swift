@@ -31,7 +31,7 @@ public struct LogRecord: Sendable {
     /// Th (handshake), Ti (idle before the request), TR (request head), Tw (queues), Tc (connect),
     /// Tr (response head), Ta (active: request to end), Tt (total from accept).
     public var th = 0, ti = 0, tR = -1, tw = -1, tc = -1, tr = -1, ta = -1, tt = -1
-    /// HTTP status (%ST), -1 when none.
+    /// HTTP status (%ST), -1 when none. haproxy prints 0 for TCP sessions: set 0 there.
     public var status = -1
     /// Bytes sent to the client (%B) and received from it (%U).
     public var bytesRead: Int64 = 0, bytesUploaded: Int64 = 0
@@ -50,12 +50,23 @@ public struct LogRecord: Sendable {
     /// `capture request/response header` values in declaration order (nil: absent).
     public var capturedRequestHeaders: [String?] = []
     public var capturedResponseHeaders: [String?] = []
-    /// The request line as received, without CRLF (%r); method, URI, version.
+    /// The request line as received, without CRLF (%r); method, URI, version. Logged with
+    /// '"', '#' and bytes outside 32..126 as #XX; a byte that is not UTF-8 cannot be carried by a
+    /// String (haproxy would print a lone latin-1 byte E9 as #E9).
     public var requestLine: String?
     /// `unique-id-format` value (%ID).
     public var uniqueID: String?
     public var pid = 0
+    /// The system host name (%H). haproxy 2.6 prints the machine's name here even when
+    /// `log-send-hostname <name>` sets another one for the syslog header.
     public var hostname = ""
+    /// %rt: the request counter (HTTP request or TCP session, from 0), %lc: the frontend's log counter.
+    public var requestCounter = 0, logCounter = 0
+    /// %sslv / %sslc: the client-side TLS version and cipher, nil ("-") on clear connections.
+    public var sslVersion: String?, sslCipher: String?
+    /// Values of `%[sample,conv]` expressions, keyed by the expression as written between the
+    /// brackets (e.g. "ssl_fc_err,hex"); a missing key renders "-" like a failed fetch.
+    public var samples: [String: String] = [:]
     public init() {}
 }
 
@@ -65,11 +76,32 @@ public struct LogFormat: Sendable, Hashable {
         case literal([UInt8])
         /// `%{+Q,-X}name`: a variable with its flags.
         case variable(name: String, quote: Bool, hex: Bool)
-        /// `%[sample,converter]`: kept as written; rendered "-" until the rules work brings samples.
+        /// `%[sample,converter]`: kept as written; rendered from `LogRecord.samples[expr]`, "-" when absent.
         case sample(String)
     }
-    public var tokens: [Token]
-    public init(tokens: [Token]) { self.tokens = tokens }
+    public var tokens: [Token] { didSet { relower() } }
+    /// Indices in `tokens` of `.variable`/`.sample` tokens carrying the `E` flag (escape `"`, `\`
+    /// and `]` with a backslash, for RFC5424 structured data); the token cases have no slot for it.
+    public var escapedTokens: Set<Int> = [] { didSet { relower() } }
+    /// Indices in `tokens` of `.sample` tokens carrying the `Q` flag.
+    public var quotedSamples: Set<Int> = [] { didSet { relower() } }
+    /// `log-format`/`log-format-sd` semantics (HAProxy's LOG_OPT_MERGE_SPACES): a `.literal([0x20])`
+    /// token is a separator, emitted only when the previous output was not already a separator.
+    /// `compile` emits one such token per run of spaces. False for e.g. `unique-id-format`.
+    public var mergeSpaces = true { didSet { relower() } }
+    /// The tokens lowered once for `render` (variable names resolved).
+    var program: [LogOp] = []
+    public init(tokens: [Token]) {
+        self.tokens = tokens
+        relower()
+    }
+    public init(tokens: [Token], escapedTokens: Set<Int>, quotedSamples: Set<Int>, mergeSpaces: Bool) {
+        self.tokens = tokens
+        self.escapedTokens = escapedTokens
+        self.quotedSamples = quotedSamples
+        self.mergeSpaces = mergeSpaces
+        relower()
+    }
 }
 
 /// An error in a log-format string, with HAProxy's wording where it has one.

@@ -1,3 +1,0 @@
-import Logging
-import XCTest
-final class LoggingPlaceholderTests: XCTestCase { func testBuilds() { XCTAssertEqual(SyslogFacility.local0.code, 16) } }

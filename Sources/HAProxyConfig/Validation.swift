@@ -97,14 +97,14 @@ extension ConfigParser {
                              at: nil, section: nil, keyword: nil)
                     }
                 } else {
-                    var formats: [(String, String)] = []
-                    if case .custom(let f) = p.logStyle { formats.append(("log-format", f)) }
-                    if let f = p.logFormatSD { formats.append(("log-format-sd", f)) }
-                    if let f = p.errorLogFormat { formats.append(("error-log-format", f)) }
-                    if let f = p.uniqueIDFormat { formats.append(("unique-id-format", f)) }
-                    for (keyword, text) in formats {
+                    var formats: [(String, String, Bool)] = []
+                    if case .custom(let f) = p.logStyle { formats.append(("log-format", f, true)) }
+                    if let f = p.logFormatSD { formats.append(("log-format-sd", f, true)) }
+                    if let f = p.errorLogFormat { formats.append(("error-log-format", f, true)) }
+                    if let f = p.uniqueIDFormat { formats.append(("unique-id-format", f, false)) }
+                    for (keyword, text, merge) in formats {
                         do throws(LogFormatError) {
-                            _ = try LogFormat.compile(text)
+                            _ = try LogFormat.compile(text, httpMode: p.mode == .http, mergeSpaces: merge)
                         } catch {
                             diag(.alert, "failed to parse \(keyword) : \(error.description)",
                                  at: p.logStyleLocation ?? p.location, section: label, keyword: keyword)

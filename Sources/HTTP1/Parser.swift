@@ -503,6 +503,8 @@ public struct ChunkedTracker: Sendable {
     var remaining: Int64 = 0
     var sizeDigits = 0
     var lastChunk = false
+    /// Payload bytes seen so far (chunk framing excluded).
+    public private(set) var dataBytes: Int64 = 0
 
     public init() {}
 
@@ -518,6 +520,7 @@ public struct ChunkedTracker: Sendable {
             case .data:
                 let take = Int(min(remaining, Int64(n - i)))
                 remaining -= Int64(take)
+                dataBytes += Int64(take)
                 i += take
                 if remaining == 0 { state = .dataCR }
                 continue

@@ -31,13 +31,14 @@ final class LogTargetSender: @unchecked Sendable {
     let label: String
 
     /// Builds a sender for a `log ADDRESS [len N] [format F] FACILITY [LEVEL [MINLEVEL]]` line.
-    init?(_ target: LogTarget) {
+    init?(_ target: LogTarget, sendHostname: Bool = false) {
         guard let facility = SyslogFacility(rawValue: target.facility ?? "") else { return nil }
         label = target.address
         self.facility = facility
         maxLevel = target.level.flatMap(SyslogLevel.init(rawValue:)) ?? .debug
         minLevel = target.minLevel.flatMap(SyslogLevel.init(rawValue:))
-        var format = SyslogFormat.rfc3164
+        // haproxy 2.6: `local` unless `log-send-hostname` (then rfc3164 with the host name).
+        var format = Syslog.defaultFormat(sendHostname: sendHostname)
         var maxLength = 1024
         var i = 0
         while i + 1 < target.arguments.count {
@@ -53,7 +54,6 @@ final class LogTargetSender: @unchecked Sendable {
         switch address {
         case "stdout", "fd@1":
             destination = .fd(1); socket = -1
-            if format == .rfc3164 && target.arguments.contains("format") == false { format = .rfc3164 }
         case "stderr", "fd@2":
             destination = .fd(2); socket = -1
         default:
@@ -151,6 +151,13 @@ final class ProxyLogger: @unchecked Sendable {
     let dontLogNormal: Bool
     let logAsap: Bool
     let separateErrors: Bool
+    /// No `option httplog/tcplog` nor `log-format`: one "Connect from ..." line at accept, as HAProxy.
+    let connectionOnly: Bool
+    let httpsLog: Bool
+    /// The machine's name for %H.
+    let systemHostname: String
+    /// %lc: this proxy's log counter.
+    let logCounter = ManagedAtomic<Int>(0)
     let requestCaptures: [HeaderCapture]
     let responseCaptures: [HeaderCapture]
 
@@ -163,21 +170,20 @@ final class ProxyLogger: @unchecked Sendable {
         switch proxy.logStyle {
         case .http: format = .httplog
         case .httpCLF: format = .clf
-        case .https: format = .httplog
+        case .https: format = .httpslog
         case .tcp: format = .tcplog
-        case .connection: format = proxy.mode == .http ? .httplog : .tcplog
-        case .custom(let text): format = (try? LogFormat.compile(text)) ?? .httplog
+        case .connection: format = LogFormat.defaultFormat(httpMode: proxy.mode == .http)
+        case .custom(let text): format = (try? LogFormat.compile(text, httpMode: proxy.mode == .http)) ?? .httplog
         }
+        connectionOnly = proxy.logStyle == .connection
+        httpsLog = proxy.logStyle == .https
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count)
+        systemHostname = String(cString: name)
         // Drop-in: rsyslog rules match the program name "haproxy"; `log-tag` changes it.
         tag = proxy.logTag ?? global.logTag ?? "haproxy"
         if let h = global.logSendHostname {
-            if h.isEmpty {
-                var buffer = [CChar](repeating: 0, count: 256)
-                gethostname(&buffer, buffer.count)
-                hostname = String(cString: buffer)
-            } else {
-                hostname = h
-            }
+            hostname = h.isEmpty ? systemHostname : h
         } else {
             hostname = ""
         }
@@ -193,6 +199,13 @@ final class ProxyLogger: @unchecked Sendable {
     /// Renders and sends a traffic line (info, or err with `log-separate-errors` for errors).
     func log(_ record: LogRecord, isError: Bool) {
         if dontLogNormal && !isError { return }
+        var record = record
+        record.hostname = systemHostname
+        record.logCounter = logCounter.loadThenWrappingIncrement(ordering: .relaxed)
+        if httpsLog {
+            record.samples["fc_err"] = "0"
+            record.samples["ssl_fc_is_resumed"] = "0"
+        }
         var line: [UInt8] = []
         line.reserveCapacity(256)
         format.render(record, into: &line)
@@ -200,6 +213,19 @@ final class ProxyLogger: @unchecked Sendable {
         let time = LogTime.now()
         for t in targets { t.send(level: level, time: time, hostname: hostname, tag: tag, pid: pid, message: line) }
     }
+
+    /// The default log (no httplog/tcplog/log-format): "Connect from C:P to F:P (fe/MODE)" at accept.
+    func logConnect(client: SocketAddress?, local: SocketAddress?, frontend: String) {
+        var r = LogRecord()
+        if let client { r.clientIP = client.ipAddress ?? "-"; r.clientPort = client.port ?? 0 }
+        if let local { r.frontendIP = local.ipAddress ?? "-"; r.frontendPort = local.port ?? 0 }
+        r.frontendName = frontend
+        r.pid = pid
+        log(r, isError: false)
+    }
+
+    /// %rt: the process-wide request/session counter.
+    static let requestCounter = ManagedAtomic<Int>(0)
 
     /// An event line (server state changes) at `level`.
     func event(_ text: String, level: SyslogLevel) {

@@ -32,6 +32,9 @@ struct ExchangeLog {
     var redispatched = false
     /// A server was looked for (Tw is then 0 without queueing, -1 before).
     var assigned = false
+    var requestCounter = 0
+    /// The proxy's address toward the server (%bi/%bp).
+    var backendSource: SocketAddress?
 
     init(now: NIODeadline) {
         accept = now
@@ -50,7 +53,7 @@ struct ExchangeLog {
         requestLine = nil
         requestCaptures = []; responseCaptures = []
         logged = false
-        serverName = nil; serverAddress = nil
+        serverName = nil; serverAddress = nil; backendSource = nil
         retries = 0; redispatched = false
         assigned = false
     }
@@ -58,6 +61,43 @@ struct ExchangeLog {
     mutating func endExchange(at now: NIODeadline) {
         idleSince = now
         requestStart = nil
+    }
+
+    /// What haproxy 2.6 counts in %B for a message head: its internal (HTX) size, not the wire's —
+    /// the start line's three parts plus 20 bytes, each header's name and value, 1 for the end of
+    /// headers (measured: 55 for `HTTP/1.1 200 OK` + `content-length: 6` + 6 body bytes); a
+    /// chunked body counts its payload plus 1 for the end of trailers.
+    static func htxHeadSize(_ head: UnsafeRawBufferPointer) -> Int {
+        var size = 21  // struct htx_sl + the end-of-headers block
+        var lineStart = 0
+        var first = true
+        var i = 0
+        let n = head.count
+        while i < n {
+            guard head[i] == 10 else { i += 1; continue }
+            var end = i
+            if end > lineStart && head[end - 1] == 13 { end -= 1 }
+            if end > lineStart {
+                if first {
+                    size += max(0, end - lineStart - 2)  // minus the two spaces
+                } else {
+                    var colon = lineStart
+                    while colon < end && head[colon] != 58 { colon += 1 }
+                    var valueStart = colon + 1
+                    while valueStart < end && (head[valueStart] == 32 || head[valueStart] == 9) { valueStart += 1 }
+                    var valueEnd = end
+                    while valueEnd > valueStart && (head[valueEnd - 1] == 32 || head[valueEnd - 1] == 9) { valueEnd -= 1 }
+                    // The H1 layer consumes `Connection` headers: they never reach the count.
+                    if !equalsLowercaseASCII(head, lineStart, colon, "connection") {
+                        size += (colon - lineStart) + (valueEnd - valueStart)
+                    }
+                }
+            }
+            first = false
+            lineStart = i + 1
+            i += 1
+        }
+        return size
     }
 
     static func ms(_ from: NIODeadline?, _ to: NIODeadline?) -> Int {
@@ -82,6 +122,7 @@ struct ExchangeLog {
         r.backendName = backend?.name ?? frontend.name
         r.serverName = serverName ?? "<NOSRV>"
         if let a = serverAddress { r.serverIP = a.ipAddress ?? "-"; r.serverPort = a.port ?? 0 }
+        if let a = backendSource { r.backendSourceIP = a.ipAddress ?? "-"; r.backendSourcePort = a.port ?? 0 }
         let start = requestStart ?? now
         r.acceptDate = acceptWall
         r.requestDate = wall(start)
@@ -103,6 +144,7 @@ struct ExchangeLog {
         r.capturedRequestHeaders = requestCaptures
         r.capturedResponseHeaders = responseCaptures
         r.requestLine = requestLine
+        r.requestCounter = requestCounter
         return r
     }
 

@@ -87,6 +87,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// The access log of the frontend (nil: no log target) and this exchange's log state.
     private let logger: ProxyLogger?
     private var xlog: ExchangeLog?
+    private var asapPending = false
 
     init(frontend: FrontendRuntime, loopContext: LoopContext) {
         self.frontend = frontend
@@ -136,7 +137,13 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         loopContext.addSession(self)
         clientAddress = context.channel.remoteAddress
         localPort = context.channel.localAddress?.port
-        if logger != nil { xlog = ExchangeLog(now: .now()) }
+        if let logger {
+            if logger.connectionOnly {
+                logger.logConnect(client: clientAddress, local: context.channel.localAddress, frontend: frontend.name)
+            } else {
+                xlog = ExchangeLog(now: .now())
+            }
+        }
         armTimeout(.request)
     }
 
@@ -355,17 +362,17 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func assignServer(avoid: Int?) {
         guard let backend else { return }
-        xlog?.assigned = true
         if avoid != nil { xlog?.redispatched = true }
         let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
         switch backend.assign(key: key, avoid: avoid, loop: context.eventLoop) {
         case .server(let s):
+            xlog?.assigned = true
             server = s
             obtainConnection()
         case .queued(let w):
             waiter = w
             phase = .queued
-            if xlog != nil { xlog!.queueStart = .now() }
+            if xlog != nil { xlog!.queueStart = .now(); xlog!.assigned = true }
             w.onGrant = { server in
                 guard self.phase == .queued else {
                     backend.release(server)
@@ -522,6 +529,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func attach(_ c: ServerConnection) {
         connection = c
         lastConnection = c
+        if xlog != nil { xlog!.backendSource = c.channel?.localAddress }
         c.owner = self
         c.uses += 1
         phase = .exchanging
@@ -720,6 +728,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 clientNeedsFlush = true
                 responseDone = true
                 if bytes.readableBytes > 0 { serverReusable = false }
+                logAsapIfPending()
                 finishIfComplete()
                 return
             }
@@ -733,10 +742,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             }
             if responseDone {
                 if bytes.readableBytes > 0 { serverReusable = false }
+                logAsapIfPending()
                 finishIfComplete()
             } else if bytes.readableBytes > 0 {
                 forwardResponseBody(bytes)
             } else {
+                logAsapIfPending()
                 armTimeout(.server)
             }
         }
@@ -802,7 +813,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 closeClient()
                 return
             case .success(let n):
-                if xlog != nil { xlog!.bytesOut += Int64(n) }
+                // %B counts the chunks' payload (added when the exchange is logged).
                 context.write(wrapOutboundOut(bytes.readSlice(length: n)!), promise: nil)
                 if responseChunks.isDone { responseDone = true }
             }
@@ -815,6 +826,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
         clientNeedsFlush = true
         if bytes.readableBytes > 0 { serverReusable = false }
+        logAsapIfPending()
         if responseDone { finishIfComplete() } else { armTimeout(.server) }
     }
 
@@ -918,7 +930,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         let body = errors.response(status)
         if xlog != nil {
             xlog!.status = status
-            xlog!.bytesOut += Int64(body.readableBytes)
+            // haproxy's %B: nothing for the errors its HTTP parser answers (400, 408); the internal
+            // size of the message for the ones its HTTP layer generates.
+            if status != 400 && status != 408 {
+                xlog!.bytesOut += Int64(body.withUnsafeReadableBytes { raw in
+                    let headEnd = Self.headLength(raw)
+                    return ExchangeLog.htxHeadSize(UnsafeRawBufferPointer(rebasing: raw[0..<headEnd])) + (raw.count - headEnd)
+                })
+            }
             logExchange(termination ?? Self.termination(forError: status))
         }
         context.write(wrapOutboundOut(body), promise: nil)
@@ -947,8 +966,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func noteRequestHead(_ head: ByteBuffer) {
         let now = NIODeadline.now()
         xlog!.startExchange(at: now)
+        asapPending = false
         xlog!.headDone = now
-        xlog!.bytesIn = Int64(head.readableBytes)
+        xlog!.bytesIn = Int64(head.withUnsafeReadableBytes { ExchangeLog.htxHeadSize($0) })
+        xlog!.requestCounter = ProxyLogger.requestCounter.loadThenWrappingIncrement(ordering: .relaxed)
         let lineEnd = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 13) ?? raw.firstIndex(of: 10) ?? raw.count }
         xlog!.requestLine = head.getString(at: head.readerIndex, length: lineEnd)
         if let captures = logger?.requestCaptures, !captures.isEmpty {
@@ -956,15 +977,34 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
     }
 
+    /// Length of a head (through the blank line) in a whole message.
+    static func headLength(_ raw: UnsafeRawBufferPointer) -> Int {
+        var i = 0
+        while i + 3 < raw.count {
+            if raw[i] == 13 && raw[i + 1] == 10 && raw[i + 2] == 13 && raw[i + 3] == 10 { return i + 4 }
+            i += 1
+        }
+        return raw.count
+    }
+
     private func noteResponseHead(_ bytes: ByteBuffer) {
         xlog!.responseHead = .now()
         xlog!.status = response.status
-        xlog!.bytesOut += Int64(response.length)
+        let length = response.length
+        xlog!.bytesOut += Int64(bytes.withUnsafeReadableBytes { ExchangeLog.htxHeadSize(UnsafeRawBufferPointer(rebasing: $0[0..<length])) })
         if let captures = logger?.responseCaptures, !captures.isEmpty {
             let head = bytes.getSlice(at: bytes.readerIndex, length: response.length)!
             xlog!.responseCaptures = captures.map { c in responseHeaderValue(head, c.name).map { String($0.prefix(c.length)) } }
         }
-        if logger!.logAsap { logExchange(("-", "-"), asap: true) }
+        asapPending = logger!.logAsap
+    }
+
+    /// `option logasap`: the line goes out once the response head and the body bytes that came
+    /// with it are forwarded (haproxy's timing), with `+` on Ta/Tt/B.
+    private func logAsapIfPending() {
+        guard asapPending else { return }
+        asapPending = false
+        logExchange(("-", "-"), asap: true)
     }
 
     private func responseHeaderValue(_ head: ByteBuffer, _ name: String) -> String? {
@@ -1000,21 +1040,26 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             xlog!.requestStart = now
         }
         xlog!.logged = true
+        if responseFraming == .chunked && responseHeadDone {
+            xlog!.bytesOut += responseChunks.dataBytes + (responseChunks.isDone ? 1 : 0)
+        }
         var record = xlog!.httpRecord(now: now, termination: termination, client: clientAddress,
                                       local: context?.channel.localAddress, frontend: frontend, backend: backend, logAsap: asap)
-        fillCounters(&record)
+        fillCounters(&record, leaving: !asap)
         let isError = termination.0 != "-" || record.status >= 500
         logger.log(record, isError: isError)
         if !asap { xlog!.endExchange(at: now) }
     }
 
-    private func fillCounters(_ r: inout LogRecord) {
+    private func fillCounters(_ r: inout LogRecord, leaving: Bool) {
         r.actconn = frontend.limits?.current ?? 0
         r.feconn = frontend.current.load(ordering: .relaxed)
+        // haproxy logs once the stream has left its server and backend: do not count ourselves.
         if let backend {
-            r.beconn = backend.currentSessions
+            let own = server != nil && leaving ? 1 : 0
+            r.beconn = max(0, backend.currentSessions - own)
             r.backendQueue = backend.queueLength
-            if let server { r.srvConn = backend.servedCount(server.index) }
+            if let server { r.srvConn = max(0, backend.servedCount(server.index) - own) }
         }
         r.pid = logger?.pid ?? 0
     }

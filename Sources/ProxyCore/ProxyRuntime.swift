@@ -59,14 +59,16 @@ public final class ProxyRuntime: @unchecked Sendable {
                 globalIndex += 1
             }
             let backend = BackendRuntime(config: proxy, servers: servers)
-            backend.logger = ProxyLogger(proxy: proxy, global: configuration.global, senders: LogTargetSender.init)
+            let sendHostname = configuration.global.logSendHostname != nil
+            backend.logger = ProxyLogger(proxy: proxy, global: configuration.global, senders: { LogTargetSender($0, sendHostname: sendHostname) })
             backends[proxy.name] = backend
         }
         for proxy in configuration.proxies where proxy.isFrontend {
             let backendName = proxy.kind == .listen ? (proxy.defaultBackend ?? proxy.name) : proxy.defaultBackend
             let backend = backendName.flatMap { backends[$0] }
             let frontend = FrontendRuntime(config: proxy, defaultBackend: backend, global: configuration.global)
-            frontend.logger = ProxyLogger(proxy: proxy, global: configuration.global, senders: LogTargetSender.init)
+            let sendHostname = configuration.global.logSendHostname != nil
+            frontend.logger = ProxyLogger(proxy: proxy, global: configuration.global, senders: { LogTargetSender($0, sendHostname: sendHostname) })
             frontend.limits = limits
             frontends.append(frontend)
         }

@@ -86,10 +86,15 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     func channelActive(context: ChannelHandlerContext) {
         loopContext?.addTCPSession(self)
         localPort = context.channel.localAddress?.port
-        if logger != nil {
-            let now = NIODeadline.now()
-            xlog = ExchangeLog(now: now)
-            xlog!.requestStart = now
+        if let logger {
+            if logger.connectionOnly {
+                logger.logConnect(client: context.channel.remoteAddress, local: context.channel.localAddress, frontend: frontend.name)
+            } else {
+                let now = NIODeadline.now()
+                xlog = ExchangeLog(now: now)
+                xlog!.requestStart = now
+                xlog!.requestCounter = ProxyLogger.requestCounter.loadThenWrappingIncrement(ordering: .relaxed)
+            }
         }
         guard backend != nil else {
             context.close(promise: nil)
@@ -147,7 +152,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
                 switch result {
                 case .success(let channel):
                     server.observe(.connected)
-                    if self.xlog != nil { self.xlog!.connectEnd = .now() }
+                    if self.xlog != nil { self.xlog!.connectEnd = .now(); self.xlog!.backendSource = channel.localAddress }
                     guard !self.closed else { channel.close(promise: nil); return }
                     self.serverSide = side
                     self.serverChannel = channel
@@ -276,16 +281,17 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         xlog = nil
         if logger.dontLogNull && x.bytesIn == 0 && x.bytesOut == 0 { return }
         let now = NIODeadline.now()
-        x.status = -1
+        x.status = 0  // haproxy prints %ST as 0 in TCP mode
         var r = x.httpRecord(now: now, termination: termination, client: context.channel.remoteAddress,
                              local: context.channel.localAddress, frontend: frontend, backend: backend, logAsap: false)
         r.tt = ExchangeLog.ms(x.accept, now)
         r.actconn = frontend.limits?.current ?? 0
         r.feconn = frontend.current.load(ordering: .relaxed)
+        // haproxy logs once the session has left its server and backend: do not count ourselves.
         if let backend {
-            r.beconn = backend.currentSessions
+            r.beconn = max(0, backend.currentSessions - (server != nil ? 1 : 0))
             r.backendQueue = backend.queueLength
-            if let server { r.srvConn = backend.servedCount(server.index) }
+            if let server { r.srvConn = max(0, backend.servedCount(server.index) - 1) }
         }
         r.pid = logger.pid
         logger.log(r, isError: termination.0 != "-")

@@ -15,6 +15,9 @@ public final class ServerRuntime: @unchecked Sendable {
     public let globalIndex: Int
     /// Resolved at start; nil when the server has no fixed port (the client's destination port is used).
     public let address: SocketAddress?
+    /// The address as text for logs (%si/%sp), computed once.
+    let addressText: (ip: String, port: Int)
+
     /// `observe layer4|layer7`: where live traffic events go (set before traffic starts).
     var trafficObserver: (@Sendable (TrafficEvent) -> Void)?
 
@@ -30,6 +33,7 @@ public final class ServerRuntime: @unchecked Sendable {
         self.index = index
         self.globalIndex = globalIndex
         self.address = address
+        addressText = (address?.ipAddress ?? "-", address?.port ?? 0)
     }
 }
 

@@ -27,14 +27,17 @@ struct ExchangeLog {
     var responseCaptures: [String?] = []
     var logged = false
     var serverName: String?
-    var serverAddress: SocketAddress?
+    var serverText: (ip: String, port: Int)?
     var retries = 0
     var redispatched = false
     /// A server was looked for (Tw is then 0 without queueing, -1 before).
     var assigned = false
     var requestCounter = 0
-    /// The proxy's address toward the server (%bi/%bp).
-    var backendSource: SocketAddress?
+    /// The proxy's address toward the server (%bi/%bp), as text (computed once per server connection).
+    var backendSource: (ip: String, port: Int)?
+    /// The connection's addresses as text, computed once (inet_ntop allocates).
+    private var clientText: (ip: String, port: Int)?
+    private var localText: (ip: String, port: Int)?
 
     init(now: NIODeadline) {
         accept = now
@@ -53,7 +56,7 @@ struct ExchangeLog {
         requestLine = nil
         requestCaptures = []; responseCaptures = []
         logged = false
-        serverName = nil; serverAddress = nil; backendSource = nil
+        serverName = nil; serverText = nil; backendSource = nil
         retries = 0; redispatched = false
         assigned = false
     }
@@ -114,15 +117,15 @@ struct ExchangeLog {
     }
 
     /// The record for an HTTP exchange ending now.
-    func httpRecord(now: NIODeadline, termination: (Character, Character), client: SocketAddress?, local: SocketAddress?,
+    mutating func httpRecord(now: NIODeadline, termination: (Character, Character), client: SocketAddress?, local: SocketAddress?,
                     frontend: FrontendRuntime, backend: BackendRuntime?, logAsap: Bool) -> LogRecord {
         var r = LogRecord()
         fillAddresses(&r, client: client, local: local)
         r.frontendName = frontend.name
         r.backendName = backend?.name ?? frontend.name
         r.serverName = serverName ?? "<NOSRV>"
-        if let a = serverAddress { r.serverIP = a.ipAddress ?? "-"; r.serverPort = a.port ?? 0 }
-        if let a = backendSource { r.backendSourceIP = a.ipAddress ?? "-"; r.backendSourcePort = a.port ?? 0 }
+        if let serverText { r.serverIP = serverText.ip; r.serverPort = serverText.port }
+        if let a = backendSource { r.backendSourceIP = a.ip; r.backendSourcePort = a.port }
         let start = requestStart ?? now
         r.acceptDate = acceptWall
         r.requestDate = wall(start)
@@ -148,8 +151,10 @@ struct ExchangeLog {
         return r
     }
 
-    func fillAddresses(_ r: inout LogRecord, client: SocketAddress?, local: SocketAddress?) {
-        if let client { r.clientIP = client.ipAddress ?? "-"; r.clientPort = client.port ?? 0 }
-        if let local { r.frontendIP = local.ipAddress ?? "-"; r.frontendPort = local.port ?? 0 }
+    mutating func fillAddresses(_ r: inout LogRecord, client: SocketAddress?, local: SocketAddress?) {
+        if clientText == nil, let client { clientText = (client.ipAddress ?? "-", client.port ?? 0) }
+        if localText == nil, let local { localText = (local.ipAddress ?? "-", local.port ?? 0) }
+        if let clientText { r.clientIP = clientText.ip; r.clientPort = clientText.port }
+        if let localText { r.frontendIP = localText.ip; r.frontendPort = localText.port }
     }
 }

@@ -423,7 +423,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func obtainConnection() {
         guard let server else { return }
-        if xlog != nil { xlog!.serverName = server.name; xlog!.serverAddress = server.address }
+        if xlog != nil { xlog!.serverName = server.name; xlog!.serverText = server.addressText }
         phase = .connecting
         // http-reuse safe: the first request of a session gets its own connection.
         if requestCount > 1, let idle = loopContext.takeIdle(server: server, preferred: lastConnection) {
@@ -529,7 +529,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func attach(_ c: ServerConnection) {
         connection = c
         lastConnection = c
-        if xlog != nil { xlog!.backendSource = c.channel?.localAddress }
+        if xlog != nil { xlog!.backendSource = c.localAddressText }
         c.owner = self
         c.uses += 1
         phase = .exchanging

@@ -35,6 +35,8 @@ final class ServerConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     var channel: (any Channel)? { context?.channel }
+    /// The local address as text for logs (%bi/%bp), computed once per connection.
+    lazy var localAddressText: (ip: String, port: Int)? = channel?.localAddress.map { ($0.ipAddress ?? "-", $0.port ?? 0) }
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }

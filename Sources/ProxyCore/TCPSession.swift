@@ -141,7 +141,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
             xlog!.connectStart = .now()
             xlog!.retries = attempts - 1
             xlog!.serverName = server.name
-            xlog!.serverAddress = server.address
+            xlog!.serverText = server.addressText
         }
         let side = TCPServerSide()
         side.session = self
@@ -152,7 +152,10 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
                 switch result {
                 case .success(let channel):
                     server.observe(.connected)
-                    if self.xlog != nil { self.xlog!.connectEnd = .now(); self.xlog!.backendSource = channel.localAddress }
+                    if self.xlog != nil {
+                        self.xlog!.connectEnd = .now()
+                        self.xlog!.backendSource = channel.localAddress.map { ($0.ipAddress ?? "-", $0.port ?? 0) }
+                    }
                     guard !self.closed else { channel.close(promise: nil); return }
                     self.serverSide = side
                     self.serverChannel = channel

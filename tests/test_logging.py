@@ -491,3 +491,42 @@ backend be
         else:
             out[impl] = (split_header(line)[1], normalize_custom(split_header(line)[2]))
     assert_same(out)
+
+
+def test_unique_id_header_and_log(env):
+    """`unique-id-format` (HAProxy's documented example, in hex) and `unique-id-header`: the server
+    gets the header, the log line carries the same value as %ID."""
+    seen = []
+
+    def respond(req, conn, srv):
+        seen.append(req.header("x-unique-id"))
+        return make_response(200, b"ok\n")
+
+    b = env.backend(http_handler(respond))
+
+    def scenario(impl, sp):
+        port = free_port()
+        env.proxy(impl, config(sp, f"""
+frontend fe
+    bind 127.0.0.1:{port}
+    unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid
+    unique-id-header X-Unique-ID
+    log-format "%ID %ST"
+    default_backend be
+backend be
+    server s1 127.0.0.1:{b.port}
+"""), port, name=f"p-{impl}")
+        assert get(port).startswith(b"HTTP/1.1 200")
+
+    shape = r"^7F000001:[0-9A-F]{4}_7F000001:[0-9A-F]{4}_[0-9A-F]{8}_[0-9A-F]{4}:[0-9A-F]{4}$"
+    for impl in selected_impls_or_both():
+        seen.clear()
+        rx = SyslogReceiver()
+        try:
+            scenario(impl, rx.port)
+            rx.collect(1)
+            _, _, msg = split_header(rx.lines[0])
+        finally:
+            rx.close()
+        assert len(seen) == 1 and re.match(shape, seen[0] or ""), (impl, seen)
+        assert msg.rstrip("\n") == f"{seen[0]} 200", (impl, msg, seen)

@@ -33,8 +33,6 @@ extension ConfigParser {
         case "unique-id-header":
             guard let v = value() else { return true }
             current!.proxy.uniqueIDHeader = v
-            // Adding the header changes what servers get: refused until it is implemented.
-            alert("'unique-id-header' is not yet supported by Fulcrum (comes with the unique id work); '%ID' in log formats is.")
         case "capture":
             parseCapture(words)
         default:

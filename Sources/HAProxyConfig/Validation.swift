@@ -91,6 +91,14 @@ extension ConfigParser {
             // Logging: the effective targets (`log global` = the global ones) and the format.
             if p.isFrontend {
                 let targets = p.logs.flatMap { $0.address == "global" ? config.global.logs : [$0] }
+                if let f = p.uniqueIDFormat {
+                    do throws(LogFormatError) {
+                        _ = try LogFormat.compile(f, httpMode: p.mode == .http)
+                    } catch {
+                        diag(.alert, "failed to parse unique-id-format : \(error.description)", at: p.location, section: label,
+                             keyword: "unique-id-format")
+                    }
+                }
                 if targets.isEmpty {
                     if p.logStyle != .connection {
                         diag(.warning, "log format ignored for \(p.kind == .listen ? "proxy" : "frontend") '\(p.name)' since it has no log address.",
@@ -101,7 +109,6 @@ extension ConfigParser {
                     if case .custom(let f) = p.logStyle { formats.append(("log-format", f, true)) }
                     if let f = p.logFormatSD { formats.append(("log-format-sd", f, true)) }
                     if let f = p.errorLogFormat { formats.append(("error-log-format", f, true)) }
-                    if let f = p.uniqueIDFormat { formats.append(("unique-id-format", f, false)) }
                     for (keyword, text, merge) in formats {
                         do throws(LogFormatError) {
                             _ = try LogFormat.compile(text, httpMode: p.mode == .http, mergeSpaces: merge)

@@ -33,6 +33,8 @@ struct ExchangeLog {
     /// A server was looked for (Tw is then 0 without queueing, -1 before).
     var assigned = false
     var requestCounter = 0
+    /// `unique-id-format` value of the current request (%ID).
+    var uniqueID: String?
     /// The proxy's address toward the server (%bi/%bp), as text (computed once per server connection).
     var backendSource: (ip: String, port: Int)?
     /// The connection's addresses as text, computed once (inet_ntop allocates).
@@ -59,6 +61,7 @@ struct ExchangeLog {
         serverName = nil; serverText = nil; backendSource = nil
         retries = 0; redispatched = false
         assigned = false
+        uniqueID = nil
     }
 
     mutating func endExchange(at now: NIODeadline) {
@@ -148,6 +151,7 @@ struct ExchangeLog {
         r.capturedResponseHeaders = responseCaptures
         r.requestLine = requestLine
         r.requestCounter = requestCounter
+        r.uniqueID = uniqueID
         return r
     }
 

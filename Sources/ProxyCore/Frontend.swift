@@ -1,5 +1,6 @@
 import Atomics
 import HAProxyConfig
+import Logging
 import HTTP1
 import NIOCore
 
@@ -16,6 +17,9 @@ public final class FrontendRuntime: @unchecked Sendable {
     var logger: ProxyLogger?
     /// The process-wide connection count (`actconn`).
     var limits: ConnectionLimits?
+    /// `unique-id-format` (compiled) and `unique-id-header`.
+    let uniqueIDFormat: LogFormat?
+    let uniqueIDHeader: String?
 
     /// What the HTTP path needs per request, computed once from the frontend and its backend.
     struct HTTPSettings {
@@ -43,6 +47,8 @@ public final class FrontendRuntime: @unchecked Sendable {
         self.defaultBackend = defaultBackend
         self.errors = ErrorResponses(overrides: config.errorFiles)
         self.maxconn = config.maxconn ?? global.maxconn ?? ProxyRuntime.defaultMaxconn
+        uniqueIDFormat = config.uniqueIDFormat.flatMap { try? LogFormat.compile($0, httpMode: config.mode == .http) }
+        uniqueIDHeader = uniqueIDFormat == nil ? nil : config.uniqueIDHeader
         let be = defaultBackend?.config
         // HAProxy: only the frontend decides for client connections; frontend and backend both
         // count for server connections.

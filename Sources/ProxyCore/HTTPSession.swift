@@ -137,13 +137,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         loopContext.addSession(self)
         clientAddress = context.channel.remoteAddress
         localPort = context.channel.localAddress?.port
-        if let logger {
-            if logger.connectionOnly {
-                logger.logConnect(client: clientAddress, local: context.channel.localAddress, frontend: frontend.name)
-            } else {
-                xlog = ExchangeLog(now: .now())
-            }
+        if let logger, logger.connectionOnly {
+            logger.logConnect(client: clientAddress, local: context.channel.localAddress, frontend: frontend.name)
         }
+        if (logger != nil && !logger!.connectionOnly) || frontend.uniqueIDFormat != nil { xlog = ExchangeLog(now: .now()) }
         armTimeout(.request)
     }
 
@@ -279,7 +276,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         let headBuffer = bytes.readSlice(length: request.length)!
         input = bytes
         currentHead = headBuffer
-        if xlog != nil { noteRequestHead(headBuffer) }
+        if xlog != nil {
+            noteRequestHead(headBuffer)
+            if frontend.uniqueIDFormat != nil { makeUniqueID() }
+        }
         buildOutgoingHead(headBuffer)
         responseStarted = false
         responseHeadDone = false
@@ -313,7 +313,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         // HTTP/1.0 requests keep the server connection alive only when asked to, as HAProxy does.
         let addKeepAlive = !closeServerSide && request.minorVersion == 0 && !request.connection.keepAlive
             && !request.connection.close
-        if !dropContentLength && !closeServerSide && !addForwardedFor && !addKeepAlive && !dropClientClose {
+        let uniqueIDLine = frontend.uniqueIDHeader != nil ? xlog?.uniqueID.map { ByteBuffer(string: "\(frontend.uniqueIDHeader!): \($0)\r\n") } : nil
+        if !dropContentLength && !closeServerSide && !addForwardedFor && !addKeepAlive && !dropClientClose && uniqueIDLine == nil {
             outgoingHead.append(head)
             return
         }
@@ -335,6 +336,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if headersEnd > segmentStart {
             outgoingHead.append(head.getSlice(at: head.readerIndex + segmentStart, length: headersEnd - segmentStart)!)
         }
+        if let uniqueIDLine { outgoingHead.append(uniqueIDLine) }
         if addForwardedFor, let line = forwardedFor() { outgoingHead.append(line) }
         if closeServerSide { outgoingHead.append(StaticBuffers.connectionClose) }
         if addKeepAlive { outgoingHead.append(StaticBuffers.connectionKeepAlive) }
@@ -977,6 +979,16 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
     }
 
+    /// `unique-id-format`, rendered once per request (for `unique-id-header` and %ID).
+    private func makeUniqueID() {
+        guard let format = frontend.uniqueIDFormat else { return }
+        let now = NIODeadline.now()
+        var r = xlog!.httpRecord(now: now, termination: ("-", "-"), client: clientAddress, local: context.channel.localAddress,
+                                 frontend: frontend, backend: frontend.defaultBackend, logAsap: false)
+        r.pid = Int(getpid())
+        xlog!.uniqueID = String(decoding: format.render(r), as: UTF8.self)
+    }
+
     /// Length of a head (through the blank line) in a whole message.
     static func headLength(_ raw: UnsafeRawBufferPointer) -> Int {
         var i = 0
@@ -1032,7 +1044,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     /// Emits the exchange's line once (at its end, or at the response head with `logasap`).
     private func logExchange(_ termination: (Character, Character), asap: Bool = false) {
-        guard let logger, xlog != nil, !xlog!.logged else { return }
+        guard let logger, !logger.connectionOnly, xlog != nil, !xlog!.logged else { return }
         let now = NIODeadline.now()
         if xlog!.requestStart == nil {
             // Nothing was received: `option dontlognull` skips such connections.

@@ -107,7 +107,7 @@ final class NotYetSupportedTests: XCTestCase {
                      "stick on src", "stats enable", "stats uri /s", "monitor-uri /ok", "compression algo gzip",
                      "filter trace", "option persist", "force-persist if a", "option http-buffer-request",
                      "http-reuse always", "server-template s 3 a.b:80", "dispatch 1.2.3.4:80", "source 1.2.3.4",
-                     "http-send-name-header X-Srv", "unique-id-header X-ID"] {
+                     "http-send-name-header X-Srv"] {
             let r = parse("listen l\n bind :80\n \(line)\n")
             XCTAssertNil(r.configuration, line)
             let a = r.diagnostics.first { $0.severity == .alert }

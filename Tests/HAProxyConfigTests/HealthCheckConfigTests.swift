@@ -147,6 +147,7 @@ final class LoggingConfigTests: XCTestCase {
          capture response header Server len 30
          capture cookie SRV len 12
          unique-id-format %{+X}o\\ %ci
+         unique-id-header X-Unique-ID
          default_backend b
         frontend t
          bind :81
@@ -172,6 +173,7 @@ final class LoggingConfigTests: XCTestCase {
         XCTAssertEqual(f?.responseCaptures, [HeaderCapture(name: "Server", length: 30)])
         XCTAssertEqual(f?.cookieCapture, HeaderCapture(name: "SRV", length: 12))
         XCTAssertEqual(f?.uniqueIDFormat, "%{+X}o %ci")
+        XCTAssertEqual(f?.uniqueIDHeader, "X-Unique-ID")
         XCTAssertEqual(r.configuration?.proxy(named: "t")?.logStyle, .tcp)
         XCTAssertEqual(r.configuration?.proxy(named: "c")?.logStyle, .custom("%ci:%cp %ST"))
         XCTAssertEqual(r.configuration?.proxy(named: "c")?.logTag, "web")

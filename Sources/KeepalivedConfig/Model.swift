@@ -96,6 +96,8 @@ public struct VRRPInstance: Sendable, Hashable {
     public var virtualIPs: [VirtualIP] = []
     public var trackScripts: [TrackedScript] = []
     public var trackInterfaces: [String] = []
+    /// `dont_track_primary`: the instance's own interface going down does not mean FAULT.
+    public var dontTrackPrimary = false
     public var smtpAlert = false
     public var notifyMaster: String?
     public var notifyBackup: String?

@@ -316,6 +316,7 @@ struct KeepalivedParser {
                     error("\(tag) Advert interval (\(value(n) ?? "")) not valid! Must be > 0 - ignoring", n)
                 }
             case "nopreempt": v.nopreempt = true
+            case "dont_track_primary": v.dontTrackPrimary = true
             case "preempt": v.nopreempt = false
             case "preempt_delay": if let d = number(n, 1, range: 0...1000, format: Self.sixDecimals) { v.preemptDelay = d }
             case "unicast_src_ip": v.unicastSourceIP = value(n)
@@ -362,7 +363,7 @@ struct KeepalivedParser {
             case "notify": v.notify = n.words.dropFirst().joined(separator: " ")
             case "garp_master_delay": if let d = integer(n, 1, 0...255) { v.garpMasterDelay = d }
             case "version": if let ver = integer(n, 1, 2...3) { v.version = ver }
-            case "dont_track_primary", "debug", "use_vmac", "vmac_xmit_base", "native_ipv6", "accept", "no_accept",
+            case "debug", "use_vmac", "vmac_xmit_base", "native_ipv6", "accept", "no_accept",
                  "garp_master_repeat", "garp_master_refresh", "mcast_src_ip", "lvs_sync_daemon_interface":
                 warning("'\(n.words[0])' is accepted and ignored by fulcrum-vrrp.", n)
             default:

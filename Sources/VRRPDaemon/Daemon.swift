@@ -103,6 +103,9 @@ public final class VRRPDaemon {
     var trackers: [ScriptTracker] = []
     var faultReported = false
     var notifyChildren: [pid_t] = []
+    /// The instance's interface (unless `dont_track_primary`) and `track_interface` ones.
+    let links: LinkMonitor
+    var linkFault = false
 
     public init(config: KeepalivedConfig, instance: VRRPInstance, log: @escaping (String) -> Void) throws {
         self.config = config
@@ -122,6 +125,7 @@ public final class VRRPDaemon {
             version: version, preempt: !instance.nopreempt || instance.state == .master,
             preemptDelay: .milliseconds(Int(instance.preemptDelay * 1000)), startAsMaster: instance.state == .master,
             localAddress: source))
+        links = LinkMonitor(interfaces: (instance.dontTrackPrimary ? [] : [interface]) + instance.trackInterfaces.filter { $0 != interface })
         let now = monotonicNow()
         for t in instance.trackScripts {
             guard let s = config.scripts.first(where: { $0.name == t.name }) else { continue }
@@ -135,15 +139,18 @@ public final class VRRPDaemon {
         sigaction(SIGTERM, &action, nil)
         sigaction(SIGINT, &action, nil)
         perform(machine.start(now: monotonicNow()))
+        updateLinkFault(now: monotonicNow())
         while stopRequested == 0 {
             let now = monotonicNow()
             var next = machine.deadline ?? now + .seconds(1)
             for t in trackers { next = min(next, t.nextEvent) }
-            var pfd = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
+            var pfds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
+                        pollfd(fd: links.fd, events: Int16(POLLIN), revents: 0)]
             let wait = max(0, milliseconds(next - now))
-            let r = poll(&pfd, 1, Int32(min(wait, 1000)))
+            let r = poll(&pfds, nfds_t(links.fd >= 0 ? 2 : 1), Int32(min(wait, 1000)))
             let after = monotonicNow()
-            if r > 0 { receivePackets(now: after) }
+            if r > 0 && pfds[1].revents != 0 && links.poll() { updateLinkFault(now: after) }
+            if r > 0 && pfds[0].revents != 0 { receivePackets(now: after) }
             if let d = machine.deadline, after >= d { perform(machine.timerFired(now: after)) }
             pollTrackers(now: after)
             notifyChildren.removeAll { pid in var st: Int32 = 0; return waitpid(pid, &st, WNOHANG) == pid }
@@ -152,6 +159,17 @@ public final class VRRPDaemon {
         for v in vips { removeAddress(v) }
         log("Stopped - used 0.000000 user time, 0.000000 system time")
         return 0
+    }
+
+    /// A tracked link down puts the instance in FAULT (keepalived: "Entering FAULT STATE").
+    func updateLinkFault(now: Duration) {
+        let fault = !links.down.isEmpty
+        guard fault != linkFault else { return }
+        linkFault = fault
+        for name in links.down { log("(\(instance.name)) Interface \(name) is down") }
+        if fault || !faultReported {
+            perform(machine.setFault(fault, now: now, reason: fault ? "link down: \(links.down.sorted().joined(separator: ", "))" : "links up"))
+        }
     }
 
     func pollTrackers(now: Duration) {
@@ -165,7 +183,9 @@ public final class VRRPDaemon {
         let fault = trackers.contains { $0.faults }
         if fault != faultReported {
             faultReported = fault
-            perform(machine.setFault(fault, now: now, reason: fault ? "tracked script failed" : "tracked scripts recovered"))
+            if fault || !linkFault {
+                perform(machine.setFault(fault, now: now, reason: fault ? "tracked script failed" : "tracked scripts recovered"))
+            }
         }
         let priority = instance.priority + trackers.reduce(0) { $0 + $1.priorityDelta }
         if priority != machine.effectivePriority {

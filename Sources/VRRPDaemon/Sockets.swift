@@ -176,3 +176,71 @@ enum GratuitousARP {
         return withUnsafeBytes(of: req.ifr_ifru.ifru_hwaddr.sa_data) { Array($0.prefix(6)) }
     }
 }
+
+/// Link state of interfaces: the initial flags (ioctl) and rtnetlink RTMGRP_LINK notifications.
+final class LinkMonitor {
+    let fd: Int32
+    /// Tracked interface index -> name.
+    let tracked: [Int32: String]
+    private(set) var down: Set<String> = []
+
+    init(interfaces: [String]) {
+        var map: [Int32: String] = [:]
+        for name in interfaces { map[Int32(if_nametoindex(name))] = name }
+        tracked = map
+        fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), LinuxConstants.netlinkRoute)
+        if fd >= 0 {
+            // struct sockaddr_nl { family, pad, pid 0, groups RTMGRP_LINK }
+            var sa: [UInt8] = withUnsafeBytes(of: UInt16(AF_NETLINK)) { Array($0) } + [0, 0, 0, 0, 0, 0]
+            sa += withUnsafeBytes(of: UInt32(1)) { Array($0) }
+            _ = sa.withUnsafeBytes { bind(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(sa.count)) }
+        }
+        for name in interfaces where !LinkMonitor.isUp(name) { down.insert(name) }
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    static func isUp(_ name: String) -> Bool {
+        let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard s >= 0 else { return false }
+        defer { close(s) }
+        var req = ifreq()
+        withUnsafeMutableBytes(of: &req.ifr_ifrn.ifrn_name) { raw in
+            for (i, b) in name.utf8.prefix(15).enumerated() { raw[i] = b }
+        }
+        guard ioctl(s, UInt(SIOCGIFFLAGS), &req) == 0 else { return false }
+        let flags = Int32(req.ifr_ifru.ifru_flags)
+        return flags & Int32(IFF_UP) != 0 && flags & Int32(IFF_RUNNING) != 0
+    }
+
+    /// Reads pending notifications; returns true when a tracked interface changed state.
+    func poll() -> Bool {
+        guard fd >= 0 else { return false }
+        var changed = false
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { break }
+            var offset = 0
+            while offset + 16 <= n {
+                let length = Int(buffer[offset..<offset + 4].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+                let type = Int(buffer[offset + 4..<offset + 6].withUnsafeBytes { $0.loadUnaligned(as: UInt16.self) })
+                guard length >= 16, offset + length <= n else { break }
+                // RTM_NEWLINK = 16, RTM_DELLINK = 17; struct ifinfomsg follows the header.
+                if (type == 16 || type == 17) && length >= 32 {
+                    let body = offset + 16
+                    let index = buffer[body + 4..<body + 8].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+                    let flags = buffer[body + 8..<body + 12].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+                    if let name = tracked[index] {
+                        let up = type == 16 && flags & UInt32(IFF_UP) != 0 && flags & UInt32(IFF_RUNNING) != 0
+                        let wasDown = down.contains(name)
+                        if up && wasDown { down.remove(name); changed = true }
+                        if !up && !wasDown { down.insert(name); changed = true }
+                    }
+                }
+                offset += (length + 3) & ~3
+            }
+        }
+        return changed
+    }
+}

@@ -129,7 +129,7 @@ final class KeepalivedConfigTests: XCTestCase {
     func testIncludeCommentsQuotesAndIPv6() {
         let files = [
             "/etc/k/keepalived.conf": "! main\ninclude conf.d/*.conf # the instances\n",
-            "/etc/k/conf.d/a.conf": "vrrp_instance A {\n interface eth0 ; \n virtual_router_id 1\n virtual_ipaddress {\n  fd00::10/64 dev eth0 label eth0:vip\n  192.0.2.1\n }\n notify_master \"/usr/local/bin/notify master\"\n}\n",
+            "/etc/k/conf.d/a.conf": "vrrp_instance A {\n interface eth0 ; \n virtual_router_id 1\n dont_track_primary\n track_interface {\n  eth1\n }\n virtual_ipaddress {\n  fd00::10/64 dev eth0 label eth0:vip\n  192.0.2.1\n }\n notify_master \"/usr/local/bin/notify master\"\n}\n",
             "/etc/k/conf.d/b.conf": "vrrp_sync_group G {\n group {\n  A\n }\n}\n",
         ]
         let r = loader(files: files).load(path: "/etc/k/keepalived.conf")
@@ -140,6 +140,8 @@ final class KeepalivedConfigTests: XCTestCase {
         ])
         XCTAssertEqual(r.config.instances.first?.notifyMaster, "/usr/local/bin/notify master")
         XCTAssertEqual(r.config.syncGroups.first?.members, ["A"])
+        XCTAssertEqual(r.config.instances.first?.dontTrackPrimary, true)
+        XCTAssertEqual(r.config.instances.first?.trackInterfaces, ["eth1"])
     }
 
     func testNopreemptBackupWithWeightOnlyTrackingIsExplained() {

@@ -93,6 +93,20 @@ vrrp_instance VI_1 {{
         self.procs[ns] = subprocess.Popen(["ip", "netns", "exec", ns, vrrp_bin(), "-n", "-l", "-f", str(cfg)],
                                           stdout=err, stderr=err)
 
+    def start_keepalived(self, ns, state, priority, password="passAI"):
+        """Debian's keepalived 2.2.7 with the same file, in the namespace (VRRP only, foreground)."""
+        exe = shutil.which("keepalived") or "/usr/sbin/keepalived"
+        if not os.path.exists(exe):
+            pytest.fail("keepalived is required (apt-get install keepalived)")
+        cfg = self.config(ns, state, priority, password)
+        err = open(self.tmp / f"{ns}.stderr", "ab")
+        run = self.tmp / f"{ns}-run"
+        run.mkdir(exist_ok=True)
+        self.procs[ns] = subprocess.Popen(
+            ["ip", "netns", "exec", ns, exe, "-n", "-l", "-D", "-P", "-f", str(cfg), "-p", str(run / "k.pid"),
+             "-r", str(run / "vrrp.pid"), "-c", str(run / "checkers.pid"), "-b", str(run / "bfd.pid")],
+            stdout=err, stderr=err)
+
     def log(self, ns):
         return (self.tmp / f"{ns}.stderr").read_text(errors="replace")
 
@@ -184,3 +198,38 @@ def test_link_down_on_the_master_means_fault_and_the_backup_takes_over(pair):
     pair.wait(lambda: "Entering BACKUP STATE (links up)" in pair.log(pair.a), 3, "the MASTER leaving FAULT")
     # Higher priority and preempting (state MASTER): it takes the VIP back.
     pair.wait(lambda: pair.has_vip(pair.a) and not pair.has_vip(pair.b), 8, "VIP back on the recovered MASTER")
+
+
+@pytest.mark.fulcrum_only
+@pytest.mark.parametrize("master", ["keepalived", "fulcrum-vrrp"])
+def test_interoperates_with_keepalived(pair, master):
+    """keepalived 2.2.7 on one host, fulcrum-vrrp on the other, PASS authentication: the MASTER
+    holds the VIP and the BACKUP stays BACKUP (it accepts the other's adverts); stopping the MASTER
+    moves the VIP to the other implementation."""
+    if master == "keepalived":
+        pair.start_keepalived(pair.a, "MASTER", 100)
+        pair.start(pair.b, "BACKUP", 99)
+    else:
+        pair.start(pair.a, "MASTER", 100)
+        pair.start_keepalived(pair.b, "BACKUP", 99)
+    pair.wait(lambda: pair.has_vip(pair.a), 6, "VIP on the MASTER")
+    time.sleep(4.5)  # longer than Master_Down_Interval: the BACKUP must have accepted the adverts
+    assert pair.has_vip(pair.a) and not pair.has_vip(pair.b), (pair.log(pair.a), pair.log(pair.b))
+    pair.procs[pair.a].send_signal(signal.SIGTERM)  # timed from the signal, not from the exit
+    gap = pair.wait(lambda: pair.has_vip(pair.b), 5, "VIP on the BACKUP after the MASTER stopped")
+    pair.procs[pair.a].wait(5)
+    print(f"\n{master} master stopped: VIP on the other implementation in {gap:.3f}s")
+    assert gap <= 1.0, gap
+
+
+@pytest.mark.fulcrum_only
+@pytest.mark.parametrize("checker", ["keepalived", "fulcrum-vrrp"])
+def test_both_reject_a_wrong_password(pair, checker):
+    """The BACKUP has another password: it must ignore the MASTER's adverts (and take the VIP)."""
+    if checker == "keepalived":
+        pair.start(pair.a, "MASTER", 100)
+        pair.start_keepalived(pair.b, "BACKUP", 99, password="wrongpw")
+    else:
+        pair.start_keepalived(pair.a, "MASTER", 100)
+        pair.start(pair.b, "BACKUP", 99, password="wrongpw")
+    pair.wait(lambda: pair.has_vip(pair.b), 8, "the BACKUP ignoring adverts with a wrong password")

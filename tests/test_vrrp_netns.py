@@ -62,11 +62,18 @@ class Pair:
             sh("ip", "-n", ns, "link", "set", f"{ns}0", "up")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
 
-    def config(self, ns, state, priority, password="passAI"):
+    def config(self, ns, state, priority, password="passAI", track_proxy=False):
         me, peer = (1, 2) if ns == self.a else (2, 1)
         path = self.tmp / f"keepalived-{ns}.conf"
+        script = """vrrp_script chk_proxy {
+    script "/usr/bin/killall -0 fulcrum"
+    interval 2
+    weight -4
+}
+""" if track_proxy else ""
+        track = "    track_script {\n        chk_proxy\n    }\n" if track_proxy else ""
         path.write_text(f"""! rewritten from the seed keepalived-{'master' if state == 'MASTER' else 'backup'}.conf
-vrrp_instance VI_1 {{
+{script}vrrp_instance VI_1 {{
     state {state}
     interface {ns}0
     virtual_router_id 152
@@ -80,15 +87,15 @@ vrrp_instance VI_1 {{
         auth_type PASS
         auth_pass {password}
     }}
-    virtual_ipaddress {{
+{track}    virtual_ipaddress {{
         {self.vip}/24
     }}
 }}
 """)
         return path
 
-    def start(self, ns, state, priority, password="passAI"):
-        cfg = self.config(ns, state, priority, password)
+    def start(self, ns, state, priority, password="passAI", track_proxy=False):
+        cfg = self.config(ns, state, priority, password, track_proxy)
         err = open(self.tmp / f"{ns}.stderr", "ab")
         self.procs[ns] = subprocess.Popen(["ip", "netns", "exec", ns, vrrp_bin(), "-n", "-l", "-f", str(cfg)],
                                           stdout=err, stderr=err)
@@ -233,3 +240,103 @@ def test_both_reject_a_wrong_password(pair, checker):
         pair.start_keepalived(pair.a, "MASTER", 100)
         pair.start(pair.b, "BACKUP", 99, password="wrongpw")
     pair.wait(lambda: pair.has_vip(pair.b), 8, "the BACKUP ignoring adverts with a wrong password")
+
+
+CLIENT_LOOP = r'''
+import socket, sys, time
+vip, port, seconds, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+end = time.monotonic() + seconds
+with open(out, "w") as f:
+    while time.monotonic() < end:
+        t = time.monotonic()
+        try:
+            with socket.create_connection((vip, port), timeout=0.2) as s:
+                s.settimeout(0.3)
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            ok = data.startswith(b"HTTP/1.0 200") or data.startswith(b"HTTP/1.1 200")
+            who = (data.split()[-1].decode(errors="replace") if data.split() else "-") if ok else "-"
+        except OSError:
+            ok, who = False, "-"
+        f.write(f"{t:.4f} {int(ok)} {who}\n")
+        time.sleep(max(0.0, 0.01 - (time.monotonic() - t)))  # a new connection every 10 ms
+'''
+
+
+@pytest.mark.fulcrum_only
+def test_killing_fulcrum_on_the_master_moves_the_vip_within_a_second(pair, tmp_path):
+    """Both LB hosts run fulcrum (bind *:8080 -> a local backend) and fulcrum-vrrp with the seed
+    pair's tracker (`killall -0 fulcrum`, weight -4). A client namespace makes a new connection to
+    the VIP every 10 ms. Killing fulcrum on the MASTER: the native tracker notices within 50 ms and
+    the MASTER resigns (priority 0), so the BACKUP serves after Skew_Time. keepalived 2.2.7 with the
+    same script: 3.4 s."""
+    client = f"{pair.sw[:-1]}c"
+    sh("ip", "netns", "del", client, check=False)
+    sh("ip", "netns", "add", client)
+    try:
+        sh("ip", "link", "add", f"{client}0", "netns", client, "type", "veth", "peer", "name", f"{client}p", "netns", pair.sw)
+        sh("ip", "-n", pair.sw, "link", "set", f"{client}p", "master", "br0")
+        sh("ip", "-n", pair.sw, "link", "set", f"{client}p", "up")
+        sh("ip", "-n", client, "addr", "add", f"{pair.net}.10/24", "dev", f"{client}0")
+        sh("ip", "-n", client, "link", "set", f"{client}0", "up")
+        sh("ip", "-n", client, "link", "set", "lo", "up")
+        proxies = {}
+        for ns, name in ((pair.a, "A"), (pair.b, "B")):
+            www = tmp_path / f"www-{name}"
+            www.mkdir()
+            (www / "index.html").write_text(f"served by {name}\n")
+            backend = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-m", "http.server", "9000", "--bind", "127.0.0.1",
+                                        "--directory", str(www)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            pair.procs[f"{ns}-backend"] = backend
+            cfg = tmp_path / f"fulcrum-{name}.cfg"
+            cfg.write_text(f"""
+global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 500ms
+    timeout client 2s
+    timeout server 2s
+frontend fe
+    bind *:8080
+    default_backend be
+backend be
+    server local 127.0.0.1:9000
+""")
+            proxies[ns] = subprocess.Popen(["ip", "netns", "exec", ns, fulcrum_bin(), "-db", "-f", str(cfg)],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            pair.procs[f"{ns}-fulcrum"] = proxies[ns]
+        pair.start(pair.a, "MASTER", 100, track_proxy=True)
+        pair.start(pair.b, "BACKUP", 99, track_proxy=True)
+        pair.wait(lambda: pair.has_vip(pair.a) and not pair.has_vip(pair.b), 8, "VIP on the MASTER")
+        pair.wait(lambda: "watches process 'fulcrum' natively" in pair.log(pair.a), 3, "the native tracker")
+        time.sleep(1.5)  # the BACKUP settles
+        results = tmp_path / "client.txt"
+        script = tmp_path / "client.py"
+        script.write_text(CLIENT_LOOP)
+        loop = subprocess.Popen(["ip", "netns", "exec", client, "python3", str(script), pair.vip, "8080", "6", str(results)])
+        time.sleep(2.0)
+        killed_at = time.monotonic()
+        proxies[pair.a].kill()
+        proxies[pair.a].wait(5)
+        loop.wait(20)
+        rows = [l.split() for l in results.read_text().splitlines()]
+        rows = [(float(t), ok == "1", who) for t, ok, who in rows]
+        before = [r for r in rows if r[0] < killed_at - 0.3]  # requests in flight at the kill may fail
+        after = [r for r in rows if r[0] >= killed_at]
+        assert before and all(r[1] and r[2] == "A" for r in before[-20:]), before[-20:]
+        first_b = next((r for r in after if r[1] and r[2] == "B"), None)
+        assert first_b, after[:50]
+        gap = first_b[0] - killed_at
+        failed = sum(1 for r in after if not r[1])
+        print(f"\nkill fulcrum on the master: first reply from the backup after {gap:.3f}s, {failed} failed requests "
+              f"(native tracker; keepalived 2.2.7 + script: 3.4 s)")
+        assert gap <= 1.0, gap
+        assert all(r[1] and r[2] == "B" for r in after if r[0] > first_b[0]), "the backup keeps serving"
+    finally:
+        sh("ip", "netns", "del", client, check=False)

@@ -188,6 +188,15 @@ public struct VRRPMachine: Sendable {
         return becomeBackup(now: now, reason: reason)
     }
 
+    /// A MASTER steps down at once (priority-0 advert) and stays BACKUP; the peer takes over
+    /// after Skew_Time. Used when the service the VIP fronts is gone.
+    public mutating func resign(now: Duration, reason: String) -> [VRRPAction] {
+        guard state == .master else { return [] }
+        var actions: [VRRPAction] = [.sendAdvertisement(priority: 0)]
+        actions += becomeBackup(now: now, reason: reason)
+        return actions
+    }
+
     /// Graceful stop: a MASTER sends priority 0 so the backup takes over after Skew_Time.
     public mutating func shutdown(now: Duration) -> [VRRPAction] {
         var actions: [VRRPAction] = []

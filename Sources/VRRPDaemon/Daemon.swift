@@ -31,14 +31,28 @@ final class ScriptTracker {
     private var startedAt: Duration = .zero
     var nextRun: Duration
 
+    /// Set when the script only checks that a process is alive: watched natively (pidfd).
+    let watch: ProcessWatch?
+
     init(script: VRRPScript, weight: Int, now: Duration) {
         self.script = script
         self.weight = weight
         nextRun = now
+        watch = script.script.flatMap(ProcessWatch.processName(inScript:)).map { ProcessWatch(name: $0) }
+        if let watch { ok = watch.alive }
     }
 
     /// Starts the script when due, reaps it when done; returns true when `ok` changed.
     func poll(now: Duration) -> Bool {
+        if let watch {
+            // Native: a signal-0 probe every 50 ms (no fork).
+            guard now >= nextRun else { return false }
+            nextRun = now + .milliseconds(50)
+            _ = watch.check()
+            let before = ok
+            ok = watch.alive
+            return ok != before
+        }
         if child > 0 {
             var status: Int32 = 0
             let r = waitpid(child, &status, WNOHANG)
@@ -89,7 +103,10 @@ final class ScriptTracker {
 
     var faults: Bool { weight == 0 && !ok }
 
-    var nextEvent: Duration { child > 0 ? startedAt + .milliseconds(20) : nextRun }
+    var nextEvent: Duration {
+        if watch != nil { return nextRun }
+        return child > 0 ? startedAt + .milliseconds(20) : nextRun
+    }
 }
 
 public final class VRRPDaemon {
@@ -140,6 +157,11 @@ public final class VRRPDaemon {
         sigaction(SIGINT, &action, nil)
         perform(machine.start(now: monotonicNow()))
         updateLinkFault(now: monotonicNow())
+        for t in trackers {
+            if let w = t.watch {
+                log("VRRP_Script(\(t.script.name)) watches process '\(w.name)' natively: its death is noticed within 50 ms, not every \(t.script.interval)s")
+            }
+        }
         while stopRequested == 0 {
             let now = monotonicNow()
             var next = machine.deadline ?? now + .seconds(1)
@@ -147,7 +169,7 @@ public final class VRRPDaemon {
             var pfds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
                         pollfd(fd: links.fd, events: Int16(POLLIN), revents: 0)]
             let wait = max(0, milliseconds(next - now))
-            let r = poll(&pfds, nfds_t(links.fd >= 0 ? 2 : 1), Int32(min(wait, 1000)))
+            let r = poll(&pfds, nfds_t(pfds.count), Int32(min(wait, 1000)))
             let after = monotonicNow()
             if r > 0 && pfds[1].revents != 0 && links.poll() { updateLinkFault(now: after) }
             if r > 0 && pfds[0].revents != 0 { receivePackets(now: after) }
@@ -191,6 +213,11 @@ public final class VRRPDaemon {
         if priority != machine.effectivePriority {
             log("(\(instance.name)) Changing effective priority from \(machine.effectivePriority) to \(max(1, min(254, priority)))")
             perform(machine.setEffectivePriority(priority, now: now))
+        }
+        // Beyond keepalived: a MASTER whose natively watched proxy died resigns at once
+        // (priority-0 advert), so the BACKUP takes over after Skew_Time, not Master_Down_Interval.
+        if trackers.contains(where: { $0.watch != nil && !$0.ok }) && machine.state == .master {
+            perform(machine.resign(now: now, reason: "tracked proxy process gone"))
         }
     }
 

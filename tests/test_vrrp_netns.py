@@ -62,7 +62,7 @@ class Pair:
             sh("ip", "-n", ns, "link", "set", f"{ns}0", "up")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
 
-    def config(self, ns, state, priority, password="passAI", track_proxy=False):
+    def config(self, ns, state, priority, password="passAI", track_proxy=False, global_defs=""):
         me, peer = (1, 2) if ns == self.a else (2, 1)
         path = self.tmp / f"keepalived-{ns}.conf"
         script = """vrrp_script chk_proxy {
@@ -73,7 +73,7 @@ class Pair:
 """ if track_proxy else ""
         track = "    track_script {\n        chk_proxy\n    }\n" if track_proxy else ""
         path.write_text(f"""! rewritten from the seed keepalived-{'master' if state == 'MASTER' else 'backup'}.conf
-{script}vrrp_instance VI_1 {{
+{global_defs}{script}vrrp_instance VI_1 {{
     state {state}
     interface {ns}0
     virtual_router_id 152
@@ -340,3 +340,45 @@ backend be
         assert all(r[1] and r[2] == "B" for r in after if r[0] > first_b[0]), "the backup keeps serving"
     finally:
         sh("ip", "netns", "del", client, check=False)
+
+
+@pytest.mark.fulcrum_only
+def test_smtp_alert_reaches_a_real_smtp_server(pair, tmp_path):
+    """The seed keepalived-email.conf settings (notification_email, smtp_server, smtp_alert):
+    becoming MASTER sends keepalived's mail to a real SMTP server (aiosmtpd)."""
+    try:
+        import aiosmtpd  # noqa: F401
+    except ImportError:
+        pytest.fail("aiosmtpd is required (pip install aiosmtpd)")
+    import socket as _s
+    probe = _s.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    mbox = tmp_path / "mbox"
+    smtp = subprocess.Popen(["ip", "netns", "exec", pair.a, "python3", "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+                             "-c", "aiosmtpd.handlers.Mailbox", str(mbox)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pair.procs["smtp"] = smtp
+    defs = f"""global_defs {{
+    router_id LB_A
+    notification_email {{
+        ops@example.test
+    }}
+    notification_email_from loadb01@example.test
+    smtp_server 127.0.0.1 {port}
+    smtp_connect_timeout 5
+}}
+"""
+    cfg = pair.config(pair.a, "MASTER", 101, global_defs=defs)
+    cfg.write_text(cfg.read_text().replace("    advert_int 1\n", "    advert_int 1\n    smtp_alert\n"))
+    time.sleep(1.0)  # aiosmtpd listening (the mail is retried by nobody: keepalived does not either)
+    err = open(pair.tmp / f"{pair.a}.stderr", "ab")
+    pair.procs[pair.a] = subprocess.Popen(["ip", "netns", "exec", pair.a, vrrp_bin(), "-n", "-l", "-f", str(cfg)], stdout=err, stderr=err)
+    def mails():  # aiosmtpd's Mailbox handler writes a maildir
+        return "".join(f.read_text(errors="replace") for f in mbox.rglob("*") if f.is_file()) if mbox.exists() else ""
+
+    pair.wait(lambda: "Entering MASTER state" in mails(), 8, "the MASTER mail")
+    mail = mails()
+    assert "Subject: [LB_A] VRRP Instance VI_1 - Entering MASTER state" in mail, mail
+    assert "=> VRRP Instance is now owning VRRP VIPs <=" in mail, mail
+    assert "ops@example.test" in mail and "loadb01@example.test" in mail, mail

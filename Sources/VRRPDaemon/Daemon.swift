@@ -271,8 +271,19 @@ public final class VRRPDaemon {
             case let .stateChanged(_, to, reason):
                 log("(\(instance.name)) Entering \(to.rawValue) STATE (\(reason))")
                 notify(to)
+                mail(to)
             }
         }
+    }
+
+    /// `smtp_alert`: keepalived's mail to `notification_email` through `smtp_server`.
+    func mail(_ state: VRRPState) {
+        let g = config.globalDefs
+        guard instance.smtpAlert, let server = g.smtpServer, !g.notificationEmail.isEmpty, state != .initialize else { return }
+        let (subject, body) = Mailer.message(routerID: g.routerID ?? "fulcrum-vrrp", instance: instance.name, state: state.rawValue)
+        Mailer.send(MailJob(server: server, port: g.smtpPort, timeout: g.smtpConnectTimeout,
+                            from: g.notificationEmailFrom ?? "keepalived@localhost", to: g.notificationEmail,
+                            subject: subject, body: body, log: log))
     }
 
     func interfaceIndex(_ v: VirtualIP) -> Int32 { Int32(if_nametoindex(v.device ?? instance.interface!)) }

@@ -266,7 +266,7 @@ extension ConfigParser {
             current!.checks.tcpRules.append(.send(Array(data.utf8)))
         case "send-binary":
             guard let hex = args.first else { alert("'tcp-check send-binary' expects a hexadecimal string as argument."); return }
-            guard let bytes = Self.hexBytes(hex) else {
+            guard let bytes = Hex.bytes(hex) else {
                 alert("'tcp-check send-binary' : invalid hexadecimal string '\(hex)' (an even number of 0-9a-f digits expected).")
                 return
             }
@@ -307,7 +307,7 @@ extension ConfigParser {
             guard i + 1 < args.count else { alert("'tcp-check expect \(kindWord)' expects a pattern."); return }
             let pattern = args[i + 1]
             switch kind {
-            case .binary where Self.hexBytes(pattern) == nil:
+            case .binary where Hex.bytes(pattern) == nil:
                 alert("'tcp-check expect binary' : invalid hexadecimal string '\(pattern)'.")
                 return
             case .rstring where (try? Regex(pattern)) == nil, .rbinary where (try? Regex(pattern)) == nil:
@@ -326,27 +326,6 @@ extension ConfigParser {
         }
     }
 
-    static func hexBytes(_ hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard !digits.isEmpty, digits.count % 2 == 0 else { return nil }
-        func v(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 0x30...0x39: c - 0x30
-            case 0x41...0x46: c - 0x41 + 10
-            case 0x61...0x66: c - 0x61 + 10
-            default: nil
-            }
-        }
-        var out: [UInt8] = []
-        var i = 0
-        while i < digits.count {
-            guard let hi = v(digits[i]), let lo = v(digits[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
-    }
-
     /// The check protocol the proxy's lines chose.
     static func resolveHealthCheck(_ checks: CheckState) -> HealthCheckProtocol {
         switch checks.choice {
@@ -358,5 +337,30 @@ extension ConfigParser {
         case .pgsql(let user)?: .pgsql(user: user)
         case let .smtp(command, domain)?: .smtp(command: command, domain: domain)
         }
+    }
+}
+
+/// Hexadecimal text as in `tcp-check send-binary` / `expect binary` (an even number of digits).
+public enum Hex {
+    public static func bytes(_ hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard !digits.isEmpty, digits.count % 2 == 0 else { return nil }
+        func v(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: c - 0x30
+            case 0x41...0x46: c - 0x41 + 10
+            case 0x61...0x66: c - 0x61 + 10
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(digits.count / 2)
+        var i = 0
+        while i < digits.count {
+            guard let hi = v(digits[i]), let lo = v(digits[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
     }
 }

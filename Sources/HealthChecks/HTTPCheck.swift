@@ -63,14 +63,6 @@ public enum HTTPCheckEvaluation {
         return false
     }
 
-    /// Whether a `status` pattern is well formed (for the configuration check).
-    public static func isValidStatusPattern(_ pattern: String) -> Bool {
-        !pattern.isEmpty && pattern.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { part in
-            let bounds = part.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-            return !bounds.isEmpty && bounds.count <= 2 && bounds.allSatisfy { Int($0) != nil }
-        }
-    }
-
     static func regexMatches(_ text: String, pattern: String) -> Bool {
         guard let regex = try? Regex(pattern) else { return false }
         return (try? regex.firstMatch(in: text)) != nil

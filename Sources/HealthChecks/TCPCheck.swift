@@ -76,7 +76,7 @@ public struct TCPCheckRunner: Sendable {
                 case .string: action = .expect(.string(Array(pattern.utf8)), negate: negate, label: "string '\(pattern)'")
                 case .rstring: action = .expect(.regex(pattern), negate: negate, label: "rstring '\(pattern)'")
                 case .binary:
-                    let bytes = TCPCheckRunner.hexBytes(pattern) ?? []
+                    let bytes = Hex.bytes(pattern) ?? []
                     action = .expect(.binary(bytes), negate: negate, label: "binary '\(String(decoding: bytes, as: UTF8.self))'")
                 case .rbinary: action = .expect(.binaryRegex(pattern), negate: negate, label: "rbinary '\(pattern)'")
                 }
@@ -353,30 +353,6 @@ public struct TCPCheckRunner: Sendable {
             if haystack[start..<(start + needle.count)].elementsEqual(needle) { return true }
         }
         return false
-    }
-
-    /// `send-binary` / `expect binary` hex text to bytes (nil if malformed).
-    public static func hexBytes(_ hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(digits.count / 2)
-        var i = 0
-        while i < digits.count {
-            guard let hi = hexValue(digits[i]), let lo = hexValue(digits[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
-    }
-
-    static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x41...0x46: c - 0x41 + 10
-        case 0x61...0x66: c - 0x61 + 10
-        default: nil
-        }
     }
 
     /// The MySQL 4.1 handshake response HAProxy 2.6 sends for `mysql-check user NAME`

@@ -126,53 +126,27 @@ final class LoopContext: @unchecked Sendable {
     /// server is kept at most this large; beyond it a finished connection is closed.
     var possibleReusers = 0
 
-    /// Open HTTP sessions on this loop (for soft stop), with their positions for O(1) removal.
-    private var sessions: [HTTPSession] = []
+    /// Open HTTP sessions on this loop (for soft stop and `shutdown-sessions`).
+    private var sessions = SlotList<HTTPSession>()
 
-    func addSession(_ session: HTTPSession) {
-        session.loopPosition = sessions.count
-        sessions.append(session)
-    }
-
-    func removeSession(_ session: HTTPSession) {
-        let p = session.loopPosition
-        guard p >= 0, p < sessions.count, sessions[p] === session else { return }
-        let last = sessions.removeLast()
-        if p < sessions.count {
-            sessions[p] = last
-            last.loopPosition = p
-        }
-        session.loopPosition = -1
-    }
+    func addSession(_ session: HTTPSession) { sessions.add(session) }
+    func removeSession(_ session: HTTPSession) { sessions.remove(session) }
 
     /// Soft stop: idle sessions close now, busy ones after their current response.
     func softStop() {
-        for session in sessions { session.softStop() }
+        for session in sessions.items { session.softStop() }
     }
 
     /// Open TCP sessions on this loop (for `on-marked-down shutdown-sessions`).
-    private var tcpSessions: [TCPSession] = []
+    private var tcpSessions = SlotList<TCPSession>()
 
-    func addTCPSession(_ session: TCPSession) {
-        session.loopPosition = tcpSessions.count
-        tcpSessions.append(session)
-    }
-
-    func removeTCPSession(_ session: TCPSession) {
-        let p = session.loopPosition
-        guard p >= 0, p < tcpSessions.count, tcpSessions[p] === session else { return }
-        let last = tcpSessions.removeLast()
-        if p < tcpSessions.count {
-            tcpSessions[p] = last
-            last.loopPosition = p
-        }
-        session.loopPosition = -1
-    }
+    func addTCPSession(_ session: TCPSession) { tcpSessions.add(session) }
+    func removeTCPSession(_ session: TCPSession) { tcpSessions.remove(session) }
 
     /// Cuts every session using one of these servers (by global index), HTTP and TCP.
     func shutdownSessions(servers: Set<Int>) {
-        for session in sessions { for g in servers { session.shutdownIfUsing(g) } }
-        for session in tcpSessions { for g in servers { session.shutdownIfUsing(g) } }
+        for session in sessions.items { for g in servers { session.shutdownIfUsing(g) } }
+        for session in tcpSessions.items { for g in servers { session.shutdownIfUsing(g) } }
     }
 
     init(eventLoop: any EventLoop, serverCount: Int) {
@@ -221,3 +195,32 @@ final class LoopContext: @unchecked Sendable {
         return nil
     }
 }
+
+/// An object that remembers its position in a `SlotList`.
+protocol Slotted: AnyObject {
+    var loopPosition: Int { get set }
+}
+
+/// A list with O(1) removal: each element knows its index (the last one fills the hole).
+struct SlotList<Element: Slotted> {
+    private(set) var items: [Element] = []
+
+    mutating func add(_ x: Element) {
+        x.loopPosition = items.count
+        items.append(x)
+    }
+
+    mutating func remove(_ x: Element) {
+        let p = x.loopPosition
+        guard p >= 0, p < items.count, items[p] === x else { return }
+        let last = items.removeLast()
+        if p < items.count {
+            items[p] = last
+            last.loopPosition = p
+        }
+        x.loopPosition = -1
+    }
+}
+
+extension HTTPSession: Slotted {}
+extension TCPSession: Slotted {}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from test_process import FULCRUM, free_port, http_get, port_open, wait_for, write_cfg
+from test_process import FULCRUM, free_port, http_get, port_open, stop_process, wait_for, write_cfg
 
 
 class ProxyWithMessages:
@@ -55,13 +55,7 @@ class ProxyWithMessages:
         raise AssertionError(f"no line matching {pattern!r} within {timeout}s; got {[l for _, l in self.lines]}")
 
     def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(timeout=5)
+        stop_process(self.p)
 
 
 class TCPAcceptor:

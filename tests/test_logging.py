@@ -96,6 +96,15 @@ defaults
 """
 
 
+def http_config(syslog_port, port, server_port, frontend=(), backend=()):
+    """`config()` with the usual pair: frontend fe on `port` with `frontend` lines, backend be with
+    `backend` lines and server s1 on `server_port`."""
+    fe = "".join(f"    {l}\n" for l in frontend)
+    be = "".join(f"    {l}\n" for l in backend)
+    return config(syslog_port, f"frontend fe\n    bind 127.0.0.1:{port}\n{fe}    default_backend be\n"
+                               f"backend be\n{be}    server s1 127.0.0.1:{server_port}\n")
+
+
 def run_both(env, scenario, count, normalize):
     """Runs `scenario(impl, syslog_port) -> None` for each implementation; returns
     {impl: [(pri, tag, normalized message)]}."""
@@ -158,16 +167,7 @@ def test_httplog_normal_request(env):
 
     def scenario(impl, sp):
         port = free_port()
-        env.proxy(impl, config(sp, f"""
-frontend fe
-    bind 127.0.0.1:{port}
-    option httplog
-    capture request header Host len 20
-    capture response header Server len 5
-    default_backend be
-backend be
-    server s1 127.0.0.1:{b.port}
-"""), port, name=f"p-{impl}")
+        env.proxy(impl, http_config(sp, port, b.port, frontend=['option httplog', 'capture request header Host len 20', 'capture response header Server len 5']), port, name=f"p-{impl}")
         assert get(port).startswith(b"HTTP/1.1 200")
 
     out = run_both(env, scenario, 1, normalize_http)
@@ -321,14 +321,7 @@ def test_bytes_are_counted_as_haproxy_does(env, kind):
 
     def scenario(impl, sp):
         port = free_port()
-        env.proxy(impl, config(sp, f"""
-frontend fe
-    bind 127.0.0.1:{port}
-    option httplog
-    default_backend be
-backend be
-    server s1 127.0.0.1:{b.port}
-"""), port, name=f"p-{impl}")
+        env.proxy(impl, http_config(sp, port, b.port, frontend=['option httplog']), port, name=f"p-{impl}")
         assert get(port).startswith(b"HTTP/1.1 20")
 
     out = run_both(env, scenario, 1, normalize_http)
@@ -340,15 +333,7 @@ def test_logasap_logs_at_the_response_head_with_plus_signs(env):
 
     def scenario(impl, sp):
         port = free_port()
-        env.proxy(impl, config(sp, f"""
-frontend fe
-    bind 127.0.0.1:{port}
-    option httplog
-    option logasap
-    default_backend be
-backend be
-    server s1 127.0.0.1:{b.port}
-"""), port, name=f"p-{impl}")
+        env.proxy(impl, http_config(sp, port, b.port, frontend=['option httplog', 'option logasap']), port, name=f"p-{impl}")
         assert get(port).startswith(b"HTTP/1.1 200")
 
     out = run_both(env, scenario, 1, normalize_http)
@@ -374,14 +359,7 @@ def test_client_abort_mid_response(env):
 
     def scenario(impl, sp):
         port = free_port()
-        env.proxy(impl, config(sp, f"""
-frontend fe
-    bind 127.0.0.1:{port}
-    option httplog
-    default_backend be
-backend be
-    server s1 127.0.0.1:{b.port}
-"""), port, name=f"p-{impl}")
+        env.proxy(impl, http_config(sp, port, b.port, frontend=['option httplog']), port, name=f"p-{impl}")
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         s.sendall(b"GET /abort HTTP/1.1\r\nHost: x\r\n\r\n")
         got = b""
@@ -506,16 +484,7 @@ def test_unique_id_header_and_log(env):
 
     def scenario(impl, sp):
         port = free_port()
-        env.proxy(impl, config(sp, f"""
-frontend fe
-    bind 127.0.0.1:{port}
-    unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid
-    unique-id-header X-Unique-ID
-    log-format "%ID %ST"
-    default_backend be
-backend be
-    server s1 127.0.0.1:{b.port}
-"""), port, name=f"p-{impl}")
+        env.proxy(impl, http_config(sp, port, b.port, frontend=['unique-id-format %{+X}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid', 'unique-id-header X-Unique-ID', 'log-format "%ID %ST"']), port, name=f"p-{impl}")
         assert get(port).startswith(b"HTTP/1.1 200")
 
     shape = r"^7F000001:[0-9A-F]{4}_7F000001:[0-9A-F]{4}_[0-9A-F]{8}_[0-9A-F]{4}:[0-9A-F]{4}$"

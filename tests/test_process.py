@@ -133,13 +133,18 @@ class Proc:
         return self.p.wait(timeout=timeout)
 
     def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(timeout=5)
+        stop_process(self.p)
+
+
+def stop_process(p):
+    """SIGTERM, then SIGKILL after 5 s: every process a test starts ends."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
 
 
 def write_cfg(tmp, text):

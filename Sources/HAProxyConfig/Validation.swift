@@ -84,9 +84,6 @@ extension ConfigParser {
                     } else { ids[id] = s.name }
                 }
                 p.healthCheck = Self.resolveHealthCheck(st.checks)
-                if case .http = p.healthCheck, p.mode == .tcp, p.servers.contains(where: { $0.check.enabled }) {
-                    // Fine in HAProxy too: HTTP checks of a TCP service. Nothing to say.
-                }
             }
             // Logging: the effective targets (`log global` = the global ones) and the format.
             if p.isFrontend {

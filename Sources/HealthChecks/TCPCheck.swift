@@ -19,7 +19,7 @@ public struct TCPCheckRunner: Sendable {
         /// `option redis-check`: the reply to PING.
         case redis
         /// `option mysql-check`: the server's greeting, then (with a user) the reply to the login.
-        case mysqlGreeting(thenLogin: Bool)
+        case mysqlGreeting
         case mysqlLoginReply
         /// `option pgsql-check`: the reply to the startup message.
         case pgsql
@@ -102,10 +102,10 @@ public struct TCPCheckRunner: Sendable {
         case .mysql(let user):
             if let user {
                 self.init(builtin: [.send(TCPCheckRunner.mysqlLogin(user: user)),
-                                    .expect(.mysqlGreeting(thenLogin: true), negate: false, label: "mysql"),
+                                    .expect(.mysqlGreeting, negate: false, label: "mysql"),
                                     .expect(.mysqlLoginReply, negate: false, label: "mysql")], success: "")
             } else {
-                self.init(builtin: [.expect(.mysqlGreeting(thenLogin: false), negate: false, label: "mysql")], success: "")
+                self.init(builtin: [.expect(.mysqlGreeting, negate: false, label: "mysql")], success: "")
             }
         case .pgsql(let user):
             self.init(builtin: [.send(TCPCheckRunner.pgsqlStartup(user: user)), .expect(.pgsql, negate: false, label: "pgsql")],
@@ -122,12 +122,6 @@ public struct TCPCheckRunner: Sendable {
         rules = actions.enumerated().map { Rule(action: $1, step: $0 + 1, comment: nil) }
         scripted = false
         successInfo = success
-    }
-
-    /// Kept for callers that picked rules themselves; protocol checks use `init(protocol:)`.
-    public static func script(for p: HealthCheckProtocol) -> [TCPCheckRule]? {
-        if case .tcpScript(let rules) = p { return rules }
-        return nil
     }
 
     /// The port of the first connection: a leading `tcp-check connect port N`, else the check port.
@@ -277,13 +271,12 @@ public struct TCPCheckRunner: Sendable {
             let text = bytes.count > 4 ? String(line.dropFirst(4)) : ""
             if bytes[0] != UInt8(ascii: "2") { return .outcome(CheckOutcome(passed: false, status: .l7sts, info: line, code: code, durationMilliseconds: 0)) }
             return .outcome(CheckOutcome(passed: true, status: .l7ok, info: text, code: code, durationMilliseconds: 0))
-        case .mysqlGreeting(let thenLogin):
+        case .mysqlGreeting:
             guard let packet = mysqlPacket(at: 0) else { return last ? .outcome(mysqlFailure("Received partial MySQL packet")) : .wait }
             if packet.first == 0xFF { return .outcome(mysqlError(packet)) }
             let version = packet.dropFirst().prefix { $0 != 0 }
             let outcome = CheckOutcome(passed: true, status: .l7ok, info: String(decoding: version, as: UTF8.self), code: 0,
                                        durationMilliseconds: 0)
-            _ = thenLogin
             return .outcome(outcome)
         case .mysqlLoginReply:
             guard let greeting = mysqlPacketLength(at: 0) else { return .wait }

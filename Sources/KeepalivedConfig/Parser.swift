@@ -120,7 +120,7 @@ struct KeepalivedParser {
             if pending.first == "include" {
                 let node = KNode(words: pending, file: file, line: lineNo, children: nil)
                 pending = []
-                guard pending.isEmpty, node.words.count >= 2, depth < 8 else {
+                guard node.words.count >= 2, depth < 8 else {
                     error("include expects a file name or pattern", node)
                     continue
                 }

@@ -116,9 +116,9 @@ final class LogTargetSender: @unchecked Sendable {
         guard level <= maxLevel else { return }
         var level = level
         if let minLevel, level < minLevel { level = minLevel }
-        var frame = Syslog.frame(format: format, facility: facility, level: level, time: time, hostname: hostname,
+        let frame = Syslog.frame(format: format, facility: facility, level: level, time: time, hostname: hostname,
                                  tag: tag, pid: pid, message: message, maxLength: maxLength)
-        let result: Int = frame.withUnsafeMutableBytes { raw in
+        let result: Int = frame.withUnsafeBytes { raw in
             switch destination {
             case .fd(let fd):
                 // A line per write; stdout/stderr get a newline.
@@ -135,7 +135,6 @@ final class LogTargetSender: @unchecked Sendable {
                 }
             }
         }
-        _ = frame
         if result < 0 { dropped.wrappingIncrement(ordering: .relaxed) } else { sent.wrappingIncrement(ordering: .relaxed) }
     }
 }
@@ -226,6 +225,21 @@ final class ProxyLogger: @unchecked Sendable {
 
     /// %rt: the process-wide request/session counter.
     static let requestCounter = ManagedAtomic<Int>(0)
+
+    /// actconn/feconn/beconn/srv_conn, backend queue and pid. haproxy logs once the stream has left
+    /// its server and backend (`leaving`): the session's own slot is then not counted.
+    func fillCounters(_ r: inout LogRecord, frontend: FrontendRuntime, backend: BackendRuntime?, server: ServerRuntime?,
+                      leaving: Bool) {
+        r.actconn = frontend.limits?.current ?? 0
+        r.feconn = frontend.current.load(ordering: .relaxed)
+        if let backend {
+            let own = server != nil && leaving ? 1 : 0
+            r.beconn = max(0, backend.currentSessions - own)
+            r.backendQueue = backend.queueLength
+            if let server { r.srvConn = max(0, backend.servedCount(server.index) - own) }
+        }
+        r.pid = pid
+    }
 
     /// An event line (server state changes) at `level`.
     func event(_ text: String, level: SyslogLevel) {

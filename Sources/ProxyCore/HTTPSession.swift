@@ -413,8 +413,13 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     }
 
     private func headerValue(_ head: ByteBuffer, _ name: String) -> String? {
+        Self.headerValue(head, name, fields: request.headers)
+    }
+
+    /// The first value of header `name` in a head parsed into `fields`.
+    static func headerValue(_ head: ByteBuffer, _ name: String, fields: [HeaderField]) -> String? {
         let lowered = name.lowercased()
-        for field in request.headers {
+        for field in fields {
             let matches = head.withUnsafeReadableBytes { equalsLowercaseASCII($0, Int(field.nameStart), Int(field.nameEnd), lowered) }
             if matches {
                 return head.getString(at: head.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart))
@@ -1006,7 +1011,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         xlog!.bytesOut += Int64(bytes.withUnsafeReadableBytes { ExchangeLog.htxHeadSize(UnsafeRawBufferPointer(rebasing: $0[0..<length])) })
         if let captures = logger?.responseCaptures, !captures.isEmpty {
             let head = bytes.getSlice(at: bytes.readerIndex, length: response.length)!
-            xlog!.responseCaptures = captures.map { c in responseHeaderValue(head, c.name).map { String($0.prefix(c.length)) } }
+            xlog!.responseCaptures = captures.map { c in Self.headerValue(head, c.name, fields: response.headers).map { String($0.prefix(c.length)) } }
         }
         asapPending = logger!.logAsap
     }
@@ -1017,17 +1022,6 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         guard asapPending else { return }
         asapPending = false
         logExchange(("-", "-"), asap: true)
-    }
-
-    private func responseHeaderValue(_ head: ByteBuffer, _ name: String) -> String? {
-        let lowered = name.lowercased()
-        for field in response.headers {
-            let matches = head.withUnsafeReadableBytes { equalsLowercaseASCII($0, Int(field.nameStart), Int(field.nameEnd), lowered) }
-            if matches {
-                return head.getString(at: head.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart))
-            }
-        }
-        return nil
     }
 
     /// HAProxy's termination state for an error it answers itself.
@@ -1057,24 +1051,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
         var record = xlog!.httpRecord(now: now, termination: termination, client: clientAddress,
                                       local: context?.channel.localAddress, frontend: frontend, backend: backend, logAsap: asap)
-        fillCounters(&record, leaving: !asap)
+        logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
         let isError = termination.0 != "-" || record.status >= 500
         logger.log(record, isError: isError)
         if !asap { xlog!.endExchange(at: now) }
     }
 
-    private func fillCounters(_ r: inout LogRecord, leaving: Bool) {
-        r.actconn = frontend.limits?.current ?? 0
-        r.feconn = frontend.current.load(ordering: .relaxed)
-        // haproxy logs once the stream has left its server and backend: do not count ourselves.
-        if let backend {
-            let own = server != nil && leaving ? 1 : 0
-            r.beconn = max(0, backend.currentSessions - own)
-            r.backendQueue = backend.queueLength
-            if let server { r.srvConn = max(0, backend.servedCount(server.index) - own) }
-        }
-        r.pid = logger?.pid ?? 0
-    }
 
     private func flushAll() {
         if clientNeedsFlush {

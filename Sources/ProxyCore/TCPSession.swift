@@ -288,15 +288,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         var r = x.httpRecord(now: now, termination: termination, client: context.channel.remoteAddress,
                              local: context.channel.localAddress, frontend: frontend, backend: backend, logAsap: false)
         r.tt = ExchangeLog.ms(x.accept, now)
-        r.actconn = frontend.limits?.current ?? 0
-        r.feconn = frontend.current.load(ordering: .relaxed)
-        // haproxy logs once the session has left its server and backend: do not count ourselves.
-        if let backend {
-            r.beconn = max(0, backend.currentSessions - (server != nil ? 1 : 0))
-            r.backendQueue = backend.queueLength
-            if let server { r.srvConn = max(0, backend.servedCount(server.index) - 1) }
-        }
-        r.pid = logger.pid
+        logger.fillCounters(&r, frontend: frontend, backend: backend, server: server, leaving: true)
         logger.log(r, isError: termination.0 != "-")
     }
 

@@ -10,6 +10,15 @@ import Glibc
 
 nonisolated(unsafe) var stopRequested: sig_atomic_t = 0
 
+/// `/bin/sh -c COMMAND` in the background (scripts and notifications); nil if it cannot start.
+func spawnShell(_ command: String) -> pid_t? {
+    var pid: pid_t = 0
+    let args: [String] = ["/bin/sh", "-c", command]
+    var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    return posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ) == 0 ? pid : nil
+}
+
 func monotonicNow() -> Duration {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -72,11 +81,8 @@ final class ScriptTracker {
         guard now >= nextRun, let command = script.script else { return false }
         nextRun = now + .milliseconds(Int(script.interval * 1000))
         startedAt = now
-        var pid: pid_t = 0
-        let args = ["/bin/sh", "-c", command]
-        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        if posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ) == 0 { child = pid } else { return record(false) }
+        guard let pid = spawnShell(command) else { return record(false) }
+        child = pid
         return false
     }
 
@@ -313,11 +319,7 @@ public final class VRRPDaemon {
         let name = state == .initialize ? "STOP" : state.rawValue
         if let generic = instance.notify { commands.append("\(generic) INSTANCE \(instance.name) \(name) \(machine.effectivePriority)") }
         for c in commands {
-            var pid: pid_t = 0
-            let args = ["/bin/sh", "-c", c]
-            var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-            if posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ) == 0 { notifyChildren.append(pid) }
-            for p in argv { free(p) }
+            if let pid = spawnShell(c) { notifyChildren.append(pid) }
         }
     }
 }

@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
@@ -28,13 +29,15 @@ let package = Package(
         .target(name: "Logging"),
         // L1: HTTP/1.x message parsing over raw bytes (HAProxy's rules). Pure Swift.
         .target(name: "HTTP1", swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
-        // L3: the runtime: listeners, backends, servers, queues, TCP and HTTP/1.1 data paths.
+        // L3: the runtime: listeners, backends, servers, queues, TCP, HTTP/1.1 and HTTP/2 data paths.
         .target(
             name: "ProxyCore",
             dependencies: [
                 "HAProxyConfig", "Balancing", "HTTP1", "HealthChecks", "Logging",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],

@@ -82,7 +82,6 @@ public enum Keywords {
         alert(["monitor-uri"], "monitoring")
         alert(["compression"], "compression")
         alert(["filter"], "filters")
-        alert(["bind proto h2", "server proto h2"], "HTTP/2")
         alert(["bind ssl", "bind crt", "server ssl"], "TLS")
         alert(["option http-buffer-request"], "request buffering")
         alert(["http-reuse"], "connection reuse")

@@ -147,6 +147,10 @@ public struct Server: Sendable, Hashable {
     public var cookie: String?
     public var sendProxy: Bool = false
     public var id: Int?
+    /// `max-reuse N`: streams a server connection carries before it is retired (-1: no limit).
+    public var maxReuse: Int?
+    /// `pool-purge-delay T`: how long idle server connections are kept (HAProxy: 5 s).
+    public var poolPurgeDelay: Duration?
     /// Every option as written, for later issues.
     public var options: [String] = []
 

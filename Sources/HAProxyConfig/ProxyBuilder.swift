@@ -414,11 +414,7 @@ extension ConfigParser {
             switch o {
             case "proto":
                 bind.proto = value
-                if value != "h1" {
-                    if !reportStatus("bind proto \(value!)", keyword: label) {
-                        alert("'proto \(value!)' is not yet supported by Fulcrum (comes with later work).", keyword: label)
-                    }
-                }
+                if let problem = Self.protoProblem(value!, side: "bind") { alert(problem, keyword: label) }
             case "ssl":
                 bind.ssl = true
                 _ = reportStatus("bind ssl", keyword: label)
@@ -633,17 +629,14 @@ extension ConfigParser {
                 }
                 s.check.shutdownBackupSessionsOnUp = true
             case "id": if let v = int(1, Int(Int32.max)) { s.id = v }
+            case "max-reuse": if let v = int(-1, Int(Int32.max)) { s.maxReuse = v }
+            case "pool-purge-delay": if let d = time() { s.poolPurgeDelay = d }
             case "cookie": s.cookie = value
             case "send-proxy": s.sendProxy = true
             case "no-send-proxy": s.sendProxy = false
             case "proto":
                 s.proto = value
-                if value != "h1" {
-                    if !reportStatus("server proto \(value)", keyword: kwLabel) {
-                        alert("'proto \(value)' is not yet supported by Fulcrum (comes with later work).", keyword: kwLabel)
-                        ok = false
-                    }
-                }
+                if let problem = Self.protoProblem(value, side: "server") { alert(problem, keyword: kwLabel); ok = false }
             case "ssl":
                 s.ssl = true
                 _ = reportStatus("server ssl", keyword: kwLabel)
@@ -659,5 +652,17 @@ extension ConfigParser {
             }
         }
         return ok ? s : nil
+    }
+}
+
+extension ConfigParser {
+    /// `bind|server ... proto NAME`: h1 and h2 run; fcgi and quic are HAProxy's but not ours yet;
+    /// anything else is unknown (haproxy 2.6's wording: "'proto' :  unknown MUX protocol 'x'").
+    static func protoProblem(_ name: String, side: String) -> String? {
+        switch name {
+        case "h1", "h2": return nil
+        case "fcgi", "quic": return "'proto \(name)' is not yet supported by Fulcrum (comes with later work)."
+        default: return "'proto' :  unknown MUX protocol '\(name)' (expected 'h1' or 'h2')."
+        }
     }
 }

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
 
-enum ConnectError: Error { case noAddress }
+enum ConnectError: Error { case noAddress, closed }
 
 /// Opens server-side connections on the caller's event loop.
 enum Connector {

@@ -94,7 +94,7 @@ public final class ProxyRuntime: @unchecked Sendable {
         for frontend in frontends {
             for bind in frontend.config.binds {
                 for address in bind.addresses {
-                    let channel = try bindListener(address, frontend: frontend, location: bind.location)
+                    let channel = try bindListener(address, frontend: frontend, bind: bind)
                     listenersLock.withLock { listeners.append((channel, frontend)) }
                 }
             }
@@ -104,7 +104,9 @@ public final class ProxyRuntime: @unchecked Sendable {
     /// The addresses actually bound (useful with port 0).
     public var boundAddresses: [SocketAddress] { listenersSnapshot.compactMap { $0.channel.localAddress } }
 
-    private func bindListener(_ address: ListenAddress, frontend: FrontendRuntime, location: SourceLocation) throws -> any Channel {
+    private func bindListener(_ address: ListenAddress, frontend: FrontendRuntime, bind: Bind) throws -> any Channel {
+        let location = bind.location
+        let h2 = bind.proto == "h2" && frontend.config.mode == .http
         let contexts = loopContexts
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -130,7 +132,9 @@ public final class ProxyRuntime: @unchecked Sendable {
                     return channel.close()
                 }
                 return channel.eventLoop.makeCompletedFuture {
-                    if frontend.config.mode == .tcp {
+                    if h2 {
+                        try H2ClientConnection.configure(channel, frontend: frontend, loopContext: loopContext)
+                    } else if frontend.config.mode == .tcp {
                         try channel.pipeline.syncOperations.addHandler(TCPSession(frontend: frontend, backend: frontend.defaultBackend,
                                                                                   loopContext: loopContext))
                     } else {

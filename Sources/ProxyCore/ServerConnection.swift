@@ -132,9 +132,18 @@ final class LoopContext: @unchecked Sendable {
     func addSession(_ session: HTTPSession) { sessions.add(session) }
     func removeSession(_ session: HTTPSession) { sessions.remove(session) }
 
-    /// Soft stop: idle sessions close now, busy ones after their current response.
+    /// HTTP/2 client connections on this loop, and the loop's h2 server connections.
+    private var h2Connections = SlotList<H2ClientConnection>()
+    let h2Pool: H2Pool
+
+    func addH2Connection(_ c: H2ClientConnection) { h2Connections.add(c) }
+    func removeH2Connection(_ c: H2ClientConnection) { h2Connections.remove(c) }
+
+    /// Soft stop: idle sessions close now, busy ones after their current response; h2 connections
+    /// get a GOAWAY and close after their streams.
     func softStop() {
         for session in sessions.items { session.softStop() }
+        for c in h2Connections.items { c.softStop() }
     }
 
     /// Open TCP sessions on this loop (for `on-marked-down shutdown-sessions`).
@@ -147,11 +156,13 @@ final class LoopContext: @unchecked Sendable {
     func shutdownSessions(servers: Set<Int>) {
         for session in sessions.items { for g in servers { session.shutdownIfUsing(g) } }
         for session in tcpSessions.items { for g in servers { session.shutdownIfUsing(g) } }
+        h2Pool.closeAll(servers: servers)
     }
 
     init(eventLoop: any EventLoop, serverCount: Int) {
         self.eventLoop = eventLoop
         self.idle = Array(repeating: [], count: serverCount)
+        self.h2Pool = H2Pool(eventLoop: eventLoop)
     }
 
     /// Pools the connection if someone may use it; otherwise closes it. Returns whether it was kept.

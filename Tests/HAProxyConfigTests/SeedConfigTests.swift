@@ -43,16 +43,23 @@ final class SeedConfigTests: XCTestCase {
         let r = try loadSeed("tts-grpc.cfg")
         let htx = r.warnings.first { $0.message.contains("http-use-htx") }
         XCTAssertEqual(htx?.location?.line, 14)
-        XCTAssertFalse(r.alerts.contains { $0.message.contains("http-use-htx") })
-        let h2 = r.alerts.filter { $0.message.contains("proto h2") && $0.message.contains("not yet supported") }
-        XCTAssertEqual(h2.map { $0.location?.line }, [22, 27, 28])
-        XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("not yet supported") })
+        XCTAssertEqual(r.alerts.map(\.message), [])
+        let c = try XCTUnwrap(r.configuration)
+        XCTAssertEqual(c.proxies.first { $0.name == "tts_front" }?.binds.first?.proto, "h2")
+        XCTAssertEqual(c.proxies.first { $0.name == "tts_servers" }?.servers.map(\.proto), ["h2", "h2"])
     }
 
     func testTTSGrpcSyslog() throws {
         let r = try loadSeed("tts-grpc-syslog.cfg")
-        XCTAssertFalse(r.alerts.isEmpty)
-        XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("proto h2") && $0.message.contains("not yet supported") })
+        XCTAssertEqual(r.alerts.map(\.message), [])
+        XCTAssertNotNil(r.configuration)
+    }
+
+    func testUnknownProtoIsRejectedWithHAProxysWording() throws {
+        let text = "defaults\n mode http\nfrontend f\n bind :8999 proto h3x\n default_backend b\nbackend b\n server t 127.0.0.1:1 proto zz\n"
+        let r = parse(text)
+        XCTAssertEqual(r.alerts.map { $0.location?.line }, [4, 7])
+        XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("unknown MUX protocol") })
     }
 
     func testTCPServiceStats() throws {

@@ -1,0 +1,144 @@
+import HAProxyConfig
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// A client connection on a `bind ... proto h2` listener (h2c with prior knowledge): HTTP/2 framing
+/// by NIOHTTP2, one `H2StreamSession` per stream. This handler sits on the connection itself and
+/// keeps what HAProxy keeps per h2 connection: the idle timeout (`timeout client` with no stream
+/// open) and the soft stop (GOAWAY, then close once the accepted streams are done).
+final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    let frontend: FrontendRuntime
+    let loopContext: LoopContext
+    private var context: ChannelHandlerContext?
+    private var openStreams = 0
+    private var lastStreamID = HTTP2StreamID(0)
+    private var goingAway = false
+    private var idleTimer = LazyTimer()
+    var loopPosition = -1
+
+    init(frontend: FrontendRuntime, loopContext: LoopContext) {
+        self.frontend = frontend
+        self.loopContext = loopContext
+    }
+
+    /// Puts HTTP/2 on a freshly accepted client connection.
+    static func configure(_ channel: any Channel, frontend: FrontendRuntime, loopContext: LoopContext) throws {
+        let sync = channel.pipeline.syncOperations
+        _ = try sync.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: H2Settings.clientSideConnection, streamConfiguration: H2Settings.stream,
+            inboundStreamInitializer: { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    try stream.pipeline.syncOperations.addHandler(H2StreamSession(frontend: frontend, loopContext: loopContext))
+                }
+            })
+        try sync.addHandler(H2ClientConnection(frontend: frontend, loopContext: loopContext))
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        loopContext.addH2Connection(self)
+        armIdle()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer.cancel()
+        loopContext.removeH2Connection(self)
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Root-stream frames (SETTINGS, PING, GOAWAY) are NIOHTTP2's business.
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let created = event as? NIOHTTP2StreamCreatedEvent {
+            openStreams += 1
+            if created.streamID > lastStreamID { lastStreamID = created.streamID }
+            idleTimer.disarm()
+        } else if event is StreamClosedEvent {
+            openStreams -= 1
+            if openStreams == 0 {
+                if goingAway { context.close(promise: nil) } else { armIdle() }
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // NIOHTTP2 answers protocol errors itself: RST_STREAM for a stream's (the connection and
+        // its other streams go on), GOAWAY and close for the connection's. I/O errors close it.
+    }
+
+    /// Soft stop: GOAWAY now, close once the streams already accepted end.
+    func softStop() {
+        guard let context, !goingAway else { return }
+        goingAway = true
+        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        if openStreams == 0 { context.close(promise: nil) }
+    }
+
+    private func armIdle() {
+        guard let context, let amount = frontend.http.timeouts.client else { return }
+        if idleTimer.set(.now() + amount) { idleTimer.schedule(on: context.eventLoop) { self.idleFired() } }
+    }
+
+    private func idleFired() {
+        guard let context, idleTimer.firedAndExpired(on: context.eventLoop, fire: { self.idleFired() }) else { return }
+        guard openStreams == 0 else { return }
+        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        context.close(promise: nil)
+    }
+}
+
+extension H2ClientConnection: Slotted {}
+
+/// Between HTTP/1 messages and HTTP/2 header blocks, and HAProxy's internal (HTX) sizes for %B/%U.
+enum H2Translate {
+    /// The first value of a header (names are lowercase in HTTP/2); `host` falls back to `:authority`.
+    static func value(_ headers: HPACKHeaders, _ name: String) -> String? {
+        let lowered = name.lowercased()
+        if lowered == "host" { return authority(headers) }
+        return headers.first(name: lowered)
+    }
+
+    static func authority(_ headers: HPACKHeaders) -> String? {
+        headers.first(name: ":authority") ?? headers.first(name: "host")
+    }
+
+    /// haproxy's %B/%U count for a message head: 20 + the start line's parts + each regular
+    /// header's name and value + 1 for the end of headers.
+    static func htxSize(_ headers: HPACKHeaders, startLine: Int) -> Int {
+        var size = 21 + startLine
+        for (name, value, _) in headers where !name.hasPrefix(":") {
+            size += name.utf8.count + value.utf8.count
+        }
+        return size
+    }
+
+    /// An HTTP/1 response (HAProxy's error messages) as an HTTP/2 header block and body.
+    static func response(fromHTTP1 message: ByteBuffer) -> (HPACKHeaders, ByteBuffer) {
+        var message = message
+        let text = message.readableBytesView
+        let headEnd = text.withUnsafeBytes { HTTPSession.headLength($0) }
+        let head = message.readString(length: headEnd) ?? ""
+        var headers = HPACKHeaders()
+        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: true).makeIterator()
+        let statusLine = lines.next() ?? "HTTP/1.1 500"
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        headers.add(name: ":status", value: parts.count > 1 ? String(parts[1]) : "500")
+        while let line = lines.next() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].lowercased()
+            let value = String(line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" })
+            if ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"].contains(name) { continue }
+            headers.add(name: name, value: value)
+        }
+        return (headers, message)
+    }
+}

@@ -1,0 +1,259 @@
+import NIOCore
+import NIOHTTP2
+import NIOPosix
+
+/// One h2 (cleartext, prior knowledge) connection from the proxy to a `proto h2` server, shared
+/// by the client streams of one event loop: HAProxy multiplexes many streams of many clients on
+/// one server connection. Lives on its loop only.
+final class H2ServerConnection: @unchecked Sendable {
+    let server: ServerRuntime
+    let pool: H2Pool
+    private(set) var multiplexer: NIOHTTP2Handler.StreamMultiplexer?
+    private(set) var channel: (any Channel)?
+    /// Streams open or promised on this connection.
+    var activeStreams = 0
+    /// SETTINGS_MAX_CONCURRENT_STREAMS of the server (100 until its SETTINGS say otherwise).
+    var maxStreams = 100
+    /// Streams opened over the connection's life (`max-reuse`).
+    var totalStreams = 0
+    /// GOAWAY received, closed, or retired: no new stream goes here.
+    var closing = false
+    var ready: Bool { channel != nil && !closing }
+    /// Streams waiting for the connection to be established.
+    private var waiters: [(Result<H2ServerConnection, any Error>) -> Void] = []
+    /// %bi/%bp of the connection, computed once.
+    private(set) var localAddressText: (ip: String, port: Int)?
+    private var idleTimer: Scheduled<Void>?
+
+    init(server: ServerRuntime, pool: H2Pool) {
+        self.server = server
+        self.pool = pool
+    }
+
+    var hasRoom: Bool {
+        guard !closing, activeStreams < maxStreams else { return false }
+        if let maxReuse = server.config.maxReuse, maxReuse >= 0, totalStreams >= maxReuse { return false }
+        return true
+    }
+
+    func reserve(_ done: @escaping (Result<H2ServerConnection, any Error>) -> Void) {
+        activeStreams += 1
+        totalStreams += 1
+        idleTimer?.cancel()
+        idleTimer = nil
+        if channel != nil {
+            done(.success(self))
+        } else {
+            waiters.append(done)
+        }
+    }
+
+    func established(channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer) {
+        self.channel = channel
+        self.multiplexer = multiplexer
+        if let a = channel.localAddress { localAddressText = (a.ipAddress ?? "-", a.port ?? 0) }
+        let w = waiters
+        waiters.removeAll()
+        for done in w { done(.success(self)) }
+        if activeStreams == 0 { becameIdle() }
+    }
+
+    func failed(_ error: any Error) {
+        closing = true
+        pool.remove(self)
+        let w = waiters
+        waiters.removeAll()
+        for done in w { done(.failure(error)) }
+    }
+
+    /// A stream of this connection ended (or was never opened).
+    func streamEnded() {
+        activeStreams -= 1
+        if activeStreams == 0 {
+            if closing || !hasRoomForMore {
+                retire()
+            } else {
+                becameIdle()
+            }
+        }
+    }
+
+    private var hasRoomForMore: Bool {
+        if let maxReuse = server.config.maxReuse, maxReuse >= 0, totalStreams >= maxReuse { return false }
+        return true
+    }
+
+    /// Idle connections stay for `pool-purge-delay` (HAProxy's default 5 s), then close.
+    private func becameIdle() {
+        guard channel != nil, idleTimer == nil else { return }
+        let delay = server.config.poolPurgeDelay?.timeAmount ?? .seconds(5)
+        idleTimer = pool.eventLoop.scheduleTask(in: delay) { [weak self] in
+            guard let self, self.activeStreams == 0 else { return }
+            self.retire()
+        }
+    }
+
+    /// No new streams; closes once the last one ends.
+    func retire() {
+        closing = true
+        pool.remove(self)
+        idleTimer?.cancel()
+        idleTimer = nil
+        if activeStreams == 0 { channel?.close(promise: nil) }
+    }
+
+    /// The connection went away (closed by the server, error, or us).
+    func closed() {
+        closing = true
+        idleTimer?.cancel()
+        idleTimer = nil
+        pool.remove(self)
+        if !waiters.isEmpty { failed(ConnectError.closed) }
+    }
+
+    /// GOAWAY from the server: finish the streams it accepted, open none.
+    func goAway() {
+        closing = true
+        pool.remove(self)
+        if activeStreams == 0 { channel?.close(promise: nil) }
+    }
+}
+
+/// The h2 server connections of one event loop, by server.
+final class H2Pool: @unchecked Sendable {
+    let eventLoop: any EventLoop
+    private var byServer: [Int: [H2ServerConnection]] = [:]
+
+    init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+
+    /// A connection with a stream reserved for the caller: an established one with room, one
+    /// being established with room, or a new one. `reused` tells whether no connect was needed.
+    func acquire(server: ServerRuntime, clientLocalPort: Int?, connectTimeout: TimeAmount,
+                 _ done: @escaping (Result<H2ServerConnection, any Error>, _ reused: Bool) -> Void) {
+        let g = server.globalIndex
+        if let list = byServer[g] {
+            for c in list where c.hasRoom {
+                let reused = c.channel != nil
+                c.reserve { done($0, reused) }
+                return
+            }
+        }
+        let c = H2ServerConnection(server: server, pool: self)
+        byServer[g, default: []].append(c)
+        c.reserve { done($0, false) }
+        connect(c, clientLocalPort: clientLocalPort, timeout: connectTimeout)
+    }
+
+    func remove(_ c: H2ServerConnection) {
+        let g = c.server.globalIndex
+        byServer[g]?.removeAll { $0 === c }
+    }
+
+    /// Every connection to these servers (by global index) closes (`shutdown-sessions`).
+    func closeAll(servers: Set<Int>) {
+        for g in servers {
+            for c in byServer[g] ?? [] { c.retire(); c.channel?.close(promise: nil) }
+        }
+    }
+
+    private func connect(_ c: H2ServerConnection, clientLocalPort: Int?, timeout: TimeAmount) {
+        guard let address = Connector.address(of: c.server, clientLocalPort: clientLocalPort) else {
+            c.failed(ConnectError.noAddress)
+            return
+        }
+        let loop = eventLoop
+        ClientBootstrap(group: loop)
+            .channelOption(.autoRead, value: true)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    _ = try sync.configureHTTP2Pipeline(
+                        mode: .client, connectionConfiguration: H2Settings.serverSideConnection,
+                        streamConfiguration: H2Settings.stream,
+                        inboundStreamInitializer: { stream in stream.close() })  // no server push
+                    try sync.addHandler(H2ServerConnectionWatcher(connection: c))
+                }
+            }
+            .connect(to: address)
+            .hop(to: loop)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    guard !c.closing,
+                          let mux = try? channel.pipeline.syncOperations.handler(type: NIOHTTP2Handler.self).syncMultiplexer() else {
+                        channel.close(promise: nil)
+                        c.failed(ConnectError.closed)
+                        return
+                    }
+                    c.established(channel: channel, multiplexer: mux)
+                case .failure(let error):
+                    c.failed(error)
+                }
+            }
+    }
+}
+
+/// Watches a server connection's root stream: SETTINGS (max concurrent streams), GOAWAY, close.
+final class H2ServerConnectionWatcher: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTP2Frame
+    let connection: H2ServerConnection
+    init(connection: H2ServerConnection) { self.connection = connection }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.payload {
+        case .settings(.settings(let settings)):
+            for s in settings where s.parameter == .maxConcurrentStreams {
+                connection.maxStreams = max(1, s.value)
+            }
+        case .goAway:
+            connection.goAway()
+        default:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection.closed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Connection-level protocol errors close the connection; stream errors are the streams'.
+        if error is NIOHTTP2Errors.StreamClosed { return }
+        context.close(promise: nil)
+    }
+}
+
+enum H2Settings {
+    /// Toward clients: HAProxy's defaults (tune.h2.max-concurrent-streams 100, initial window 65535).
+    static var clientSideConnection: NIOHTTP2Handler.ConnectionConfiguration {
+        var c = NIOHTTP2Handler.ConnectionConfiguration()
+        c.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
+            HTTP2Setting(parameter: .initialWindowSize, value: 65535),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 16384),
+        ]
+        c.targetWindowSize = 65535
+        return c
+    }
+
+    static var serverSideConnection: NIOHTTP2Handler.ConnectionConfiguration {
+        var c = NIOHTTP2Handler.ConnectionConfiguration()
+        c.initialSettings = [
+            HTTP2Setting(parameter: .enablePush, value: 0),
+            HTTP2Setting(parameter: .initialWindowSize, value: 65535),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 16384),
+        ]
+        c.targetWindowSize = 65535
+        return c
+    }
+
+    static var stream: NIOHTTP2Handler.StreamConfiguration {
+        var s = NIOHTTP2Handler.StreamConfiguration()
+        s.targetWindowSize = 65535
+        return s
+    }
+}

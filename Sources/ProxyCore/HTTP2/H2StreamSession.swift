@@ -1,0 +1,614 @@
+import Balancing
+import HAProxyConfig
+import HealthChecks
+import Logging
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// One client HTTP/2 stream (`bind ... proto h2`): a request balanced on its own (round robin per
+/// request even on one client connection, as HAProxy), carried to an h2 server on a stream of a
+/// shared server connection, with frames passed through as they come — headers, data and trailers
+/// (gRPC's status lives there) — and flow control end to end: a stream reads from one side only
+/// while the other side can take more, so a slow reader holds the peer's HTTP/2 window instead
+/// of filling the proxy's memory.
+final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    enum Phase { case waitingHeaders, assigning, queued, connecting, exchanging, done }
+
+    let frontend: FrontendRuntime
+    let loopContext: LoopContext
+    private let logger: ProxyLogger?
+    private var context: ChannelHandlerContext!
+    private var phase = Phase.waitingHeaders
+
+    private var backend: BackendRuntime?
+    private var server: ServerRuntime?
+    private var waiter: QueueWaiter?
+    private var connectAttempts = 0
+    private var serverConnection: H2ServerConnection?
+    private var upstream: H2Upstream?
+
+    /// Request frames received before the server stream was open.
+    private var pending: [HTTP2Frame.FramePayload] = []
+    private var requestHeaders = HPACKHeaders()
+    private var requestEnded = false
+    private var responseStarted = false
+    private var responseEnded = false
+    private var readPending = false
+    private var clientNeedsFlush = false
+    private var timer = LazyTimer()
+    private var xlog: ExchangeLog?
+
+    init(frontend: FrontendRuntime, loopContext: LoopContext) {
+        self.frontend = frontend
+        self.loopContext = loopContext
+        self.logger = frontend.logger
+    }
+
+    // MARK: client stream events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if logger != nil { xlog = ExchangeLog(now: .now()) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if phase != .done { abort(clientAbortTermination) }
+        timer.cancel()
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let payload = unwrapInboundIn(data)
+        switch payload {
+        case .headers(let h):
+            if phase == .waitingHeaders {
+                requestHeaders = h.headers
+                requestEnded = h.endStream
+                startRequest()
+            } else {
+                if h.endStream { requestEnded = true }
+                forwardToServer(payload)
+            }
+        case .data(let d):
+            if xlog != nil { xlog!.bytesIn += Int64(d.data.readableBytes) }
+            if d.endStream { requestEnded = true }
+            forwardToServer(payload)
+        case .rstStream:
+            // The client cancelled: the server's stream is cancelled too.
+            abort(clientAbortTermination)
+        default:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        upstream?.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if phase != .done { abort(clientAbortTermination) }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if phase != .done { abort(clientAbortTermination) }
+        context.close(promise: nil)
+    }
+
+    /// Reads from the client only while the server stream can take more (or before the request head).
+    func read(context: ChannelHandlerContext) {
+        if phase == .waitingHeaders || (upstream?.isWritable ?? false) {
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { upstream?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    /// HAProxy's termination state when the client goes away: C and where the stream was.
+    private var clientAbortTermination: (Character, Character) {
+        switch phase {
+        case .waitingHeaders, .assigning: ("C", "R")
+        case .queued: ("C", "Q")
+        case .connecting: ("C", "C")
+        case .exchanging, .done: responseStarted ? ("C", "D") : ("C", "H")
+        }
+    }
+
+    func resumeReading() {
+        guard readPending, let context else { return }
+        readPending = false
+        context.read()
+    }
+
+    // MARK: request
+
+    private func startRequest() {
+        phase = .assigning
+        let method = requestHeaders.first(name: ":method") ?? "-"
+        let path = requestHeaders.first(name: ":path") ?? "/"
+        if xlog != nil {
+            let now = NIODeadline.now()
+            xlog!.startExchange(at: now)
+            xlog!.headDone = now
+            xlog!.requestCounter = ProxyLogger.requestCounter.loadThenWrappingIncrement(ordering: .relaxed)
+            // haproxy 2.6 logs an h2 request's URI in absolute form when :authority is there.
+            let uri = H2Translate.authority(requestHeaders).map { "\(requestHeaders.first(name: ":scheme") ?? "http")://\($0)\(path)" } ?? path
+            xlog!.requestLine = "\(method) \(uri) HTTP/2.0"
+            xlog!.bytesIn = Int64(H2Translate.htxSize(requestHeaders, startLine: method.utf8.count + path.utf8.count + 8))
+            if let captures = logger?.requestCaptures, !captures.isEmpty {
+                xlog!.requestCaptures = captures.map { c in
+                    H2Translate.value(requestHeaders, c.name).map { String($0.prefix(c.length)) }
+                }
+            }
+        }
+        guard let backend = frontend.defaultBackend else {
+            sendError(503)
+            return
+        }
+        self.backend = backend
+        assignServer(avoid: nil)
+    }
+
+    private func assignServer(avoid: Int?) {
+        guard let backend else { return }
+        if avoid != nil { xlog?.redispatched = true }
+        let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
+        switch backend.assign(key: key, avoid: avoid, loop: context.eventLoop) {
+        case .server(let s):
+            xlog?.assigned = true
+            server = s
+            obtainStream()
+        case .queued(let w):
+            waiter = w
+            phase = .queued
+            if xlog != nil { xlog!.queueStart = .now(); xlog!.assigned = true }
+            w.onGrant = { server in
+                guard self.phase == .queued else {
+                    backend.release(server)
+                    return
+                }
+                if self.xlog != nil { self.xlog!.queueEnd = .now() }
+                self.waiter = nil
+                self.server = server
+                self.obtainStream()
+            }
+            armTimeout(backend.queueTimeout, queue: true)
+        case .noServer:
+            sendError(503)
+        }
+    }
+
+    private func hashKey(_ balance: BalanceAlgorithm) -> [UInt8]? {
+        switch balance {
+        case .source:
+            return context.channel.parent?.remoteAddress.flatMap(addressBytes)
+        case let .uri(whole, length, depth, pathOnly):
+            let target = requestHeaders.first(name: ":path") ?? "/"
+            return Array(HashKeys.uri(Substring(target), whole: whole, length: length, depth: depth, pathOnly: pathOnly).utf8)
+        case let .urlParam(name, _):
+            return HashKeys.urlParam(Substring(requestHeaders.first(name: ":path") ?? "/"), name: name).map { Array($0.utf8) }
+        case let .header(name, domainOnly):
+            let lowered = name.lowercased()
+            guard let value = lowered == "host" ? H2Translate.authority(requestHeaders) : requestHeaders.first(name: lowered) else { return nil }
+            return Array((domainOnly ? HashKeys.domainOnly(Substring(value)) : Substring(value)).utf8)
+        default:
+            return nil
+        }
+    }
+
+    private func obtainStream() {
+        guard let server, let backend else { return }
+        if xlog != nil { xlog!.serverName = server.name; xlog!.serverText = server.addressText }
+        phase = .connecting
+        connectAttempts += 1
+        if xlog != nil { xlog!.connectStart = .now(); xlog!.retries = connectAttempts - 1 }
+        let localPort = context.channel.parent?.localAddress?.port
+        loopContext.h2Pool.acquire(server: server, clientLocalPort: localPort, connectTimeout: backend.connectTimeout) { result, reused in
+            switch result {
+            case .success(let connection):
+                if !reused { server.observe(.connected) }
+                guard self.phase == .connecting, self.context != nil else {
+                    connection.streamEnded()
+                    return
+                }
+                self.openStream(on: connection)
+            case .failure:
+                server.observe(.connectFailed)
+                guard self.phase == .connecting else { return }
+                self.connectFailed()
+            }
+        }
+    }
+
+    private func openStream(on connection: H2ServerConnection) {
+        guard let mux = connection.multiplexer else {
+            connection.streamEnded()
+            connectFailed()
+            return
+        }
+        serverConnection = connection
+        let up = H2Upstream(session: self, connection: connection)
+        upstream = up
+        mux.createStreamChannel { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(up) }
+        }.whenComplete { result in
+            if case .failure = result {
+                // The stream never opened: the handler was not added, so count it here.
+                if !up.counted { up.counted = true; connection.streamEnded() }
+                guard self.phase == .connecting, self.upstream === up else { return }
+                self.upstream = nil
+                self.serverConnection = nil
+                self.connectFailed()
+            }
+        }
+    }
+
+    /// The server stream is open: the request goes out.
+    func upstreamActive(_ up: H2Upstream) {
+        guard phase == .connecting, upstream === up else { return }
+        phase = .exchanging
+        if xlog != nil {
+            xlog!.connectEnd = .now()
+            xlog!.backendSource = serverConnection?.localAddressText
+        }
+        let headers = outgoingRequestHeaders()
+        up.write(.headers(.init(headers: headers, endStream: requestEnded && pending.isEmpty)))
+        for p in pending { up.write(p) }
+        pending.removeAll()
+        up.flush()
+        armTimeout(backend?.serverTimeout, queue: false)
+        if up.isWritable { resumeReading() }
+    }
+
+    private func outgoingRequestHeaders() -> HPACKHeaders {
+        var headers = requestHeaders
+        if let ff = frontend.http.forwardFor, let client = context.channel.parent?.remoteAddress,
+           !(frontend.http.forwardForExcept?.contains(client) ?? false) {
+            let name = frontend.http.forwardedForHeaderLowercased
+            if !(ff.ifNone && headers.contains(name: name)) {
+                headers.add(name: name, value: client.ipAddress ?? "")
+            }
+        }
+        return headers
+    }
+
+    private func connectFailed() {
+        guard let backend, let server else { return }
+        if connectAttempts > backend.config.retries {
+            backend.release(server)
+            self.server = nil
+            sendError(503)
+            return
+        }
+        if backend.shouldRedispatch(afterAttempt: connectAttempts) {
+            backend.release(server)
+            self.server = nil
+            let saved = connectAttempts
+            assignServer(avoid: server.index)
+            connectAttempts = saved
+            return
+        }
+        let delay = min(backend.connectTimeout, .seconds(1))
+        context.eventLoop.scheduleTask(in: delay) {
+            guard self.phase == .connecting, self.context != nil else { return }
+            self.obtainStream()
+        }
+    }
+
+    private func forwardToServer(_ payload: HTTP2Frame.FramePayload) {
+        switch phase {
+        case .exchanging:
+            upstream?.write(payload)
+        case .assigning, .queued, .connecting:
+            pending.append(payload)
+        default:
+            break
+        }
+    }
+
+    // MARK: response (called by the upstream stream)
+
+    func upstreamRead(_ payload: HTTP2Frame.FramePayload) {
+        guard phase == .exchanging else { return }
+        armTimeout(backend?.serverTimeout, queue: false)
+        switch payload {
+        case .headers(let h):
+            if !responseStarted {
+                let status = h.headers.first(name: ":status").flatMap { Int($0) } ?? 0
+                if status >= 200 || status == 101 {
+                    responseStarted = true
+                    noteResponseHead(h.headers, status: status)
+                }
+            } else if xlog != nil {
+                xlog!.bytesOut += Int64(H2Translate.htxSize(h.headers, startLine: 0)) - 20  // trailers: no start line
+            }
+            if h.endStream { responseEnded = true }
+        case .data(let d):
+            if xlog != nil { xlog!.bytesOut += Int64(d.data.readableBytes) }
+            if d.endStream { responseEnded = true }
+        case .rstStream:
+            upstreamAborted()
+            return
+        default:
+            return
+        }
+        context.write(wrapOutboundOut(payload), promise: nil)
+        clientNeedsFlush = true
+        if responseEnded { finish() }
+    }
+
+    func upstreamReadComplete() {
+        if clientNeedsFlush {
+            clientNeedsFlush = false
+            context?.flush()
+            logAsapIfPending()
+        }
+    }
+
+    /// The server stream closed before the response ended (server gone, reset, connection lost).
+    func upstreamAborted() {
+        guard phase == .exchanging || phase == .connecting else { return }
+        server?.observe(.readError)
+        if responseStarted {
+            logExchange(("S", "D"))
+            resetClient(.internalError)
+        } else {
+            sendError(502)
+        }
+    }
+
+    private var asapPending = false
+
+    private func noteResponseHead(_ headers: HPACKHeaders, status: Int) {
+        server?.observe(TrafficEvent.forStatus(status))
+        guard xlog != nil else { return }
+        xlog!.responseHead = .now()
+        xlog!.status = status
+        xlog!.bytesOut += Int64(H2Translate.htxSize(headers, startLine: 8 + 3))
+        if let captures = logger?.responseCaptures, !captures.isEmpty {
+            xlog!.responseCaptures = captures.map { c in H2Translate.value(headers, c.name).map { String($0.prefix(c.length)) } }
+        }
+        asapPending = logger!.logAsap
+    }
+
+    private func logAsapIfPending() {
+        guard asapPending else { return }
+        asapPending = false
+        logExchange(("-", "-"), asap: true)
+    }
+
+    // MARK: end
+
+    private func finish() {
+        // logasap: haproxy logs once the response head is forwarded, even when the whole
+        // response came with it (then the server is already released: srv_conn excludes it).
+        if asapPending {
+            asapPending = false
+            logExchange(("-", "-"), asap: true, serverReleased: true)
+        }
+        logExchange(("-", "-"))
+        timer.cancel()
+        phase = .done
+        releaseServer()
+        context.flush()
+    }
+
+    private func releaseServer() {
+        if let server, let backend {
+            self.server = nil
+            backend.release(server)
+        }
+    }
+
+    /// Ends everything: client gone or reset, or an error already answered.
+    private func abort(_ termination: (Character, Character)) {
+        guard phase != .done else { return }
+        if phase != .waitingHeaders { logExchange(termination) }
+        phase = .done
+        timer.cancel()
+        if let waiter, let backend {
+            self.waiter = nil
+            if !backend.cancel(waiter) { waiter.onGrant = nil }
+        }
+        upstream?.cancel()
+        upstream = nil
+        releaseServer()
+    }
+
+    private func resetClient(_ code: HTTP2ErrorCode) {
+        phase = .done
+        timer.cancel()
+        upstream?.cancel()
+        upstream = nil
+        releaseServer()
+        context.writeAndFlush(wrapOutboundOut(.rstStream(code)), promise: nil)
+    }
+
+    /// HAProxy's error response, as h2 frames.
+    private func sendError(_ status: Int, termination: (Character, Character)? = nil) {
+        let errors = backend?.errors ?? frontend.errors
+        let (headers, body) = H2Translate.response(fromHTTP1: errors.response(status))
+        if xlog != nil {
+            xlog!.status = status
+            xlog!.bytesOut += Int64(H2Translate.htxSize(headers, startLine: 8 + 3) + body.readableBytes)
+        }
+        logExchange(termination ?? HTTPSession.termination(forError: status))
+        phase = .done
+        timer.cancel()
+        upstream?.cancel()
+        upstream = nil
+        if let waiter, let backend {
+            self.waiter = nil
+            if !backend.cancel(waiter) { waiter.onGrant = nil }
+        }
+        releaseServer()
+        context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: false))), promise: nil)
+        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
+        context.flush()
+        // The rest of the request is not wanted: HAProxy resets the client stream if it goes on.
+        if !requestEnded { context.close(promise: nil) }
+    }
+
+    private func logExchange(_ termination: (Character, Character), asap: Bool = false, serverReleased: Bool = false) {
+        guard let logger, !logger.connectionOnly, xlog != nil, !xlog!.logged else { return }
+        let now = NIODeadline.now()
+        if xlog!.requestStart == nil { xlog!.requestStart = now }
+        xlog!.logged = true
+        let parent = context?.channel.parent
+        var record = xlog!.httpRecord(now: now, termination: termination, client: parent?.remoteAddress,
+                                      local: parent?.localAddress, frontend: frontend, backend: backend, logAsap: asap)
+        logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
+        if serverReleased { record.srvConn = max(0, record.srvConn - 1) }
+        let isError = termination.0 != "-" || record.status >= 500
+        logger.log(record, isError: isError)
+    }
+
+    // MARK: timeouts
+
+    private var timeoutIsQueue = false
+
+    private func armTimeout(_ amount: TimeAmount?, queue: Bool) {
+        timeoutIsQueue = queue
+        guard let amount else { timer.disarm(); return }
+        if timer.set(.now() + amount) { timer.schedule(on: context.eventLoop) { self.timerFired() } }
+    }
+
+    private func timerFired() {
+        guard let context, timer.firedAndExpired(on: context.eventLoop, fire: { self.timerFired() }) else { return }
+        if timeoutIsQueue {
+            if phase == .queued, let waiter, let backend, backend.cancel(waiter) {
+                self.waiter = nil
+                sendError(503, termination: ("s", "Q"))
+            }
+            return
+        }
+        guard phase == .exchanging || phase == .connecting else { return }
+        server?.observe(.readTimeout)
+        if responseStarted {
+            logExchange(("s", "D"))
+            resetClient(.cancel)
+        } else {
+            sendError(504)
+        }
+    }
+}
+
+/// The server half of a proxied stream: a stream channel of a shared `H2ServerConnection`.
+final class H2Upstream: ChannelDuplexHandler, @unchecked Sendable {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private weak var session: H2StreamSession?
+    let connection: H2ServerConnection
+    private var context: ChannelHandlerContext?
+    private var readPending = false
+    private var needsFlush = false
+    private var ended = false
+    /// The connection's stream count was given back.
+    var counted = false
+
+    init(session: H2StreamSession, connection: H2ServerConnection) {
+        self.session = session
+        self.connection = connection
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { session?.upstreamActive(self) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        session?.upstreamActive(self)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        release()
+    }
+
+    private func release() {
+        if !counted { counted = true; connection.streamEnded() }
+    }
+
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func write(_ payload: HTTP2Frame.FramePayload) {
+        context?.write(wrapOutboundOut(payload), promise: nil)
+        needsFlush = true
+    }
+
+    func flush() {
+        if needsFlush {
+            needsFlush = false
+            context?.flush()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let payload = unwrapInboundIn(data)
+        switch payload {
+        case .headers(let h) where h.endStream: ended = true
+        case .data(let d) where d.endStream: ended = true
+        default: break
+        }
+        session?.upstreamRead(payload)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        session?.upstreamReadComplete()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        release()
+        if !ended, let session {
+            self.session = nil
+            session.upstreamAborted()
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if session?.isWritable ?? true {
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { session?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func resumeReading() {
+        guard readPending, let context else { return }
+        readPending = false
+        context.read()
+    }
+
+    /// The client side is gone: reset the server's stream (closing an open stream sends RST_STREAM).
+    func cancel() {
+        session = nil
+        if !ended { context?.close(promise: nil) }
+    }
+}

@@ -1,0 +1,297 @@
+"""HTTP/2 end to end: the seeds' gRPC TTS service (`bind ... proto h2`, `server ... proto h2`) with
+real grpcio servers and a real grpcio client, curl --http2-prior-knowledge and h2load against
+nghttpd, each run through haproxy 2.6 and through Fulcrum; log lines compared between the two."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from harness import REPO, Proxy, free_port, wait_for
+from test_logging import SyslogReceiver, split_header, timers
+
+SEED = REPO.parent / "shared" / "seed-configs" / "tts-grpc-syslog.cfg"
+# The seed as shipped (used when ../shared is not beside the repository).
+SEED_TEXT = """# Same service, logging to a local rsyslog over UDP (facility local0).
+global
+    log 127.0.0.1:514  local0
+    maxconn     50000
+
+defaults
+    log                     global
+    maxconn                 3000
+    mode                    http
+    option                  httplog
+    option                  logasap
+    timeout connect         10s
+    timeout client          30s
+    timeout server          30s
+
+frontend tts_front
+  bind *:50050 proto h2
+  default_backend tts_servers
+
+backend tts_servers
+  balance roundrobin
+  server tts1 10.122.64.166:50051 check proto h2 maxconn 100
+  server tts2 10.122.64.191:50051 check proto h2 maxconn 100
+"""
+SERVICE = "/maum.brain.tts.NgTtsService/"
+HERE = Path(__file__).resolve().parent
+
+
+def seed_config(port, p1, p2, syslog_port, extra_backend=""):
+    """The seed with its addresses rewritten to loopback. `maxconn 50000` becomes 5000: haproxy
+    wants twice that in file descriptors and stops when the hard limit (20000 here) is lower."""
+    text = SEED.read_text() if SEED.exists() else SEED_TEXT
+    text = text.replace("bind *:50050", f"bind 127.0.0.1:{port}")
+    text = text.replace("10.122.64.166:50051", f"127.0.0.1:{p1}").replace("10.122.64.191:50051", f"127.0.0.1:{p2}")
+    text = text.replace("127.0.0.1:514", f"127.0.0.1:{syslog_port}")
+    text = text.replace("maxconn     50000", "maxconn     5000")
+    assert f"127.0.0.1:{p1}" in text and f"bind 127.0.0.1:{port}" in text
+    return text + extra_backend
+
+
+class TTSServer:
+    """grpc_tts.py in its own process (so it can be SIGKILLed); exits by itself after 120 s."""
+
+    def __init__(self, name):
+        self.name = name
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "grpc_tts.py"), name, str(self.port), "120"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()  # "ready" (or EOF if it died)
+        assert line.strip() == "ready", f"grpc server {name} did not start"
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+
+    def slow_calls(self):
+        """(calls of Slow seen cancelled, calls of Slow running now), asked directly."""
+        with grpc.insecure_channel(f"127.0.0.1:{self.port}") as ch:
+            c, a = ch.unary_unary(SERVICE + "Cancelled")(b"", timeout=5).split(b",")
+            return int(c), int(a)
+
+
+@pytest.fixture
+def tts(tmp_path):
+    servers = [TTSServer("tts1"), TTSServer("tts2")]
+    yield servers
+    for s in servers:
+        s.kill()
+
+
+@pytest.fixture
+def syslog():
+    rx = SyslogReceiver()
+    yield rx
+    rx.close()
+
+
+def start_proxy(impl, tmp_path, tts, syslog_port, extra_backend=""):
+    port = free_port()
+    cfg = seed_config(port, tts[0].port, tts[1].port, syslog_port, extra_backend)
+    return Proxy(impl, cfg, tmp_path, port, name="tts")
+
+
+def unary(ch, method, payload, timeout=5):
+    return ch.unary_unary(SERVICE + method)(payload, timeout=timeout)
+
+
+def test_grpc_calls_alternate_per_call_stream_and_carry_errors(impl, tmp_path, tts, syslog):
+    proxy = start_proxy(impl, tmp_path, tts, syslog.port)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{proxy.port}") as ch:
+            # One client connection, requests balanced one by one.
+            names = [unary(ch, "Echo", b"hi%d" % i).split(b":")[0].decode() for i in range(6)]
+            assert names == ["tts1", "tts2"] * 3
+
+            # Server streaming: 20 chunks of 64 KiB (1.25 MiB) from the next server in turn.
+            chunks = list(ch.unary_stream(SERVICE + "SpeakWav")(b"20", timeout=10))
+            assert len(chunks) == 20 and sum(map(len, chunks)) == 20 * 65536
+            assert {c.split(b":")[0] for c in chunks} == {b"tts1"}
+            assert all(c.endswith(bytes([65 + i % 26]) * 100) for i, c in enumerate(chunks))
+
+            # gRPC status in trailers reaches the client unchanged.
+            with pytest.raises(grpc.RpcError) as e:
+                unary(ch, "Fail", b"way")
+            assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED and e.value.details() == "denied way"
+
+            # Deadline exceeded (grpc-timeout goes through to the server, which stops the call).
+            with pytest.raises(grpc.RpcError) as e:
+                unary(ch, "Slow", b"3", timeout=0.3)
+            assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            cancelled = lambda: sum(s.slow_calls()[0] for s in tts)
+            running = lambda: sum(s.slow_calls()[1] for s in tts)
+            wait_for(lambda: cancelled() == 1 and running() == 0, 5, what="the expired call ended at the server")
+
+            # Cancellation: the client resets its stream; the server sees its call cancelled.
+            fut = ch.unary_unary(SERVICE + "Slow").future(b"5", timeout=10)
+            wait_for(lambda: running() == 1, 5, what="the call running at a server")
+            assert fut.cancel()
+            wait_for(lambda: cancelled() == 2 and running() == 0, 5, what="the server saw the cancel")
+
+            # The connection is still good afterwards.
+            assert unary(ch, "Echo", b"after").endswith(b":after")
+    finally:
+        proxy.stop()
+    assert proxy.proc.returncode in (0, -15, 143), proxy.stderr()
+
+
+def normalize_grpc(msg):
+    f = msg.rstrip("\n").split(" ")
+    f[0] = re.sub(r":\d+$", ":P", f[0])
+    f[1] = "[DATE]"
+    f[4] = timers(f[4])
+    f[-2] = re.sub(r"//127\.0\.0\.1:\d+/", "//ADDR/", f[-2])
+    return " ".join(f)
+
+
+def run_log_scenario(impl, tmp_path, tts, syslog):
+    proxy = start_proxy(impl, tmp_path, tts, syslog.port)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{proxy.port}") as ch:
+            for i in range(4):
+                unary(ch, "Echo", b"x%d" % i)
+            with pytest.raises(grpc.RpcError):
+                unary(ch, "Fail", b"log")
+            assert len(list(ch.unary_stream(SERVICE + "SpeakWav")(b"1", timeout=10))) == 1
+        lines = syslog.collect(6, timeout=5)
+    finally:
+        proxy.stop()
+    return [(p, t, normalize_grpc(m)) for p, t, m in map(split_header, lines)]
+
+
+def test_grpc_log_lines_match_haproxy(tmp_path, tts, syslog, request):
+    from conftest import selected_impls
+    impls = selected_impls(request.config)
+    out = {}
+    for impl in impls:
+        syslog.lines.clear()
+        out[impl] = run_log_scenario(impl, tmp_path, tts, syslog)
+        assert len(out[impl]) == 6, out[impl]
+        for pri, tag, msg in out[impl]:
+            assert (pri, tag) == (134, "haproxy")
+            assert msg.endswith(' HTTP/2.0"'), msg
+            assert " ---- " in msg and "/+N 200 +" in msg, msg  # logasap: + on Ta and bytes
+    if len(out) == 2:
+        # The stream's byte count at logasap time depends on how much was read: mask it there.
+        mask = lambda m: re.sub(r" \+\d+ (- - ---- .*SpeakWav)", r" +B \1", m)
+        h = [(p, t, mask(m)) for p, t, m in out["haproxy"]]
+        f = [(p, t, mask(m)) for p, t, m in out["fulcrum"]]
+        assert f == h, f"\nhaproxy: {h}\nfulcrum: {f}"
+
+
+def test_killing_a_server_mid_stream_ends_only_that_stream(impl, tmp_path, tts, syslog):
+    proxy = start_proxy(impl, tmp_path, tts, syslog.port)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{proxy.port}") as ch:
+            speak = ch.unary_stream(SERVICE + "SpeakWav")
+            streams = [speak(b"40,0.05", timeout=20) for _ in range(2)]
+            by_server = {next(st).split(b":")[0]: st for st in streams}
+            assert set(by_server) == {b"tts1", b"tts2"}  # round robin, one stream each
+            tts[0].kill()
+            with pytest.raises(grpc.RpcError) as e:
+                for _ in by_server[b"tts1"]:
+                    pass
+            assert e.value.code() != grpc.StatusCode.OK
+            rest = list(by_server[b"tts2"])
+            assert len(rest) == 39 and all(c.startswith(b"tts2:") for c in rest)
+
+            # Once the check marks tts1 DOWN (inter 2s, fall 3), every call goes to tts2.
+            def all_to_tts2():
+                try:
+                    return all(unary(ch, "Echo", b"p").startswith(b"tts2:") for _ in range(4))
+                except grpc.RpcError:
+                    return False
+            wait_for(all_to_tts2, 15, interval=0.2, what="calls served by tts2 only")
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def nghttpd(tmp_path):
+    docroot = tmp_path / "www"
+    docroot.mkdir()
+    (docroot / "index.html").write_bytes(b"<h1>h2 origin</h1>\n" * 100)
+    (docroot / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    port = free_port()
+    p = subprocess.Popen(["timeout", "120", "nghttpd", "--no-tls", "-d", str(docroot), "-a", "127.0.0.1", str(port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from harness import is_listening
+    wait_for(lambda: is_listening(port), 5, what="nghttpd listening")
+    yield port, docroot
+    p.kill()
+    p.wait(5)
+
+
+def h2_config(port, server_port):
+    return f"""
+global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:{port} proto h2
+    default_backend be
+backend be
+    server s1 127.0.0.1:{server_port} proto h2
+"""
+
+
+def test_curl_http2_prior_knowledge_to_an_h2_server(impl, tmp_path, nghttpd):
+    sport, docroot = nghttpd
+    port = free_port()
+    proxy = Proxy(impl, h2_config(port, sport), tmp_path, port, name="h2curl")
+    try:
+        out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-o", str(tmp_path / "big.out"),
+                              "-w", "%{http_version} %{http_code}", f"http://127.0.0.1:{port}/big.bin"],
+                             capture_output=True, text=True, timeout=20)
+        assert out.stdout == "2 200", out.stderr
+        assert (tmp_path / "big.out").read_bytes() == (docroot / "big.bin").read_bytes()
+        out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-w", "%{http_code}",
+                              f"http://127.0.0.1:{port}/missing"], capture_output=True, text=True, timeout=20)
+        assert out.stdout.endswith("404"), out.stdout
+    finally:
+        proxy.stop()
+
+
+def test_h2load_many_streams_on_few_connections(impl, tmp_path, nghttpd):
+    sport, _ = nghttpd
+    port = free_port()
+    proxy = Proxy(impl, h2_config(port, sport), tmp_path, port, name="h2load")
+    try:
+        out = subprocess.run(["h2load", "-n", "2000", "-c", "4", "-m", "16", f"http://127.0.0.1:{port}/index.html"],
+                             capture_output=True, text=True, timeout=60)
+        m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out.stdout)
+        assert m, out.stdout + out.stderr
+        assert m.groups() == ("2000", "2000", "2000", "0"), out.stdout
+        assert re.search(r"status codes: 2000 2xx", out.stdout), out.stdout
+    finally:
+        proxy.stop()
+
+
+def test_503_over_h2_when_no_server_answers(impl, tmp_path):
+    port, dead = free_port(), free_port()
+    proxy = Proxy(impl, h2_config(port, dead), tmp_path, port, name="h2dead")
+    try:
+        out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-D", "-", f"http://127.0.0.1:{port}/x"],
+                             capture_output=True, timeout=30)
+    finally:
+        proxy.stop()
+    head, _, body = out.stdout.decode().partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    assert lines[0] == "HTTP/2 503 "
+    assert sorted(lines[1:]) == ["cache-control: no-cache", "content-length: 107", "content-type: text/html"]
+    assert body == "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"

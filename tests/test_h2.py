@@ -295,3 +295,53 @@ def test_503_over_h2_when_no_server_answers(impl, tmp_path):
     assert lines[0] == "HTTP/2 503 "
     assert sorted(lines[1:]) == ["cache-control: no-cache", "content-length: 107", "content-type: text/html"]
     assert body == "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"
+
+
+def h2_to_h1_config(port, server_port):
+    return h2_config(port, server_port).replace(" proto h2\n", "\n").replace(
+        f"bind 127.0.0.1:{port}\n", f"bind 127.0.0.1:{port} proto h2\n")
+
+
+def curl_h2(port, path, *args):
+    out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-D", "-", *args, f"http://127.0.0.1:{port}{path}"],
+                         capture_output=True, timeout=30)
+    head, _, body = out.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    return lines[0], sorted(l.lower() for l in lines[1:] if not l.lower().startswith("date:")), body
+
+
+def test_h2_clients_reach_http1_servers_as_haproxy_sends_them(env, tmp_path):
+    """The same h2 requests through each implementation to an HTTP/1.1 server: the request the
+    server reads and the response the client gets are compared."""
+    from harness import Backend, http_handler, make_response
+    from conftest import selected_impls
+    big = os.urandom(200_000)
+
+    def respond(req, conn, srv):
+        if req.target == "/chunked":
+            return make_response(200, b"x" * 5000, {"Content-Type": "text/plain"}, chunked=True)
+        if req.target == "/big":
+            return make_response(200, big, {"Content-Type": "application/octet-stream"})
+        return make_response(201, b"got " + str(len(req.body)).encode(), {"Content-Type": "text/plain", "X-Srv": "h1"})
+
+    results = {}
+    for impl in ("haproxy", "fulcrum"):
+        backend = env.backend(http_handler(respond), name=f"h1-{impl}")
+        port = free_port()
+        proxy = Proxy(impl, h2_to_h1_config(port, backend.port), tmp_path, port, name=f"h2h1-{impl}")
+        try:
+            r = [curl_h2(port, "/a?q=1", "-H", "X-Test: one"),
+                 curl_h2(port, "/post", "--data-binary", "hello world", "-H", "Content-Type: text/plain"),
+                 curl_h2(port, "/chunked"),
+                 curl_h2(port, "/big")]
+        finally:
+            proxy.stop()
+        seen = [(q.method, q.target, q.version,
+                 sorted((k.lower(), v.replace(f":{port}", ":PORT")) for k, v in q.headers), q.body) for q in backend.requests]
+        results[impl] = (r, seen)
+    hr, hs = results["haproxy"]
+    fr, fs = results["fulcrum"]
+    assert fr[3][2] == big and fr[2][2] == b"x" * 5000
+    assert fr[1][0] == "HTTP/2 201 " and fr[1][2] == b"got 11"
+    assert fs == hs, f"\nhaproxy server saw: {hs}\nfulcrum server saw: {fs}"
+    assert fr == hr, f"\nhaproxy: {[x[:2] for x in hr]}\nfulcrum: {[x[:2] for x in fr]}"

@@ -144,6 +144,24 @@ final class H2Pool: @unchecked Sendable {
         connect(c, clientLocalPort: clientLocalPort, timeout: connectTimeout)
     }
 
+    /// Idle HTTP/1.1 connections of streams whose server is not `proto h2`, by server.
+    private var h1Idle: [Int: [H1Upstream]] = [:]
+
+    func addIdle(_ c: H1Upstream) {
+        h1Idle[c.server.globalIndex, default: []].append(c)
+    }
+
+    func removeIdle(_ c: H1Upstream) {
+        h1Idle[c.server.globalIndex]?.removeAll { $0 === c }
+    }
+
+    func takeIdle(server: ServerRuntime) -> H1Upstream? {
+        while let c = h1Idle[server.globalIndex]?.popLast() {
+            if c.isOpen { return c }
+        }
+        return nil
+    }
+
     func remove(_ c: H2ServerConnection) {
         let g = c.server.globalIndex
         byServer[g]?.removeAll { $0 === c }

@@ -30,7 +30,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     private var waiter: QueueWaiter?
     private var connectAttempts = 0
     private var serverConnection: H2ServerConnection?
-    private var upstream: H2Upstream?
+    private var upstream: (any StreamUpstream)?
 
     /// Request frames received before the server stream was open.
     private var pending: [HTTP2Frame.FramePayload] = []
@@ -216,6 +216,10 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         connectAttempts += 1
         if xlog != nil { xlog!.connectStart = .now(); xlog!.retries = connectAttempts - 1 }
         let localPort = context.channel.parent?.localAddress?.port
+        if server.config.proto != "h2" {
+            obtainHTTP1(server: server, backend: backend, localPort: localPort)
+            return
+        }
         loopContext.h2Pool.acquire(server: server, clientLocalPort: localPort, connectTimeout: backend.connectTimeout) { result, reused in
             switch result {
             case .success(let connection):
@@ -231,6 +235,38 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
                 self.connectFailed()
             }
         }
+    }
+
+    /// A server without `proto h2`: the stream goes over an HTTP/1.1 connection of its own.
+    private func obtainHTTP1(server: ServerRuntime, backend: BackendRuntime, localPort: Int?) {
+        let pool = loopContext.h2Pool
+        if let idle = pool.takeIdle(server: server) {
+            if xlog != nil { xlog!.connectEnd = .now() }
+            attachHTTP1(idle)
+            return
+        }
+        H1Upstream.connect(server: server, pool: pool, clientLocalPort: localPort, timeout: backend.connectTimeout)
+            .whenComplete { result in
+                switch result {
+                case .success(let up):
+                    server.observe(.connected)
+                    guard self.phase == .connecting, self.context != nil else {
+                        pool.addIdle(up)
+                        return
+                    }
+                    self.attachHTTP1(up)
+                case .failure:
+                    server.observe(.connectFailed)
+                    guard self.phase == .connecting else { return }
+                    self.connectFailed()
+                }
+            }
+    }
+
+    private func attachHTTP1(_ up: H1Upstream) {
+        up.attach(self)
+        upstream = up
+        sendRequest(up, backendSource: up.localAddressText)
     }
 
     private func openStream(on connection: H2ServerConnection) {
@@ -259,10 +295,14 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     /// The server stream is open: the request goes out.
     func upstreamActive(_ up: H2Upstream) {
         guard phase == .connecting, upstream === up else { return }
+        sendRequest(up, backendSource: serverConnection?.localAddressText)
+    }
+
+    private func sendRequest(_ up: any StreamUpstream, backendSource: (ip: String, port: Int)?) {
         phase = .exchanging
         if xlog != nil {
-            xlog!.connectEnd = .now()
-            xlog!.backendSource = serverConnection?.localAddressText
+            if xlog!.connectEnd == nil { xlog!.connectEnd = .now() }
+            xlog!.backendSource = backendSource
         }
         let headers = outgoingRequestHeaders()
         up.write(.headers(.init(headers: headers, endStream: requestEnded && pending.isEmpty)))
@@ -402,6 +442,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         logExchange(("-", "-"))
         timer.cancel()
         phase = .done
+        upstream = nil
         releaseServer()
         context.flush()
     }

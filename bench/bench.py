@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-WORKLOADS = ["http-keepalive", "http-close", "http-1m", "tcp-bulk", "http-log-stuck"]
+WORKLOADS = ["http-keepalive", "http-close", "http-1m", "tcp-bulk", "http-log-stuck", "h2c", "grpc-unary"]
 IMPLS = ["direct", "fulcrum", "haproxy"]
 
 
@@ -120,6 +120,26 @@ def parse_wrk(out):
     return res
 
 
+def parse_h2load(out, duration):
+    """h2load's summary: rate from succeeded requests over the run (h2load reports no latency
+    percentiles, so p50/p99 stay empty), errors = failed + non-2xx."""
+    res = {"rate": None, "requests": 0, "p50": None, "p99": None, "errors": ""}
+    m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out)
+    if not m:
+        res["errors"] = "h2load output not understood: " + out.strip()[-200:]
+        return res
+    succeeded, failed = int(m.group(3)), int(m.group(4))
+    m2 = re.search(r"finished in ([\d.]+)(ms|s),", out)
+    elapsed = float(m2.group(1)) / (1000 if m2 and m2.group(2) == "ms" else 1) if m2 else duration
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    bad = sum(int(x) for x in codes.groups()[1:]) if codes else 0
+    res["requests"] = succeeded
+    res["rate"] = succeeded / elapsed if elapsed > 0 else None
+    if failed or bad:
+        res["errors"] = f"failed={failed} non2xx={bad}"
+    return res
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -128,6 +148,13 @@ class Bench:
         self.nginx_port = free_port()
         self.http_port = free_port()
         self.tcp_port = free_port()
+        # `h2c`: h2load, many streams on few connections, through `bind proto h2` to nginx's h2c
+        # listener (`server proto h2`); `grpc-unary`: gRPC-framed POSTs from h2load to a grpcio server.
+        self.nginx_h2_port = free_port()
+        self.h2_port = free_port()
+        self.grpc_port = free_port()
+        self.grpc_backend_port = free_port()
+        self.grpc_server = None
         # `http-log-stuck`: keep-alive through a frontend whose `option httplog` goes to a unix
         # datagram socket nobody reads (its buffer fills: every further line must be dropped).
         self.log_port = free_port()
@@ -171,6 +198,12 @@ http {{
         root {www};
         location = / {{ default_type text/plain; return 200 "ok"; }}
     }}
+    server {{
+        listen 127.0.0.1:{self.nginx_h2_port} http2 backlog=4096;
+        http2_max_requests 10000000;
+        root {www};
+        location = / {{ default_type text/plain; return 200 "ok"; }}
+    }}
 }}
 """)
         self.nginx = subprocess.Popen(["taskset", "-c", "1", "nginx", "-c", str(conf)],
@@ -178,6 +211,15 @@ http {{
                                       stderr=open(self.tmp / "nginx.stderr", "wb"))
         if not wait_listening(self.nginx_port, self.nginx):
             sys.exit(f"nginx did not start: {(self.tmp / 'nginx.stderr').read_text()}")
+        if "grpc-unary" in self.args.only:
+            self.grpc_server = subprocess.Popen(
+                ["taskset", "-c", "1", sys.executable, str(REPO / "tests" / "grpc_tts.py"), "tts1",
+                 str(self.grpc_backend_port), "3600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if not wait_listening(self.grpc_backend_port, self.grpc_server):
+                sys.exit("the grpcio server did not start (pip install grpcio)")
+            # one gRPC message: 5-byte prefix (uncompressed, length) + payload
+            payload = b"hello"
+            (self.tmp / "grpc-body").write_bytes(b"\x00" + len(payload).to_bytes(4, "big") + payload)
 
     # -------------------------------------------------------------- proxies
     def proxy_cfg(self):
@@ -201,6 +243,16 @@ frontend fe_tcp
 backend be_tcp
     mode tcp
     server nginx 127.0.0.1:{self.nginx_port}
+frontend fe_h2
+    bind 127.0.0.1:{self.h2_port} proto h2
+    default_backend be_h2
+backend be_h2
+    server nginx 127.0.0.1:{self.nginx_h2_port} proto h2
+frontend fe_grpc
+    bind 127.0.0.1:{self.grpc_port} proto h2
+    default_backend be_grpc
+backend be_grpc
+    server tts1 127.0.0.1:{self.grpc_backend_port} proto h2
 frontend fe_log
     bind 127.0.0.1:{self.log_port}
     option httplog
@@ -249,6 +301,15 @@ frontend fe_log
             el = time.monotonic() - t0
             return {"rate": nbytes / el / 1e6, "requests": n, "bytes": nbytes, "p50": None, "p99": None,
                     "errors": ""}
+        if workload in ("h2c", "grpc-unary"):
+            cmd = base + ["h2load", "-D", str(d), "-c", "4", "-m", "16", "-t", "1"]
+            if workload == "grpc-unary":
+                cmd += ["-d", str(self.tmp / "grpc-body"), "-H", "content-type: application/grpc", "-H", "te: trailers",
+                        f"http://127.0.0.1:{port}/maum.brain.tts.NgTtsService/Echo"]
+            else:
+                cmd.append(f"http://127.0.0.1:{port}/")
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=d + 60)
+            return parse_h2load(r.stdout, d)
         path = "/1m" if workload == "http-1m" else "/"
         conns = "10" if workload == "http-1m" else "50"
         cmd = base + ["wrk", "-t1", f"-c{conns}", f"-d{d}s", "--latency", "--timeout", "5s"]
@@ -265,13 +326,14 @@ frontend fe_log
         row = {"workload": workload, "impl": impl, "round": rnd}
         proc = None
         if impl == "direct":
-            port = self.nginx_port
+            port = {"h2c": self.nginx_h2_port, "grpc-unary": self.grpc_backend_port}.get(workload, self.nginx_port)
         else:
             proc, err = self.start_proxy(impl)
             if proc is None:
                 row["failed"] = err
                 return row
-            port = {"tcp-bulk": self.tcp_port, "http-log-stuck": self.log_port}.get(workload, self.http_port)
+            port = {"tcp-bulk": self.tcp_port, "http-log-stuck": self.log_port, "h2c": self.h2_port,
+                    "grpc-unary": self.grpc_port}.get(workload, self.http_port)
         perf = None
         perf_out = self.tmp / f"perf-{impl}-{workload}-{rnd}.txt"
         try:
@@ -328,6 +390,7 @@ frontend fe_log
                         print(fmt_row(row), flush=True)
         finally:
             stop(self.nginx)
+            stop(self.grpc_server)
 
     def cleanup(self):
         shutil.rmtree(self.tmp, ignore_errors=True)

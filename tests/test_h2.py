@@ -345,3 +345,57 @@ def test_h2_clients_reach_http1_servers_as_haproxy_sends_them(env, tmp_path):
     assert fr[1][0] == "HTTP/2 201 " and fr[1][2] == b"got 11"
     assert fs == hs, f"\nhaproxy server saw: {hs}\nfulcrum server saw: {fs}"
     assert fr == hr, f"\nhaproxy: {[x[:2] for x in hr]}\nfulcrum: {[x[:2] for x in fr]}"
+
+
+@pytest.fixture
+def nginx_h2c(tmp_path):
+    """nginx with an h2c (prior knowledge) listener that ends each connection after 50 requests
+    with a GOAWAY: the streams it received beyond that are not processed."""
+    d = tmp_path / "nginx"
+    d.mkdir()
+    port = free_port()
+    conf = d / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/cb; proxy_temp_path {d}/pt; fastcgi_temp_path {d}/ft;
+    uwsgi_temp_path {d}/ut; scgi_temp_path {d}/st;
+    keepalive_requests 50;
+    server {{
+        listen 127.0.0.1:{port} http2;
+        location / {{ default_type text/plain; return 200 "ok"; }}
+    }}
+}}
+""")
+    p = subprocess.Popen(["timeout", "120", "nginx", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from harness import is_listening
+    wait_for(lambda: is_listening(port), 5, what="nginx listening")
+    yield port
+    p.terminate()
+    p.wait(5)
+
+
+def test_streams_a_server_refused_with_goaway_are_sent_again(impl, tmp_path, nginx_h2c):
+    """nginx closes its h2 connections every 50 requests (GOAWAY); streams above the GOAWAY's last
+    stream ID were not processed. Fulcrum sends them again on a new connection: no client sees an
+    error. (haproxy 2.6 resets some of those client streams: measured 1527 of 20000 with
+    keepalive_requests 100; it is held to its own count only.)"""
+    port = free_port()
+    proxy = Proxy(impl, h2_config(port, nginx_h2c), tmp_path, port, name="goaway")
+    try:
+        out = subprocess.run(["h2load", "-n", "3000", "-c", "4", "-m", "16", f"http://127.0.0.1:{port}/"],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        proxy.stop()
+    m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out.stdout)
+    assert m, out.stdout + out.stderr
+    total, done, ok, failed = map(int, m.groups())
+    assert total == done == 3000 and ok + failed == 3000
+    if impl == "fulcrum":
+        assert failed == 0, out.stdout
+        assert re.search(r"status codes: 3000 2xx", out.stdout), out.stdout

@@ -18,6 +18,8 @@ final class H2ServerConnection: @unchecked Sendable {
     var totalStreams = 0
     /// GOAWAY received, closed, or retired: no new stream goes here.
     var closing = false
+    /// The last stream the server said it processes (GOAWAY): streams above were not processed.
+    var goAwayLastStreamID: HTTP2StreamID?
     var ready: Bool { channel != nil && !closing }
     /// Streams waiting for the connection to be established.
     private var waiters: [(Result<H2ServerConnection, any Error>) -> Void] = []
@@ -226,7 +228,8 @@ final class H2ServerConnectionWatcher: ChannelInboundHandler, @unchecked Sendabl
             for s in settings where s.parameter == .maxConcurrentStreams {
                 connection.maxStreams = max(1, s.value)
             }
-        case .goAway:
+        case .goAway(let last, _, _):
+            connection.goAwayLastStreamID = last
             connection.goAway()
         default:
             break

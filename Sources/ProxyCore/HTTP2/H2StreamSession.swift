@@ -34,6 +34,12 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
 
     /// Request frames received before the server stream was open.
     private var pending: [HTTP2Frame.FramePayload] = []
+    /// Request frames already sent, kept (up to `replayLimit` bytes of DATA) until the response
+    /// starts: a stream the server refused unprocessed (GOAWAY, REFUSED_STREAM) is sent again.
+    private var sent: [HTTP2Frame.FramePayload] = []
+    private var sentBytes = 0
+    private var replayable = true
+    private static let replayLimit = 64 * 1024
     private var requestHeaders = HPACKHeaders()
     private var requestEnded = false
     private var responseStarted = false
@@ -305,8 +311,14 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
             xlog!.backendSource = backendSource
         }
         let headers = outgoingRequestHeaders()
+        if !sent.isEmpty {
+            // A replay: the frames sent before, then what arrived since.
+            pending = sent + pending
+            sent.removeAll()
+            sentBytes = 0
+        }
         up.write(.headers(.init(headers: headers, endStream: requestEnded && pending.isEmpty)))
-        for p in pending { up.write(p) }
+        for p in pending { up.write(p); keep(p) }
         pending.removeAll()
         up.flush()
         armTimeout(backend?.serverTimeout, queue: false)
@@ -348,10 +360,22 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
+    private func keep(_ payload: HTTP2Frame.FramePayload) {
+        guard replayable, !responseStarted else { return }
+        if case .data(let d) = payload { sentBytes += d.data.readableBytes }
+        if sentBytes > Self.replayLimit {
+            replayable = false
+            sent.removeAll()
+        } else {
+            sent.append(payload)
+        }
+    }
+
     private func forwardToServer(_ payload: HTTP2Frame.FramePayload) {
         switch phase {
         case .exchanging:
             upstream?.write(payload)
+            keep(payload)
         case .assigning, .queued, .connecting:
             pending.append(payload)
         default:
@@ -399,8 +423,18 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     /// The server stream closed before the response ended (server gone, reset, connection lost).
-    func upstreamAborted() {
+    /// `refused`: the server did not process it (GOAWAY below its ID, REFUSED_STREAM, or opened
+    /// after a GOAWAY): it is sent again on another connection, as HAProxy does.
+    func upstreamAborted(refused: Bool = false) {
         guard phase == .exchanging || phase == .connecting else { return }
+        if refused && !responseStarted && replayable && refusals < 3 {
+            refusals += 1
+            upstream = nil
+            serverConnection = nil
+            connectAttempts = max(0, connectAttempts - 1)
+            obtainStream()
+            return
+        }
         server?.observe(.readError)
         if responseStarted {
             logExchange(("S", "D"))
@@ -411,6 +445,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private var asapPending = false
+    private var refusals = 0
 
     private func noteResponseHead(_ headers: HPACKHeaders, status: Int) {
         server?.observe(TrafficEvent.forStatus(status))
@@ -605,6 +640,10 @@ final class H2Upstream: ChannelDuplexHandler, @unchecked Sendable {
         switch payload {
         case .headers(let h) where h.endStream: ended = true
         case .data(let d) where d.endStream: ended = true
+        case .rstStream(let code):
+            // The stream closes next (channelInactive tells the session).
+            if code == .refusedStream { refused = true }
+            return
         default: break
         }
         session?.upstreamRead(payload)
@@ -617,14 +656,24 @@ final class H2Upstream: ChannelDuplexHandler, @unchecked Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         release()
+        // Above the last stream ID of a GOAWAY: not processed, whatever code closed it.
+        if let last = connection.goAwayLastStreamID,
+           let id = try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID), id > last {
+            refused = true
+        }
         if !ended, let session {
             self.session = nil
-            session.upstreamAborted()
+            session.upstreamAborted(refused: refused)
         }
         context.fireChannelInactive()
     }
 
+    /// The server did not process the stream (it may be sent again).
+    private var refused = false
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.errorCode == .refusedStream { refused = true }
+        if error is NIOHTTP2Errors.CreatedStreamAfterGoaway { refused = true }
         context.close(promise: nil)
     }
 

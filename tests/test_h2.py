@@ -328,19 +328,26 @@ def test_h2_clients_reach_http1_servers_as_haproxy_sends_them(env, tmp_path):
     for impl in ("haproxy", "fulcrum"):
         backend = env.backend(http_handler(respond), name=f"h1-{impl}")
         port = free_port()
-        proxy = Proxy(impl, h2_to_h1_config(port, backend.port), tmp_path, port, name=f"h2h1-{impl}")
+        rx = SyslogReceiver()
+        cfg = h2_to_h1_config(port, backend.port).replace("global\n", f"global\n    log 127.0.0.1:{rx.port} local0\n")
+        cfg = cfg.replace("defaults\n", "defaults\n    log global\n    option httplog\n")
+        proxy = Proxy(impl, cfg, tmp_path, port, name=f"h2h1-{impl}")
         try:
             r = [curl_h2(port, "/a?q=1", "-H", "X-Test: one"),
                  curl_h2(port, "/post", "--data-binary", "hello world", "-H", "Content-Type: text/plain"),
                  curl_h2(port, "/chunked"),
                  curl_h2(port, "/big")]
+            logs = [normalize_grpc(split_header(l)[2]) for l in rx.collect(4)]
         finally:
             proxy.stop()
+            rx.close()
         seen = [(q.method, q.target, q.version,
                  sorted((k.lower(), v.replace(f":{port}", ":PORT")) for k, v in q.headers), q.body) for q in backend.requests]
-        results[impl] = (r, seen)
-    hr, hs = results["haproxy"]
-    fr, fs = results["fulcrum"]
+        results[impl] = (r, seen, logs)
+    hr, hs, hl = results["haproxy"]
+    fr, fs, fl = results["fulcrum"]
+    # The log lines too (haproxy's %B counts the HTTP/1 head it parsed: reason, chunked's end).
+    assert len(fl) == 4 and fl == hl, f"\nhaproxy: {hl}\nfulcrum: {fl}"
     assert fr[3][2] == big and fr[2][2] == b"x" * 5000
     assert fr[1][0] == "HTTP/2 201 " and fr[1][2] == b"got 11"
     assert fs == hs, f"\nhaproxy server saw: {hs}\nfulcrum server saw: {fs}"

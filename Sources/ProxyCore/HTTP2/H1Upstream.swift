@@ -33,6 +33,7 @@ final class H1Upstream: ChannelDuplexHandler, StreamUpstream, @unchecked Sendabl
     private var responseEnded = false
     private var keepAlive = true
     private var finalHeadSeen = false
+    private var chunked = false
     private(set) var localAddressText: (ip: String, port: Int)?
 
     init(server: ServerRuntime, pool: H2Pool) {
@@ -118,6 +119,14 @@ final class H1Upstream: ChannelDuplexHandler, StreamUpstream, @unchecked Sendabl
         switch unwrapInboundIn(data) {
         case .head(let head):
             if head.status.code >= 200 { finalHeadSeen = true; keepAlive = head.isKeepAlive }
+            // haproxy's %B counts the HTTP/1 head as it parsed it: the reason phrase and every
+            // header but Connection; a chunked body counts one more byte at its end.
+            chunked = head.headers["transfer-encoding"].contains { $0.lowercased().contains("chunked") }
+            var size = 21 + 8 + 3 + head.status.reasonPhrase.utf8.count
+            for (name, value) in head.headers where name.lowercased() != "connection" {
+                size += name.utf8.count + value.utf8.count
+            }
+            session.upstreamHeadSize = size
             var block = HPACKHeaders()
             block.add(name: ":status", value: String(head.status.code))
             for (name, value) in head.headers {
@@ -131,6 +140,7 @@ final class H1Upstream: ChannelDuplexHandler, StreamUpstream, @unchecked Sendabl
         case .end(let trailers):
             responseEnded = true
             self.session = nil
+            if chunked { session.countResponseBytes(1) }
             if let trailers, !trailers.isEmpty {
                 var block = HPACKHeaders()
                 for (name, value) in trailers { block.add(name: name.lowercased(), value: value) }

@@ -55,6 +55,12 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The listener allows half-closure (for HTTP/1 and TCP); an h2 client that closed its
+        // side is gone: close ours too (its streams end with it).
+        if let e = event as? ChannelEvent, e == .inputClosed {
+            context.close(promise: nil)
+            return
+        }
         if let created = event as? NIOHTTP2StreamCreatedEvent {
             openStreams += 1
             if created.streamID > lastStreamID { lastStreamID = created.streamID }

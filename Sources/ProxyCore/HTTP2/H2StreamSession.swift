@@ -445,6 +445,12 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private var asapPending = false
+    /// The response head's size as haproxy counts it, when the server spoke HTTP/1 (set by H1Upstream).
+    var upstreamHeadSize: Int?
+
+    func countResponseBytes(_ n: Int) {
+        if xlog != nil { xlog!.bytesOut += Int64(n) }
+    }
     private var refusals = 0
 
     private func noteResponseHead(_ headers: HPACKHeaders, status: Int) {
@@ -452,7 +458,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         guard xlog != nil else { return }
         xlog!.responseHead = .now()
         xlog!.status = status
-        xlog!.bytesOut += Int64(H2Translate.htxSize(headers, startLine: 8 + 3))
+        xlog!.bytesOut += Int64(upstreamHeadSize ?? H2Translate.htxSize(headers, startLine: 8 + 3))
         if let captures = logger?.responseCaptures, !captures.isEmpty {
             xlog!.responseCaptures = captures.map { c in H2Translate.value(headers, c.name).map { String($0.prefix(c.length)) } }
         }

@@ -406,3 +406,20 @@ def test_streams_a_server_refused_with_goaway_are_sent_again(impl, tmp_path, ngi
     if impl == "fulcrum":
         assert failed == 0, out.stdout
         assert re.search(r"status codes: 3000 2xx", out.stdout), out.stdout
+
+
+def test_soft_stop_lets_streams_in_flight_finish(impl, tmp_path, tts, syslog):
+    """SIGUSR1 (soft stop): the listener closes, h2 clients get a GOAWAY, a stream in flight runs
+    to its end, then the process exits by itself."""
+    proxy = start_proxy(impl, tmp_path, tts, syslog.port)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{proxy.port}") as ch:
+            stream = ch.unary_stream(SERVICE + "SpeakWav")(b"12,0.1", timeout=20)
+            first = next(stream)
+            proxy.proc.send_signal(signal.SIGUSR1)
+            rest = list(stream)
+            assert len(rest) == 11 and all(c[:5] == first[:5] for c in rest)
+        wait_for(lambda: proxy.proc.poll() is not None, 10, what="the proxy to exit after its last stream")
+        assert proxy.proc.returncode == 0, proxy.stderr()
+    finally:
+        proxy.stop()

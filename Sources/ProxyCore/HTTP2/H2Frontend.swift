@@ -7,7 +7,7 @@ import NIOHTTP2
 /// by NIOHTTP2, one `H2StreamSession` per stream. This handler sits on the connection itself and
 /// keeps what HAProxy keeps per h2 connection: the idle timeout (`timeout client` with no stream
 /// open) and the soft stop (GOAWAY, then close once the accepted streams are done).
-final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
+final class H2ClientConnection: ChannelInboundHandler, NIOHTTP2StreamDelegate, @unchecked Sendable {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
@@ -28,14 +28,16 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Puts HTTP/2 on a freshly accepted client connection.
     static func configure(_ channel: any Channel, frontend: FrontendRuntime, loopContext: LoopContext) throws {
         let sync = channel.pipeline.syncOperations
+        let connection = H2ClientConnection(frontend: frontend, loopContext: loopContext)
         _ = try sync.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: H2Settings.clientSideConnection, streamConfiguration: H2Settings.stream,
+            streamDelegate: connection,
             inboundStreamInitializer: { stream in
                 stream.eventLoop.makeCompletedFuture {
                     try stream.pipeline.syncOperations.addHandler(H2StreamSession(frontend: frontend, loopContext: loopContext))
                 }
             })
-        try sync.addHandler(H2ClientConnection(frontend: frontend, loopContext: loopContext))
+        try sync.addHandler(connection)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -61,17 +63,32 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
             context.close(promise: nil)
             return
         }
-        if let created = event as? NIOHTTP2StreamCreatedEvent {
-            openStreams += 1
-            if created.streamID > lastStreamID { lastStreamID = created.streamID }
-            idleTimer.disarm()
-        } else if event is StreamClosedEvent {
-            openStreams -= 1
-            if openStreams == 0 {
-                if goingAway { context.close(promise: nil) } else { armIdle() }
-            }
-        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    // NIOHTTP2StreamDelegate: the inline multiplexer reports streams here, not down the pipeline.
+    func streamCreated(_ id: HTTP2StreamID, channel: any Channel) {
+        openStreams += 1
+        if id > lastStreamID { lastStreamID = id }
+        idleTimer.disarm()
+    }
+
+    func streamClosed(_ id: HTTP2StreamID, channel: any Channel) {
+        openStreams -= 1
+        if openStreams == 0 {
+            if goingAway { goAwayAndClose() } else { armIdle() }
+        }
+    }
+
+    /// GOAWAY, then close once it (and every frame written before it) reached the socket: a
+    /// plain close would drop the last frames of the streams that just ended.
+    private func goAwayAndClose() {
+        guard let context else { return }
+        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(frame), promise: written)
+        let channel = context.channel
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -83,9 +100,12 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     func softStop() {
         guard let context, !goingAway else { return }
         goingAway = true
-        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
-        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
-        if openStreams == 0 { context.close(promise: nil) }
+        if openStreams == 0 {
+            goAwayAndClose()
+        } else {
+            let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+            context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        }
     }
 
     private func armIdle() {
@@ -96,9 +116,7 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private func idleFired() {
         guard let context, idleTimer.firedAndExpired(on: context.eventLoop, fire: { self.idleFired() }) else { return }
         guard openStreams == 0 else { return }
-        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
-        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
-        context.close(promise: nil)
+        goAwayAndClose()
     }
 }
 

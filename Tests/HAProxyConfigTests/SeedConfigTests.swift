@@ -111,3 +111,17 @@ final class SeedRobustnessTests: XCTestCase {
         try XCTSkipIf(parsed == 0, "no seeds")
     }
 }
+
+final class HTTP2ConfigTests: XCTestCase {
+    func testHTTP1ClientsToH2ServersAreRefusedForNow() {
+        let text = "defaults\n mode http\n" + timeouts + "frontend f\n bind :8999\n default_backend b\nbackend b\n server t 127.0.0.1:1 proto h2\n"
+        let r = parse(text)
+        XCTAssertEqual(r.alerts.map { $0.location?.line }, [10])
+        XCTAssertTrue(r.alerts.first?.message.contains("not yet supported") ?? false)
+    }
+
+    func testH2ClientsToEitherKindOfServerAreFine() {
+        let text = "defaults\n mode http\n" + timeouts + "frontend f\n bind :8999 proto h2\n default_backend b\nbackend b\n server t 127.0.0.1:1 proto h2\n server u 127.0.0.1:2\n"
+        XCTAssertEqual(parse(text).alerts.map(\.message), [])
+    }
+}

@@ -229,7 +229,7 @@ def nghttpd(tmp_path):
     from harness import is_listening
     wait_for(lambda: is_listening(port), 5, what="nghttpd listening")
     yield port, docroot
-    p.kill()
+    p.terminate()  # `timeout` passes SIGTERM on to nghttpd
     p.wait(5)
 
 

@@ -423,3 +423,41 @@ def test_soft_stop_lets_streams_in_flight_finish(impl, tmp_path, tts, syslog):
         assert proxy.proc.returncode == 0, proxy.stderr()
     finally:
         proxy.stop()
+
+
+def curl_h1(port, path, *args, out=None):
+    cmd = ["curl", "-sS", "--http1.1", "-D", "-", *args, f"http://127.0.0.1:{port}{path}"]
+    r = subprocess.run(cmd, capture_output=True, timeout=30)
+    head, _, body = r.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    return lines[0], sorted(l.lower() for l in lines[1:] if not l.lower().startswith("date:")), body
+
+
+def test_http1_clients_reach_h2_servers(tmp_path, nghttpd, request):
+    """HTTP/1.1 clients (curl --http1.1, keep-alive) through a plain `bind` to a `server ... proto
+    h2` (nghttpd): status, headers and bodies as haproxy gives them."""
+    from conftest import selected_impls
+    sport, docroot = nghttpd
+    results = {}
+    for impl in selected_impls(request.config):
+        port = free_port()
+        cfg = h2_config(port, sport).replace(f"bind 127.0.0.1:{port} proto h2", f"bind 127.0.0.1:{port}")
+        proxy = Proxy(impl, cfg, tmp_path, port, name=f"h1h2-{impl}")
+        try:
+            results[impl] = [curl_h1(port, "/index.html"), curl_h1(port, "/big.bin"), curl_h1(port, "/missing"),
+                             curl_h1(port, "/index.html", "-H", "X-Extra: 1", "-H", "Connection: close")]
+            # several requests on one keep-alive connection
+            two = subprocess.run(["curl", "-sS", "--http1.1", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code}%{num_connects} ",
+                                  f"http://127.0.0.1:{port}/index.html", f"http://127.0.0.1:{port}/index.html"],
+                                 capture_output=True, text=True, timeout=30)
+            assert two.stdout.split() == ["2001", "2000"], two.stdout + two.stderr
+        finally:
+            proxy.stop()
+    r = results.get("fulcrum") or results["haproxy"]
+    assert r[0][0] == "HTTP/1.1 200 OK" or r[0][0].startswith("HTTP/1.1 200"), r[0][0]
+    assert r[0][2] == (docroot / "index.html").read_bytes() and r[1][2] == (docroot / "big.bin").read_bytes()
+    assert r[2][0].startswith("HTTP/1.1 404")
+    if len(results) == 2:
+        strip = lambda rs: [(a, [h for h in hs if not h.startswith(("server:", "last-modified:", "etag:"))], b) for a, hs, b in rs]
+        assert strip(results["fulcrum"]) == strip(results["haproxy"]), \
+            f"\nhaproxy: {[x[:2] for x in results['haproxy']]}\nfulcrum: {[x[:2] for x in results['fulcrum']]}"

@@ -66,14 +66,6 @@ extension ConfigParser {
                          at: loc, section: label, keyword: "default_backend")
                 }
             }
-            // HTTP/1 clients to h2 servers: not yet (h2 clients to either kind of server are fine).
-            if p.isFrontend && p.mode == .http, let h1Bind = p.binds.first(where: { $0.proto != "h2" }) {
-                let target = p.defaultBackend.flatMap { backNames[$0]?.proxy } ?? (p.kind == .listen ? p : nil)
-                for srv in target?.servers ?? [] where srv.proto == "h2" {
-                    diag(.alert, "'proto h2' toward server '\(srv.name)' is not yet supported by Fulcrum for HTTP/1 clients (comes with later work): \(p.kind.rawValue) '\(p.name)' binds \(h1Bind.location) without 'proto h2'. HTTP/2 clients ('bind ... proto h2') can use it.",
-                         at: srv.location, section: label, keyword: "server")
-                }
-            }
             // Servers.
             if p.isBackend {
                 var seen: [String: SourceLocation] = [:]

@@ -18,6 +18,9 @@ enum Connector {
     static func connectHTTP(server: ServerRuntime, loopContext: LoopContext, clientLocalPort: Int?,
                             timeout: TimeAmount) -> EventLoopFuture<ServerConnection> {
         let loop = loopContext.eventLoop
+        if server.config.proto == "h2" {
+            return H1ToH2Bridge.connect(server: server, loopContext: loopContext, clientLocalPort: clientLocalPort, timeout: timeout)
+        }
         guard let address = address(of: server, clientLocalPort: clientLocalPort) else {
             return loop.makeFailedFuture(ConnectError.noAddress)
         }

@@ -82,7 +82,7 @@ public enum Keywords {
         alert(["monitor-uri"], "monitoring")
         alert(["compression"], "compression")
         alert(["filter"], "filters")
-        alert(["bind ssl", "bind crt", "server ssl"], "TLS")
+        alert(["server ssl"], "TLS")
         alert(["option http-buffer-request"], "request buffering")
         alert(["http-reuse"], "connection reuse")
         alert(["server-template"], "DNS resolution")
@@ -219,7 +219,7 @@ public enum Keywords {
         "transparent", "uid", "user", "v4v6", "v6only", "verify",
     ]
     /// Bind options followed by a value.
-    static let bindOptionsWithValue: Set<String> = [
+    public static let bindOptionsWithValue: Set<String> = [
         "alpn", "backlog", "ca-file", "ca-ignore-err", "ca-sign-file", "ca-sign-pass", "ca-verify-file",
         "ciphers", "ciphersuites", "crl-file", "crt", "crt-ignore-err", "crt-list", "curves", "ecdhe",
         "expose-fd", "gid", "group", "id", "interface", "level", "maxconn", "mode", "mss", "name", "namespace",

@@ -101,6 +101,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Added after the connection became active (TLS: once ALPN chose HTTP/1.1).
+        if context.channel.isActive { start(context: context) }
     }
 
     /// The handler and its context hold each other: drop the context when the channel is torn
@@ -134,6 +136,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+    }
+
+    private var started = false
+
+    private func start(context: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
         loopContext.addSession(self)
         clientAddress = context.channel.remoteAddress
         localPort = context.channel.localAddress?.port

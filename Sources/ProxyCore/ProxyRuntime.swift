@@ -3,6 +3,8 @@ import HAProxyConfig
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 #if canImport(Glibc)
 import Glibc
@@ -107,6 +109,7 @@ public final class ProxyRuntime: @unchecked Sendable {
     private func bindListener(_ address: ListenAddress, frontend: FrontendRuntime, bind: Bind) throws -> any Channel {
         let location = bind.location
         let h2 = bind.proto == "h2" && frontend.config.mode == .http
+        let tls = bind.ssl ? try TLSBindContext.make(bind: bind, global: configuration.global) : nil
         let contexts = loopContexts
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -132,6 +135,23 @@ public final class ProxyRuntime: @unchecked Sendable {
                     return channel.close()
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                        if frontend.config.mode == .http && !tls.alpn.isEmpty && !h2 {
+                            // HTTP/2 or HTTP/1.1 on the same port, as the client's ALPN says.
+                            let negotiation = ApplicationProtocolNegotiationHandler { result, channel in
+                                channel.eventLoop.makeCompletedFuture {
+                                    if case .negotiated("h2") = result {
+                                        try H2ClientConnection.configure(channel, frontend: frontend, loopContext: loopContext)
+                                    } else {
+                                        try channel.pipeline.syncOperations.addHandler(HTTPSession(frontend: frontend, loopContext: loopContext))
+                                    }
+                                }
+                            }
+                            try channel.pipeline.syncOperations.addHandler(negotiation)
+                            return
+                        }
+                    }
                     if h2 {
                         try H2ClientConnection.configure(channel, frontend: frontend, loopContext: loopContext)
                     } else if frontend.config.mode == .tcp {

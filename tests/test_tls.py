@@ -1,0 +1,165 @@
+"""TLS termination (`bind ... ssl crt ...`), each case run through haproxy 2.6 and Fulcrum with the
+same config: a test CA and certificates made here with openssl; HTTP/1.1 and HTTP/2 on one port
+by ALPN (curl), the certificate chosen by SNI (openssl s_client), `ssl-min-ver` refusing an older
+handshake, `verify required` with a client certificate, a `crt` directory."""
+
+import re
+import subprocess
+
+import pytest
+
+from harness import Proxy, free_port, http_handler, make_response
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, **kw)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run(["openssl", "req", "-x509", *ec, "-keyout", d / "ca.key", "-out", d / "ca.pem", "-subj", "/CN=Fulcrum Test CA", "-days", "2"],
+        check=True)
+
+    def issue(name, sans, client=False):
+        run(["openssl", "req", "-new", *ec, "-keyout", d / f"{name}.key", "-out", d / f"{name}.csr", "-subj", f"/CN={sans[0]}"],
+            check=True)
+        ext = d / f"{name}.ext"
+        ext.write_text(("extendedKeyUsage=clientAuth\n" if client else "extendedKeyUsage=serverAuth\n") +
+                       "subjectAltName=" + ",".join(f"DNS:{s}" for s in sans) + "\n")
+        run(["openssl", "x509", "-req", "-in", d / f"{name}.csr", "-CA", d / "ca.pem", "-CAkey", d / "ca.key",
+             "-CAcreateserial", "-out", d / f"{name}.crt", "-days", "2", "-extfile", ext], check=True)
+        # HAProxy's PEM: the certificate chain and the private key in one file.
+        (d / f"{name}.pem").write_text((d / f"{name}.crt").read_text() + (d / f"{name}.key").read_text())
+    issue("a", ["a.test"])
+    issue("b", ["b.test", "*.b.test"])
+    issue("client", ["client.test"], client=True)
+    certdir = d / "certs"
+    certdir.mkdir()
+    for n in ("a", "b"):
+        (certdir / f"{n}.pem").write_text((d / f"{n}.pem").read_text())
+    return d
+
+
+@pytest.fixture
+def backend(env):
+    def respond(req, conn, srv):
+        return make_response(200, b"over tls " + req.target.encode(), {"Content-Type": "text/plain"})
+    return env.backend(http_handler(respond), name="tls-be")
+
+
+def tls_config(port, server_port, bind_opts):
+    return f"""
+global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port} {bind_opts}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{server_port}
+"""
+
+
+def curl(port, name, pki, *args):
+    r = run(["curl", "-sS", "--cacert", str(pki / "ca.pem"), "--resolve", f"{name}:{port}:127.0.0.1",
+             "-w", "\n%{http_version} %{http_code}", *args, f"https://{name}:{port}/x"])
+    body, _, tail = r.stdout.rpartition("\n")
+    return body, tail, r.returncode, r.stderr
+
+
+def peer_cn(port, servername, *args):
+    r = run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *(["-servername", servername] if servername else ["-noservername"]),
+             *args], input="")
+    m = re.search(r"^subject=.*?CN\s*=\s*([^,\s/]+)", r.stdout, re.M)
+    return m.group(1) if m else None
+
+
+def test_http11_and_h2_on_one_port_by_alpn(impl, tmp_path, pki, backend):
+    port = free_port()
+    proxy = Proxy(impl, tls_config(port, backend.port, f"ssl crt {pki / 'a.pem'} alpn h2,http/1.1"), tmp_path, port)
+    try:
+        assert curl(port, "a.test", pki, "--http1.1")[:2] == ("over tls /x", "1.1 200")
+        assert curl(port, "a.test", pki, "--http2")[:2] == ("over tls /x", "2 200")
+        # A client that verifies the name refuses a certificate for another one.
+        _, _, rc, err = curl(port, "wrong.test", pki)
+        assert rc != 0 and "certificate" in err.lower(), err
+    finally:
+        proxy.stop()
+
+
+def test_sni_chooses_among_certificates(impl, tmp_path, pki, backend):
+    port = free_port()
+    proxy = Proxy(impl, tls_config(port, backend.port, f"ssl crt {pki / 'a.pem'} crt {pki / 'b.pem'}"), tmp_path, port)
+    try:
+        assert peer_cn(port, "a.test") == "a.test"
+        assert peer_cn(port, "b.test") == "b.test"
+        assert peer_cn(port, "www.b.test") == "b.test"     # *.b.test
+        assert peer_cn(port, "unknown.test") == "a.test"   # the first crt is the default
+        assert peer_cn(port, None) == "a.test"
+        assert curl(port, "www.b.test", pki)[:2] == ("over tls /x", "1.1 200")
+    finally:
+        proxy.stop()
+
+
+def test_crt_directory(impl, tmp_path, pki, backend):
+    port = free_port()
+    proxy = Proxy(impl, tls_config(port, backend.port, f"ssl crt {pki / 'certs'}"), tmp_path, port)
+    try:
+        assert peer_cn(port, "b.test") == "b.test"
+        assert curl(port, "a.test", pki)[:2] == ("over tls /x", "1.1 200")
+    finally:
+        proxy.stop()
+
+
+def test_ssl_min_ver_refuses_an_older_handshake(impl, tmp_path, pki, backend):
+    port = free_port()
+    proxy = Proxy(impl, tls_config(port, backend.port, f"ssl crt {pki / 'a.pem'} ssl-min-ver TLSv1.3"), tmp_path, port)
+    try:
+        assert peer_cn(port, "a.test", "-tls1_2") is None   # handshake must fail
+        assert peer_cn(port, "a.test", "-tls1_3") == "a.test"
+        assert curl(port, "a.test", pki, "--tlsv1.2", "--tls-max", "1.2")[2] != 0
+        assert curl(port, "a.test", pki, "--tlsv1.3")[:2] == ("over tls /x", "1.1 200")
+    finally:
+        proxy.stop()
+
+
+def test_default_minimum_is_tls12(impl, tmp_path, pki, backend):
+    port = free_port()
+    proxy = Proxy(impl, tls_config(port, backend.port, f"ssl crt {pki / 'a.pem'}"), tmp_path, port)
+    try:
+        assert peer_cn(port, "a.test", "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0") is None
+        assert peer_cn(port, "a.test", "-tls1_2") == "a.test"
+    finally:
+        proxy.stop()
+
+
+def test_verify_required_wants_a_client_certificate(impl, tmp_path, pki, backend):
+    port = free_port()
+    opts = f"ssl crt {pki / 'a.pem'} ca-file {pki / 'ca.pem'} verify required"
+    proxy = Proxy(impl, tls_config(port, backend.port, opts), tmp_path, port)
+    try:
+        body, tail, rc, err = curl(port, "a.test", pki)
+        assert rc != 0 or not tail.endswith("200"), (body, tail)
+        assert curl(port, "a.test", pki, "--cert", str(pki / "client.crt"), "--key", str(pki / "client.key"))[:2] == \
+            ("over tls /x", "1.1 200")
+        # A certificate from another CA is refused.
+        assert curl(port, "a.test", pki, "--cert", str(pki / "b.crt"), "--key", str(pki / "b.key"))[2] != 0
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.fulcrum_only
+def test_missing_certificate_names_file_and_line(tmp_path):
+    from harness import fulcrum_bin
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text(tls_config(free_port(), 1, "ssl crt /nonexistent/site.pem"))
+    r = run([fulcrum_bin(), "-db", "-f", str(cfg)])
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "/nonexistent/site.pem" in out and "bad.cfg:10" in out, out

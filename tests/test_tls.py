@@ -163,3 +163,135 @@ def test_missing_certificate_names_file_and_line(tmp_path):
     assert r.returncode != 0
     out = r.stdout + r.stderr
     assert "/nonexistent/site.pem" in out and "bad.cfg:10" in out, out
+
+
+# --------------------------------------------------------------------------- server side
+
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class HTTPSBackend:
+    """A threaded HTTPS server (Python's ssl) answering with the SNI it received."""
+
+    def __init__(self, pem):
+        self.snis = []
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pem)
+        ctx.sni_callback = lambda sock, name, c: self.snis.append(name)
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                body = f"https ok sni={outer.snis[-1] if outer.snis else None}".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def https_backend(pki):
+    b = HTTPSBackend(str(pki / "a.pem"))
+    yield b
+    b.stop()
+
+
+def to_tls_server_config(port, server_port, server_opts, global_extra=""):
+    return f"""
+global
+    nbthread 1
+{global_extra}
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{server_port} {server_opts}
+"""
+
+
+def get_plain(port):
+    r = run(["curl", "-sS", "-w", "\n%{http_code}", f"http://127.0.0.1:{port}/"])
+    body, _, code = r.stdout.rpartition("\n")
+    return code, body
+
+
+@pytest.mark.parametrize("opts,expect", [
+    ("ssl verify required ca-file {ca} sni str(a.test)", ("200", "https ok sni=a.test")),
+    ("ssl ca-file {ca} sni str(a.test)", ("200", "https ok sni=a.test")),          # verify required is the default
+    ("ssl verify required ca-file {ca} sni str(wrong.test)", ("503", None)),      # name mismatch: no connection
+    ("ssl verify none", ("200", "https ok sni=None")),
+    ("ssl verify required ca-file {other}", ("503", None)),                      # another CA
+])
+def test_tls_to_servers(impl, tmp_path, pki, https_backend, opts, expect):
+    port = free_port()
+    other = tmp_path / "other-ca.pem"
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", tmp_path / "o.key", "-out", other, "-subj", "/CN=Other CA", "-days", "2"], check=True)
+    cfg = to_tls_server_config(port, https_backend.port, opts.format(ca=pki / "ca.pem", other=other))
+    proxy = Proxy(impl, cfg, tmp_path, port)
+    try:
+        code, body = get_plain(port)
+        err = proxy.stderr()
+    finally:
+        proxy.stop()
+    assert code == expect[0], (code, body, err)
+    if expect[1] is not None:
+        assert body == expect[1]
+
+
+def test_verify_without_ca_file_is_a_config_error(impl, tmp_path):
+    from harness import fulcrum_bin, haproxy_bin
+    cfg = tmp_path / "noca.cfg"
+    cfg.write_text(to_tls_server_config(free_port(), 1, "ssl"))
+    binary = fulcrum_bin() if impl == "fulcrum" else haproxy_bin()
+    r = run([binary, "-c", "-f", str(cfg)]) if impl == "haproxy" else run([binary, "-db", "-f", str(cfg)])
+    assert r.returncode != 0
+    assert "no CA file specified" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_h2_over_tls_to_servers(impl, tmp_path, pki):
+    """`server ... ssl verify required ca-file ... sni str(a.test) alpn h2 proto h2` to nghttpd over TLS."""
+    docroot = tmp_path / "www"
+    docroot.mkdir()
+    (docroot / "f.txt").write_bytes(b"h2 over tls\n")
+    sport = free_port()
+    p = subprocess.Popen(["timeout", "60", "nghttpd", "-d", str(docroot), "-a", "127.0.0.1", str(sport),
+                          str(pki / "a.key"), str(pki / "a.crt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        from harness import is_listening, wait_for
+        wait_for(lambda: is_listening(sport), 5, what="nghttpd")
+        port = free_port()
+        cfg = to_tls_server_config(port, sport, f"ssl verify required ca-file {pki / 'ca.pem'} sni str(a.test) alpn h2 proto h2")
+        proxy = Proxy(impl, cfg, tmp_path, port)
+        try:
+            r = run(["curl", "-sS", "-w", "%{http_code}", f"http://127.0.0.1:{port}/f.txt"])
+        finally:
+            proxy.stop()
+        assert r.stdout == "h2 over tls\n200", r.stdout + r.stderr
+    finally:
+        p.terminate()
+        p.wait(5)

@@ -82,7 +82,6 @@ public enum Keywords {
         alert(["monitor-uri"], "monitoring")
         alert(["compression"], "compression")
         alert(["filter"], "filters")
-        alert(["server ssl"], "TLS")
         alert(["option http-buffer-request"], "request buffering")
         alert(["http-reuse"], "connection reuse")
         alert(["server-template"], "DNS resolution")
@@ -243,7 +242,7 @@ public enum Keywords {
         "source", "usesrc", "interface", "ssl", "ssl-max-ver", "ssl-min-ver", "ssl-reuse", "stick", "socks4",
         "tcp-ut", "tfo", "track", "verify", "verifyhost", "weight", "ws",
     ]
-    static let serverOptionsWithValue: Set<String> = [
+    public static let serverOptionsWithValue: Set<String> = [
         "addr", "agent-addr", "agent-inter", "agent-port", "agent-send", "alpn", "ca-file", "check-alpn",
         "check-proto", "check-sni", "ciphers", "ciphersuites", "cookie", "crl-file", "crt", "curves",
         "downinter", "error-limit", "fall", "fastinter", "id", "init-addr", "inter", "log-proto", "maxconn",

@@ -419,6 +419,13 @@ struct ConfigParser {
         case "uid": if let v = intArg() { config.global.uid = v }
         case "gid": if let v = intArg() { config.global.gid = v }
         case "chroot": config.global.chroot = needArg()
+        case "ssl-server-verify":
+            guard let v = needArg() else { return }
+            guard v == "none" || v == "required" else {
+                alert("'\(kw)' expects 'none' or 'required' as argument (got '\(v)').")
+                return
+            }
+            config.global.sslDefaults[kw] = v
         case "ca-base": config.global.caBase = needArg()
         case "crt-base": config.global.crtBase = needArg()
         case "log-tag": config.global.logTag = needArg()

@@ -178,7 +178,7 @@ final class ProxyLogger: @unchecked Sendable {
         httpsLog = proxy.logStyle == .https
         var name = [CChar](repeating: 0, count: 256)
         gethostname(&name, name.count)
-        systemHostname = String(cString: name)
+        systemHostname = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         // Drop-in: rsyslog rules match the program name "haproxy"; `log-tag` changes it.
         tag = proxy.logTag ?? global.logTag ?? "haproxy"
         if let h = global.logSendHostname {

@@ -18,6 +18,9 @@ public final class ServerRuntime: @unchecked Sendable {
     /// The address as text for logs (%si/%sp), computed once.
     let addressText: (ip: String, port: Int)
 
+    /// `ssl`: the TLS client context toward this server (nil: cleartext).
+    let tls: TLSServerSide?
+
     /// `observe layer4|layer7`: where live traffic events go (set before traffic starts).
     var trafficObserver: (@Sendable (TrafficEvent) -> Void)?
 
@@ -27,8 +30,9 @@ public final class ServerRuntime: @unchecked Sendable {
         if let trafficObserver { trafficObserver(event) }
     }
 
-    init(config: Server, index: Int, globalIndex: Int, address: SocketAddress?) {
+    init(config: Server, index: Int, globalIndex: Int, address: SocketAddress?, tls: TLSServerSide? = nil) {
         self.config = config
+        self.tls = tls
         self.name = config.name
         self.index = index
         self.globalIndex = globalIndex

@@ -25,17 +25,20 @@ enum Connector {
             return loop.makeFailedFuture(ConnectError.noAddress)
         }
         let handler = ServerConnection(server: server, loopContext: loopContext)
-        return ClientBootstrap(group: loop)
+        let handshake = server.tls != nil ? loop.makePromise(of: Void.self) : nil
+        let connect = ClientBootstrap(group: loop)
             .channelOption(.autoRead, value: true)
             .channelOption(.allowRemoteHalfClosure, value: false)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try server.tls?.addHandler(to: channel, handshake: handshake)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
             .connect(to: address)
             .map { _ in handler }
+        return TLSServerSide.connected(connect, handshake: handshake)
     }
 
     static func connectRaw(server: ServerRuntime, loop: any EventLoop, clientLocalPort: Int?, timeout: TimeAmount,
@@ -43,15 +46,18 @@ enum Connector {
         guard let address = address(of: server, clientLocalPort: clientLocalPort) else {
             return loop.makeFailedFuture(ConnectError.noAddress)
         }
-        return ClientBootstrap(group: loop)
+        let handshake = server.tls != nil ? loop.makePromise(of: Void.self) : nil
+        let connect = ClientBootstrap(group: loop)
             .channelOption(.autoRead, value: true)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try server.tls?.addHandler(to: channel, handshake: handshake)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
             .connect(to: address)
+        return TLSServerSide.connected(connect, handshake: handshake)
     }
 }

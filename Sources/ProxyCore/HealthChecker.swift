@@ -271,11 +271,20 @@ enum Probe {
         let context = runner?.errorContext ?? ""
         let promise = loop.makePromise(of: CheckOutcome.self)
         let handler = ProbeHandler(protocol: proto, runner: runner, host: server.config.host, promise: promise)
+        // Checks of an `ssl` server are made over TLS unless they go to another port or address
+        // (`check-ssl` forces it, `no-check-ssl` prevents it), as HAProxy.
+        let options = server.config.options
+        let checkTLS = server.tls != nil && !options.contains("no-check-ssl")
+            && (options.contains("check-ssl") || (checkPort == nil && checkAddress == nil))
+        let tls = checkTLS ? server.tls : nil
         ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+                channel.eventLoop.makeCompletedFuture {
+                    try tls?.addHandler(to: channel)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
             }
             .connect(to: address)
             .whenComplete { result in

@@ -57,7 +57,8 @@ public final class ProxyRuntime: @unchecked Sendable {
                 } catch {
                     throw RuntimeError("[ALERT] : config : backend '\(proxy.name)': could not resolve address '\(s.host)' of server '\(s.name)' (\(s.location)).")
                 }
-                servers.append(ServerRuntime(config: s, index: i, globalIndex: globalIndex, address: address))
+                let tls = s.ssl ? try TLSServerSide.make(server: s, global: configuration.global) : nil
+                servers.append(ServerRuntime(config: s, index: i, globalIndex: globalIndex, address: address, tls: tls))
                 globalIndex += 1
             }
             let backend = BackendRuntime(config: proxy, servers: servers)
@@ -130,8 +131,8 @@ public final class ProxyRuntime: @unchecked Sendable {
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { [weak self] channel in
-                guard let self, let loopContext = contexts[ObjectIdentifier(channel.eventLoop)] else {
+            .childChannelInitializer { channel in
+                guard let loopContext = contexts[ObjectIdentifier(channel.eventLoop)] else {
                     return channel.close()
                 }
                 return channel.eventLoop.makeCompletedFuture {

@@ -207,12 +207,14 @@ final class H1Upstream: ChannelDuplexHandler, StreamUpstream, @unchecked Sendabl
             return loop.makeFailedFuture(ConnectError.noAddress)
         }
         let handler = H1Upstream(server: server, pool: pool)
-        return ClientBootstrap(group: loop)
+        let handshake = server.tls != nil ? loop.makePromise(of: Void.self) : nil
+        let connect = ClientBootstrap(group: loop)
             .channelOption(.autoRead, value: true)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try server.tls?.addHandler(to: channel, handshake: handshake)
                     let sync = channel.pipeline.syncOperations
                     try sync.addHTTPClientHandlers()
                     try sync.addHandler(handler)
@@ -220,6 +222,7 @@ final class H1Upstream: ChannelDuplexHandler, StreamUpstream, @unchecked Sendabl
             }
             .connect(to: address)
             .map { _ in handler }
+        return TLSServerSide.connected(connect, handshake: handshake)
     }
 }
 

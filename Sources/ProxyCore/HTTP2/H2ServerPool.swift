@@ -182,12 +182,14 @@ final class H2Pool: @unchecked Sendable {
             return
         }
         let loop = eventLoop
-        ClientBootstrap(group: loop)
+        let handshake = c.server.tls != nil ? loop.makePromise(of: Void.self) : nil
+        let connect = ClientBootstrap(group: loop)
             .channelOption(.autoRead, value: true)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try c.server.tls?.addHandler(to: channel, handshake: handshake)
                     let sync = channel.pipeline.syncOperations
                     _ = try sync.configureHTTP2Pipeline(
                         mode: .client, connectionConfiguration: H2Settings.serverSideConnection,
@@ -197,6 +199,7 @@ final class H2Pool: @unchecked Sendable {
                 }
             }
             .connect(to: address)
+        TLSServerSide.connected(connect, handshake: handshake)
             .hop(to: loop)
             .whenComplete { result in
                 switch result {

@@ -2,6 +2,7 @@ import Foundation
 import HAProxyConfig
 import NIOCore
 import NIOSSL
+import NIOTLS
 
 /// TLS on a `bind ... ssl crt ...` line, as HAProxy reads it: PEM files carrying the certificate
 /// chain and the private key (or the key in FILE.key), a directory of such files, several `crt`,
@@ -186,4 +187,161 @@ struct TLSBindContext {
         }
         return out
     }
+}
+
+/// TLS toward a `server ... ssl` line: `verify none|required` (required by default, unless global
+/// `ssl-server-verify none`), `ca-file`, `sni str(NAME)`, `verifyhost`, `alpn`, `ciphers`,
+/// `ssl-min-ver`/`ssl-max-ver`, `crt` (client certificate), and `ssl-default-server-*`.
+struct TLSServerSide: Sendable {
+    let context: NIOSSLContext
+    /// Sent as SNI and checked against the certificate's names.
+    let hostname: String?
+    let alpn: [String]
+
+    static func make(server: Server, global: GlobalSettings) throws -> TLSServerSide {
+        let where_ = "[\(server.location)] : 'server \(server.name)'"
+        var options: [(String, String?)] = []
+        if let d = global.sslDefaults["ssl-default-server-options"] {
+            options += TLSBindContext.parseOptionWords(d.split(separator: " ").map(String.init))
+        }
+        options += parseServerOptions(server.options)
+        var verify = global.sslDefaults["ssl-server-verify"] ?? "required"
+        var caFile: String?
+        var sni: String?
+        var verifyHost: String?
+        var alpn: [String] = []
+        var ciphers = global.sslDefaults["ssl-default-server-ciphers"]
+        var minVersion: TLSVersion = .tlsv12
+        var maxVersion: TLSVersion?
+        var clientCrt: String?
+        for (name, value) in options {
+            switch (name, value) {
+            case ("verify", let v?): verify = v
+            case ("ca-file", let v?): caFile = TLSBindContext.resolve(v, base: global.caBase)
+            case ("verifyhost", let v?): verifyHost = v
+            case ("alpn", let v?): alpn = v.split(separator: ",").map(String.init)
+            case ("ciphers", let v?): ciphers = v
+            case ("crt", let v?): clientCrt = TLSBindContext.resolve(v, base: global.crtBase)
+            case ("ssl-min-ver", let v?): if let t = TLSBindContext.tlsVersion(v) { minVersion = t }
+            case ("ssl-max-ver", let v?): if let t = TLSBindContext.tlsVersion(v) { maxVersion = t }
+            case ("sni", let v?):
+                // Sample expressions come with the rules work; a constant name works now.
+                guard v.hasPrefix("str("), v.hasSuffix(")") else {
+                    throw RuntimeError("[ALERT] : config : \(where_) : 'sni \(v)' : only 'sni str(NAME)' is supported by Fulcrum yet (sample expressions come with later work).")
+                }
+                sni = String(v.dropFirst(4).dropLast())
+            default: break
+            }
+        }
+        var config = TLSConfiguration.makeClientConfiguration()
+        config.minimumTLSVersion = minVersion
+        config.maximumTLSVersion = maxVersion
+        if let ciphers { config.cipherSuites = ciphers }
+        config.applicationProtocols = alpn
+        let hostname = sni ?? verifyHost
+        switch verify {
+        case "none":
+            config.certificateVerification = .none
+        case "required":
+            guard let caFile else {
+                throw RuntimeError("[ALERT] : config : \(where_) : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.")
+            }
+            config.trustRoots = .file(caFile)
+            // Without a name to check, haproxy checks the chain only.
+            config.certificateVerification = hostname == nil ? .noHostnameVerification : .fullVerification
+        default:
+            throw RuntimeError("[ALERT] : config : \(where_) : 'verify' : unknown verify method '\(verify)', only 'none' and 'required' are supported.")
+        }
+        if let clientCrt {
+            let c = try TLSBindContext.load(clientCrt, where: where_)
+            if let first = c.first {
+                config.certificateChain = first.chain.map { .certificate($0) }
+                config.privateKey = .privateKey(first.key)
+            }
+        }
+        do {
+            return TLSServerSide(context: try NIOSSLContext(configuration: config), hostname: hostname, alpn: alpn)
+        } catch {
+            throw RuntimeError("[ALERT] : config : \(where_) : unable to set up TLS (\(error)).")
+        }
+    }
+
+    static func parseServerOptions(_ words: [String]) -> [(String, String?)] {
+        var out: [(String, String?)] = []
+        var i = 0
+        while i < words.count {
+            let w = words[i]
+            if Keywords.serverOptionsWithValue.contains(w) || w == "verifyhost" || w == "sni", i + 1 < words.count {
+                out.append((w, words[i + 1]))
+                i += 2
+            } else {
+                out.append((w, nil))
+                i += 1
+            }
+        }
+        return out
+    }
+
+    /// Puts the TLS client handler first in a server connection's pipeline; `handshake` (when
+    /// given) completes with the handshake, so a refused certificate counts as a failed connect
+    /// (503 and retries, `SC--`), as in HAProxy, not as a server gone mid-response.
+    func addHandler(to channel: any Channel, handshake: EventLoopPromise<Void>? = nil) throws {
+        let handler = try NIOSSLClientHandler(context: context, serverHostname: hostname.flatMap { $0.isIPAddress ? nil : $0 })
+        try channel.pipeline.syncOperations.addHandler(handler)
+        if let handshake { try channel.pipeline.syncOperations.addHandler(HandshakeGate(promise: handshake)) }
+    }
+
+    /// Connect, then (for TLS) the handshake: what a server connection's future waits for.
+    static func connected<T: Sendable>(_ connect: EventLoopFuture<T>, handshake: EventLoopPromise<Void>?) -> EventLoopFuture<T> {
+        guard let handshake else { return connect }
+        return connect.flatMap { value in
+            handshake.futureResult.map { value }
+        }.flatMapErrorThrowing { error in
+            handshake.fail(error)  // no-op once completed
+            throw error
+        }
+    }
+}
+
+/// Completes a promise when the TLS handshake ends (either way), then steps aside.
+final class HandshakeGate: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+    typealias InboundIn = NIOAny
+    let promise: EventLoopPromise<Void>
+    private var done = false
+    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? TLSUserEvent, case .handshakeCompleted = e, !done {
+            done = true
+            promise.succeed(())
+            context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !done {
+            done = true
+            promise.fail(error)
+            context.close(promise: nil)
+            return
+        }
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !done {
+            done = true
+            promise.fail(ConnectError.closed)
+        }
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if !done { done = true; promise.fail(ConnectError.closed) }
+    }
+}
+
+extension String {
+    var isIPAddress: Bool { (try? SocketAddress(ipAddress: self, port: 0)) != nil }
 }

@@ -177,3 +177,23 @@ def test_settings_flood(impl, h2proxy):
     assert victim_ok(h2proxy.port)
     if impl == "fulcrum":
         assert cut, "the flood was absorbed without limit"
+
+
+def test_settings_announced_follow_tune_h2(impl, tmp_path, nghttpd):  # noqa: F811
+    """`tune.h2.max-concurrent-streams` and `tune.h2.initial-window-size` are what the proxy's
+    SETTINGS frame announces (read off the wire)."""
+    sport, _ = nghttpd
+    port = free_port()
+    cfg = h2_config(port, sport).replace("global\n", "global\n    tune.h2.max-concurrent-streams 7\n    tune.h2.initial-window-size 32768\n")
+    proxy = Proxy(impl, cfg, tmp_path, port, name="tune")
+    try:
+        a = RawH2(port)
+        a.closed_or_goaway(1)  # collects frames for a second
+        a.close()
+    finally:
+        proxy.stop()
+    settings = [p for t, f, st, p in a.frames if t == SETTINGS and not f & 1]
+    assert settings, a.frames
+    values = {struct.unpack(">H", s[i:i + 2])[0]: struct.unpack(">I", s[i + 2:i + 6])[0]
+              for s in settings for i in range(0, len(s), 6)}
+    assert values.get(3) == 7 and values.get(4) == 32768, values

@@ -387,6 +387,8 @@ public struct GlobalSettings: Sendable, Hashable {
     public var maxrewrite: Int = 1024
     /// `tune.http.maxhdr` (default 101).
     public var maxHeaders: Int = 101
+    /// `tune.h2.max-concurrent-streams|initial-window-size|header-table-size|max-frame-size`.
+    public var h2: [String: Int] = [:]
     public var directives: [Directive] = []
     /// `stats timeout` (default 10s).
     public var statsTimeout: Duration?

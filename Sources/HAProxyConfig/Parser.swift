@@ -394,6 +394,15 @@ struct ConfigParser {
                 if let n = Int(v), n >= 1, n <= 32767 { config.global.maxHeaders = n } else {
                     alert("'\(kw)' expects a numeric value between 1 and 32767.")
                 }
+            case "tune.h2.max-concurrent-streams", "tune.h2.initial-window-size", "tune.h2.header-table-size",
+                 "tune.h2.max-frame-size":
+                let limits: [String: (Int, Int)] = [
+                    "tune.h2.max-concurrent-streams": (0, 2_147_483_647), "tune.h2.initial-window-size": (0, 2_147_483_647),
+                    "tune.h2.header-table-size": (0, 65536), "tune.h2.max-frame-size": (16384, 16_777_215)]
+                let (lo, hi) = limits[kw]!
+                if let n = Int(v), n >= lo, n <= hi { config.global.h2[kw] = n } else {
+                    alert("'\(kw)' expects a numeric value between \(lo) and \(hi).")
+                }
             default: break
             }
             return

@@ -20,6 +20,8 @@ public final class FrontendRuntime: @unchecked Sendable {
     /// `unique-id-format` (compiled) and `unique-id-header`.
     let uniqueIDFormat: LogFormat?
     let uniqueIDHeader: String?
+    /// `tune.h2.*` (HTTP/2 settings announced to clients).
+    let h2Tuning: [String: Int]
 
     /// What the HTTP path needs per request, computed once from the frontend and its backend.
     struct HTTPSettings {
@@ -47,6 +49,7 @@ public final class FrontendRuntime: @unchecked Sendable {
         self.defaultBackend = defaultBackend
         self.errors = ErrorResponses(overrides: config.errorFiles)
         self.maxconn = config.maxconn ?? global.maxconn ?? ProxyRuntime.defaultMaxconn
+        self.h2Tuning = global.h2
         uniqueIDFormat = config.uniqueIDFormat.flatMap { try? LogFormat.compile($0, httpMode: config.mode == .http) }
         uniqueIDHeader = uniqueIDFormat == nil ? nil : config.uniqueIDHeader
         let be = defaultBackend?.config

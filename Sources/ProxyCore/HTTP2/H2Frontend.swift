@@ -30,7 +30,8 @@ final class H2ClientConnection: ChannelInboundHandler, NIOHTTP2StreamDelegate, @
         let sync = channel.pipeline.syncOperations
         let connection = H2ClientConnection(frontend: frontend, loopContext: loopContext)
         _ = try sync.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: H2Settings.clientSideConnection, streamConfiguration: H2Settings.stream,
+            mode: .server, connectionConfiguration: H2Settings.clientSideConnection(frontend.h2Tuning),
+            streamConfiguration: H2Settings.stream(frontend.h2Tuning),
             streamDelegate: connection,
             inboundStreamInitializer: { stream in
                 stream.eventLoop.makeCompletedFuture {

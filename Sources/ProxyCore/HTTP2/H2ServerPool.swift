@@ -193,7 +193,7 @@ final class H2Pool: @unchecked Sendable {
                     let sync = channel.pipeline.syncOperations
                     _ = try sync.configureHTTP2Pipeline(
                         mode: .client, connectionConfiguration: H2Settings.serverSideConnection,
-                        streamConfiguration: H2Settings.stream,
+                        streamConfiguration: H2Settings.serverSideStream,
                         inboundStreamInitializer: { stream in stream.close() })  // no server push
                     try sync.addHandler(H2ServerConnectionWatcher(connection: c))
                 }
@@ -252,16 +252,26 @@ final class H2ServerConnectionWatcher: ChannelInboundHandler, @unchecked Sendabl
 }
 
 enum H2Settings {
-    /// Toward clients: HAProxy's defaults (tune.h2.max-concurrent-streams 100, initial window 65535).
-    static var clientSideConnection: NIOHTTP2Handler.ConnectionConfiguration {
+    /// Toward clients: `tune.h2.*`, HAProxy's defaults otherwise (100 concurrent streams, initial
+    /// window 65535, header table 4096, frames up to 16384 bytes).
+    static func clientSideConnection(_ tune: [String: Int]) -> NIOHTTP2Handler.ConnectionConfiguration {
         var c = NIOHTTP2Handler.ConnectionConfiguration()
+        let window = tune["tune.h2.initial-window-size"] ?? 65535
         c.initialSettings = [
-            HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
-            HTTP2Setting(parameter: .initialWindowSize, value: 65535),
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: tune["tune.h2.max-concurrent-streams"] ?? 100),
+            HTTP2Setting(parameter: .initialWindowSize, value: window),
+            HTTP2Setting(parameter: .headerTableSize, value: tune["tune.h2.header-table-size"] ?? 4096),
+            HTTP2Setting(parameter: .maxFrameSize, value: tune["tune.h2.max-frame-size"] ?? 16384),
             HTTP2Setting(parameter: .maxHeaderListSize, value: 16384),
         ]
-        c.targetWindowSize = 65535
+        c.targetWindowSize = max(65535, window)
         return c
+    }
+
+    static func stream(_ tune: [String: Int]) -> NIOHTTP2Handler.StreamConfiguration {
+        var s = NIOHTTP2Handler.StreamConfiguration()
+        s.targetWindowSize = tune["tune.h2.initial-window-size"] ?? 65535
+        return s
     }
 
     static var serverSideConnection: NIOHTTP2Handler.ConnectionConfiguration {
@@ -275,7 +285,7 @@ enum H2Settings {
         return c
     }
 
-    static var stream: NIOHTTP2Handler.StreamConfiguration {
+    static var serverSideStream: NIOHTTP2Handler.StreamConfiguration {
         var s = NIOHTTP2Handler.StreamConfiguration()
         s.targetWindowSize = 65535
         return s

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 // Checks that need the whole configuration (after all files).
 
@@ -51,6 +52,23 @@ extension ConfigParser {
             if p.isFrontend && p.binds.isEmpty && !p.disabled {
                 diag(.warning, "\(p.kind.rawValue) '\(p.name)' has no 'bind' directive. Please declare it as a backend if this was intended.",
                      at: p.location, section: label)
+            }
+            // TLS binds: a certificate is needed, and must exist (haproxy checks both at load).
+            if p.isFrontend {
+                for b in p.binds where b.ssl {
+                    let text = b.addresses.map { "\($0)" }.joined(separator: ",")
+                    if b.certificates.isEmpty && !b.options.contains("crt-list") {
+                        diag(.alert, "Proxy '\(p.name)': no SSL certificate specified for bind '\(text)' at [\(b.location)] (use 'crt').",
+                             at: b.location, section: label, keyword: "bind")
+                    }
+                    for crt in b.certificates {
+                        let path = crt.hasPrefix("/") || config.global.crtBase == nil ? crt : config.global.crtBase! + "/" + crt
+                        if !FileManager.default.fileExists(atPath: path) {
+                            diag(.alert, "'bind \(text)' in section '\(p.kind.rawValue)' : unable to stat SSL certificate from file '\(path)' : No such file or directory.",
+                                 at: b.location, section: label, keyword: "bind")
+                        }
+                    }
+                }
             }
             // default_backend.
             if p.isFrontend, let be = p.defaultBackend {

@@ -82,10 +82,12 @@ final class SeedConfigTests: XCTestCase {
     func testOpenstackVIP() throws {
         let r = try loadSeed("openstack-vip.cfg")
         XCTAssertNil(r.configuration)
-        for kw in ["'bind ssl'", "'bind crt'", "'cookie'", "'http-request'"] {
+        for kw in ["'cookie'", "'http-request'"] {
             XCTAssertTrue(r.alerts.contains { $0.message.contains(kw) && $0.message.contains("not yet supported") }, kw)
         }
-        XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("not yet supported") }, "\(r.alerts)")
+        // TLS is supported; the seed's certificate is not on this machine (haproxy says the same).
+        XCTAssertTrue(r.alerts.contains { $0.message.contains("unable to stat SSL certificate from file '/etc/wglee.pem'") })
+        XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("not yet supported") || $0.message.contains("/etc/wglee.pem") }, "\(r.alerts)")
     }
 }
 

@@ -62,7 +62,7 @@ class Pair:
             sh("ip", "-n", ns, "link", "set", f"{ns}0", "up")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
 
-    def config(self, ns, state, priority, password="passAI", track_proxy=False, global_defs=""):
+    def config(self, ns, state, priority, password="passAI", track_proxy=False, global_defs="", nopreempt=False):
         me, peer = (1, 2) if ns == self.a else (2, 1)
         path = self.tmp / f"keepalived-{ns}.conf"
         script = """vrrp_script chk_proxy {
@@ -78,7 +78,7 @@ class Pair:
     interface {ns}0
     virtual_router_id 152
     priority {priority}
-    unicast_src_ip {self.net}.{me}
+{"    nopreempt" + chr(10) if nopreempt else ""}    unicast_src_ip {self.net}.{me}
     unicast_peer {{
         {self.net}.{peer}
     }}
@@ -94,8 +94,8 @@ class Pair:
 """)
         return path
 
-    def start(self, ns, state, priority, password="passAI", track_proxy=False):
-        cfg = self.config(ns, state, priority, password, track_proxy)
+    def start(self, ns, state, priority, password="passAI", track_proxy=False, nopreempt=False):
+        cfg = self.config(ns, state, priority, password, track_proxy, nopreempt=nopreempt)
         err = open(self.tmp / f"{ns}.stderr", "ab")
         self.procs[ns] = subprocess.Popen(["ip", "netns", "exec", ns, vrrp_bin(), "-n", "-l", "-f", str(cfg)],
                                           stdout=err, stderr=err)
@@ -279,34 +279,53 @@ FAULTS = {
 }
 
 
-@pytest.mark.fulcrum_only
-@pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_faults_seen_by_a_client(pair, tmp_path, fault):
-    """Both LB hosts run fulcrum (bind *:8080 -> a local backend) and fulcrum-vrrp with the seed
-    pair's tracker (`killall -0 fulcrum`, weight -4). A client namespace opens a new connection to
-    the VIP every 10 ms; the fault hits the MASTER; the test reports the time to the first reply
-    served by the BACKUP and the failed requests. With the native tracker a killed proxy makes the
-    MASTER resign at once, so the BACKUP serves after Skew_Time."""
-    client = f"{pair.sw[:-1]}c"
-    sh("ip", "netns", "del", client, check=False)
-    sh("ip", "netns", "add", client)
-    try:
-        sh("ip", "link", "add", f"{client}0", "netns", client, "type", "veth", "peer", "name", f"{client}p", "netns", pair.sw)
-        sh("ip", "-n", pair.sw, "link", "set", f"{client}p", "master", "br0")
-        sh("ip", "-n", pair.sw, "link", "set", f"{client}p", "up")
-        sh("ip", "-n", client, "addr", "add", f"{pair.net}.10/24", "dev", f"{client}0")
-        sh("ip", "-n", client, "link", "set", f"{client}0", "up")
-        sh("ip", "-n", client, "link", "set", "lo", "up")
-        proxies = {}
-        for ns, name in ((pair.a, "A"), (pair.b, "B")):
-            www = tmp_path / f"www-{name}"
-            www.mkdir()
-            (www / "index.html").write_text(f"served by {name}\n")
-            backend = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-m", "http.server", "9000", "--bind", "127.0.0.1",
-                                        "--directory", str(www)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            pair.procs[f"{ns}-backend"] = backend
-            cfg = tmp_path / f"fulcrum-{name}.cfg"
-            cfg.write_text("""
+ECHO_BACKEND = r'''
+import http.server, sys, threading
+name, addr, lifetime = sys.argv[1], sys.argv[2], float(sys.argv[3])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"{name} via {self.client_address[0]}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer((addr, 9000), H)
+threading.Timer(lifetime, srv.shutdown).start()
+srv.serve_forever(poll_interval=0.05)
+'''
+
+
+class Site:
+    """Around a Pair: a client namespace and two backend namespaces on the same bridge, `fulcrum`
+    on both LB hosts balancing the two backends (round robin). A backend answers with the address
+    the request came from, so the client knows which LB host served it."""
+
+    def __init__(self, pair, tmp_path):
+        self.pair = pair
+        tag = pair.sw[:-1]
+        self.client, self.backends = f"{tag}c", [f"{tag}x", f"{tag}y"]
+        self.names = {f"{pair.net}.1": "A", f"{pair.net}.2": "B"}
+        self.proxies = {}
+        for ns in [self.client] + self.backends:
+            sh("ip", "netns", "del", ns, check=False)
+        for ns, addr in [(self.client, 10), (self.backends[0], 21), (self.backends[1], 22)]:
+            sh("ip", "netns", "add", ns)
+            sh("ip", "link", "add", f"{ns}0", "netns", ns, "type", "veth", "peer", "name", f"{ns}p", "netns", pair.sw)
+            sh("ip", "-n", pair.sw, "link", "set", f"{ns}p", "master", "br0")
+            sh("ip", "-n", pair.sw, "link", "set", f"{ns}p", "up")
+            sh("ip", "-n", ns, "addr", "add", f"{pair.net}.{addr}/24", "dev", f"{ns}0")
+            sh("ip", "-n", ns, "link", "set", f"{ns}0", "up")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        script = tmp_path / "echo_backend.py"
+        script.write_text(ECHO_BACKEND)
+        for i, ns in enumerate(self.backends):
+            pair.procs[ns] = subprocess.Popen(["ip", "netns", "exec", ns, "python3", str(script), f"be{i + 1}",
+                                               f"{pair.net}.{21 + i}", "90"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cfg = tmp_path / "fulcrum.cfg"
+        cfg.write_text(f"""
 global
     nbthread 1
 defaults
@@ -318,33 +337,72 @@ frontend fe
     bind *:8080
     default_backend be
 backend be
-    server local 127.0.0.1:9000
+    balance roundrobin
+    server be1 {pair.net}.21:9000
+    server be2 {pair.net}.22:9000
 """)
-            proxies[ns] = subprocess.Popen(["ip", "netns", "exec", ns, fulcrum_bin(), "-db", "-f", str(cfg)],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            pair.procs[f"{ns}-fulcrum"] = proxies[ns]
+        for ns in (pair.a, pair.b):
+            self.proxies[ns] = subprocess.Popen(["ip", "netns", "exec", ns, fulcrum_bin(), "-db", "-f", str(cfg)],
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            pair.procs[f"{ns}-fulcrum"] = self.proxies[ns]
+
+    def run_client(self, tmp_path, seconds, before_fault, fault):
+        """The client loop for `seconds`; `fault()` runs `before_fault` seconds in. Returns the
+        rows (time, ok, 'A'|'B'|'-') and the fault's time."""
+        results = tmp_path / "client.txt"
+        script = tmp_path / "client.py"
+        script.write_text(CLIENT_LOOP)
+        loop = subprocess.Popen(["ip", "netns", "exec", self.client, "python3", str(script), self.pair.vip, "8080",
+                                 str(seconds), str(results)])
+        time.sleep(before_fault)
+        fault_at = time.monotonic()
+        fault()
+        loop.wait(seconds + 15)
+        rows = [l.split() for l in results.read_text().splitlines()]
+        return [(float(t), ok == "1", self.names.get(who, "-")) for t, ok, who in rows], fault_at
+
+    def mac(self, ns):
+        out = sh("ip", "-n", ns, "link", "show", f"{ns}0").stdout
+        return out.split("link/ether ")[1].split()[0]
+
+    def client_neighbour(self):
+        """The client's ARP entry for the VIP: (MAC or None, state)."""
+        out = sh("ip", "-n", self.client, "neigh", "show", self.pair.vip).stdout.split()
+        mac = out[out.index("lladdr") + 1] if "lladdr" in out else None
+        return mac, out[-1] if out else ""
+
+    def close(self):
+        for ns in [self.client] + self.backends:
+            sh("ip", "netns", "del", ns, check=False)
+
+
+@pytest.mark.fulcrum_only
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_faults_seen_by_a_client(pair, tmp_path, fault):
+    """Both LB hosts run fulcrum (bind *:8080 -> two backends in their own namespaces) and
+    fulcrum-vrrp with the seed pair's tracker (`killall -0 fulcrum`, weight -4). A client namespace
+    opens a new connection to the VIP every 10 ms; the fault hits the MASTER; the test reports the
+    time to the first reply served through the BACKUP and the failed requests, and checks that the
+    client's ARP entry for the VIP now holds the BACKUP's MAC. With the native tracker a killed proxy
+    makes the MASTER resign at once, so the BACKUP serves after Skew_Time."""
+    site = Site(pair, tmp_path)
+    try:
         pair.start(pair.a, "MASTER", 100, track_proxy=True)
         pair.start(pair.b, "BACKUP", 99, track_proxy=True)
         pair.wait(lambda: pair.has_vip(pair.a) and not pair.has_vip(pair.b), 8, "VIP on the MASTER")
         pair.wait(lambda: "watches process 'fulcrum' natively" in pair.log(pair.a), 3, "the native tracker")
         time.sleep(1.5)  # the BACKUP settles
-        results = tmp_path / "client.txt"
-        script = tmp_path / "client.py"
-        script.write_text(CLIENT_LOOP)
-        loop = subprocess.Popen(["ip", "netns", "exec", client, "python3", str(script), pair.vip, "8080", "8", str(results)])
-        time.sleep(2.0)
-        fault_at = time.monotonic()
-        if fault == "fulcrum-killed":
-            proxies[pair.a].kill()
-        elif fault == "graceful-stop":
-            pair.procs[pair.a].send_signal(signal.SIGTERM)
-        elif fault == "link-down":
-            sh("ip", "-n", pair.a, "link", "set", f"{pair.a}0", "down")
-        else:
-            pair.procs[pair.a].kill()
-        loop.wait(20)
-        rows = [l.split() for l in results.read_text().splitlines()]
-        rows = [(float(t), ok == "1", who) for t, ok, who in rows]
+
+        def hit():
+            if fault == "fulcrum-killed":
+                site.proxies[pair.a].kill()
+            elif fault == "graceful-stop":
+                pair.procs[pair.a].send_signal(signal.SIGTERM)
+            elif fault == "link-down":
+                sh("ip", "-n", pair.a, "link", "set", f"{pair.a}0", "down")
+            else:
+                pair.procs[pair.a].kill()
+        rows, fault_at = site.run_client(tmp_path, 8, 2.0, hit)
         before = [r for r in rows if r[0] < fault_at - 0.3]  # requests in flight at the fault may fail
         after = [r for r in rows if r[0] >= fault_at]
         assert before and all(r[1] and r[2] == "A" for r in before[-20:]), before[-20:]
@@ -353,13 +411,83 @@ backend be
         gap = first_b[0] - fault_at
         failed = sum(1 for r in after if not r[1])
         what, bar, theirs = FAULTS[fault]
-        print(f"\n{fault} ({what}): first reply from the BACKUP after {gap:.3f}s, {failed} failed requests "
-              f"(keepalived 2.2.7: {theirs})")
+        # A killed daemon cannot remove its address: A keeps a stale copy (so does keepalived's host),
+        # but the client's ARP entry (the gratuitous ARP) sends everything to B.
+        stale = fault == "vrrp-killed"
+        assert pair.has_vip(pair.b) and pair.has_vip(pair.a) == stale
+        where = "B" + (" (A keeps a stale copy: its daemon was killed)" if stale else "")
+        print(f"\n{fault} ({what}): first reply through the BACKUP after {gap:.3f}s, {failed} failed requests, "
+              f"VIP ends on {where} (keepalived 2.2.7: {theirs})")
         assert gap <= bar, gap
         later = [r for r in after if r[0] > first_b[0] + 0.3]
         assert later and all(r[1] and r[2] == "B" for r in later), "the BACKUP keeps serving"
+        assert site.client_neighbour()[0] == site.mac(pair.b), site.client_neighbour()
     finally:
-        sh("ip", "netns", "del", client, check=False)
+        site.close()
+
+
+@pytest.mark.fulcrum_only
+def test_gratuitous_arp_moves_the_clients_arp_entry(pair, tmp_path):
+    """The client learns the VIP's MAC from the MASTER, then stays silent: when the BACKUP takes
+    over, its gratuitous ARP alone must rewrite the client's entry (nothing else asks)."""
+    site = Site(pair, tmp_path)
+    try:
+        pair.start(pair.a, "MASTER", 100)
+        pair.start(pair.b, "BACKUP", 99)
+        pair.wait(lambda: pair.has_vip(pair.a), 5, "VIP on the MASTER")
+        sh("ip", "netns", "exec", site.client, "curl", "-s", "-o", "/dev/null", "-m", "2", f"http://{pair.vip}:8080/")
+        assert site.client_neighbour()[0] == site.mac(pair.a)
+        time.sleep(1.2)
+        pair.signal(pair.a, signal.SIGTERM)
+        pair.wait(lambda: pair.has_vip(pair.b), 3, "VIP on the BACKUP")
+        gap = pair.wait(lambda: site.client_neighbour()[0] == site.mac(pair.b), 2, "the client's ARP entry moving")
+        print(f"\nclient ARP entry for the VIP moved to the BACKUP's MAC {gap:.3f}s after it took the VIP")
+    finally:
+        site.close()
+
+
+@pytest.mark.fulcrum_only
+@pytest.mark.parametrize("setup", ["seed-pair", "nopreempt-pair"])
+def test_the_masters_return(pair, tmp_path, setup):
+    """The MASTER's fulcrum-vrrp stops (graceful), the BACKUP serves, then the MASTER comes back.
+    seed-pair: the seed's `state MASTER` + `nopreempt`; keepalived clears nopreempt for a MASTER, and
+    so does fulcrum-vrrp (with a warning): the returning node takes the VIP back.
+    nopreempt-pair: `state BACKUP` on both and `nopreempt` on the priority-100 node, as keepalived
+    wants it: the VIP stays on the node serving it; the client loses nothing."""
+    site = Site(pair, tmp_path)
+    try:
+        # A first (two BACKUPs started together race on nearly equal Master_Down_Intervals).
+        if setup == "seed-pair":
+            pair.start(pair.a, "MASTER", 100, nopreempt=True)
+        else:
+            pair.start(pair.a, "BACKUP", 100, nopreempt=True)
+        pair.wait(lambda: pair.has_vip(pair.a), 8, "VIP on A")
+        pair.start(pair.b, "BACKUP", 99)
+        if setup == "seed-pair":
+            assert "'nopreempt' has no effect with 'state MASTER'" in pair.log(pair.a)
+        time.sleep(1.2)
+        pair.signal(pair.a, signal.SIGTERM)
+        pair.wait(lambda: pair.has_vip(pair.b), 3, "VIP on B after A stopped")
+        time.sleep(1.2)
+
+        def come_back():
+            pair.start(pair.a, "MASTER" if setup == "seed-pair" else "BACKUP", 100, nopreempt=True)
+        rows, back_at = site.run_client(tmp_path, 7, 1.0, come_back)
+        after = [r for r in rows if r[0] >= back_at]
+        failed = sum(1 for r in after if not r[1])
+        late = [r for r in after if r[0] > back_at + 4.5]  # past Master_Down_Interval
+        where = "A" if pair.has_vip(pair.a) and not pair.has_vip(pair.b) else "B" if pair.has_vip(pair.b) and not pair.has_vip(pair.a) else "?"
+        moved = next((r[0] - back_at for r in after if r[1] and r[2] == "A"), None)
+        print(f"\nmaster returns ({setup}): VIP ends on {where}, {failed} failed requests, "
+              f"first reply through A after {moved if moved is None else round(moved, 3)}s")
+        assert late
+        if setup == "seed-pair":
+            assert where == "A" and all(r[1] and r[2] == "A" for r in late), late[:5]
+        else:
+            assert where == "B" and all(r[1] and r[2] == "B" for r in after), [r for r in after if r[2] != "B"][:5]
+            assert failed == 0
+    finally:
+        site.close()
 
 
 @pytest.mark.fulcrum_only

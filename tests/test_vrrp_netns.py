@@ -65,11 +65,15 @@ class Pair:
     def config(self, ns, state, priority, password="passAI", track_proxy=False, global_defs="", nopreempt=False):
         me, peer = (1, 2) if ns == self.a else (2, 1)
         path = self.tmp / f"keepalived-{ns}.conf"
-        script = """vrrp_script chk_proxy {
-    script "/usr/bin/killall -0 fulcrum"
+        # track_proxy: True = the seed's `killall -0` (answered natively); "script" = a script
+        # fulcrum-vrrp runs every `interval` like keepalived (a request to the local proxy: process
+        # checks cannot tell the namespaces apart, they share one PID space here).
+        command = "/usr/bin/curl -s -o /dev/null -m 1 http://127.0.0.1:8080/" if track_proxy == "script" else "/usr/bin/killall -0 fulcrum"
+        script = f"""vrrp_script chk_proxy {{
+    script "{command}"
     interval 2
     weight -4
-}
+}}
 """ if track_proxy else ""
         track = "    track_script {\n        chk_proxy\n    }\n" if track_proxy else ""
         path.write_text(f"""! rewritten from the seed keepalived-{'master' if state == 'MASTER' else 'backup'}.conf
@@ -273,6 +277,7 @@ with open(out, "w") as f:
 FAULTS = {
     # fault: (what is done to the MASTER, bar for the first reply from the BACKUP, keepalived 2.2.7's figure)
     "fulcrum-killed": ("SIGKILL to fulcrum", 1.0, "3.4 s with the script tracker"),
+    "fulcrum-killed-script": ("SIGKILL to fulcrum, tracked by a script run every 2 s", 3.4, "3.4 s"),
     "graceful-stop": ("SIGTERM to fulcrum-vrrp", 1.0, "0.63 s"),
     "link-down": ("ip link set down", 4.5, "3.4 s"),
     "vrrp-killed": ("SIGKILL to fulcrum-vrrp", 4.5, "3 x advert + skew"),
@@ -387,14 +392,18 @@ def test_faults_seen_by_a_client(pair, tmp_path, fault):
     makes the MASTER resign at once, so the BACKUP serves after Skew_Time."""
     site = Site(pair, tmp_path)
     try:
-        pair.start(pair.a, "MASTER", 100, track_proxy=True)
-        pair.start(pair.b, "BACKUP", 99, track_proxy=True)
+        tracker = "script" if fault == "fulcrum-killed-script" else True
+        pair.start(pair.a, "MASTER", 100, track_proxy=tracker)
+        pair.start(pair.b, "BACKUP", 99, track_proxy=tracker)
         pair.wait(lambda: pair.has_vip(pair.a) and not pair.has_vip(pair.b), 8, "VIP on the MASTER")
-        pair.wait(lambda: "watches process 'fulcrum' natively" in pair.log(pair.a), 3, "the native tracker")
+        if tracker is True:
+            pair.wait(lambda: "watches process 'fulcrum' natively" in pair.log(pair.a), 3, "the native tracker")
+        else:
+            assert "natively" not in pair.log(pair.a)
         time.sleep(1.5)  # the BACKUP settles
 
         def hit():
-            if fault == "fulcrum-killed":
+            if fault.startswith("fulcrum-killed"):
                 site.proxies[pair.a].kill()
             elif fault == "graceful-stop":
                 pair.procs[pair.a].send_signal(signal.SIGTERM)

@@ -139,10 +139,16 @@ public struct VRRPMachine: Sendable {
                 deadline = now + masterDownInterval
                 return []
             }
-            // A lower-priority master: preempt (after `preempt_delay` when set) by letting the timer run.
+            // A lower-priority master: preempt (after `preempt_delay` when set). The RFC lets the
+            // Master_Down_Timer run out (3 adverts + skew after the last accepted advert); we take
+            // over after Skew_Time, like a master resigning: the old master steps down on our first
+            // (higher-priority) advert. With a weight-tracked proxy this saves up to 3 s.
             if settings.preemptDelay > .zero {
                 if preemptAt == nil { preemptAt = now + settings.preemptDelay }
                 deadline = max(deadline ?? now, preemptAt!)
+            } else {
+                preemptAt = now
+                deadline = min(deadline ?? now + skewTime, now + skewTime)
             }
             return []
         case .master:

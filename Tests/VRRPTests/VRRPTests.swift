@@ -95,10 +95,13 @@ final class VRRPStateMachineTests: XCTestCase {
     }
 
     func testPreemptNopreemptAndPreemptDelay() {
-        // preempt: a higher backup ignores a lower master's adverts and takes over at master-down.
+        // preempt: a higher backup seeing a lower master's advert takes over after Skew_Time
+        // (not at Master_Down_Interval, as the RFC's timer would).
         var p = machine(priority: 150)
         _ = p.start(now: .zero)
         _ = p.received(advert(100), from: peer, now: .seconds(1))
+        XCTAssertEqual(p.deadline, .seconds(1) + p.skewTime)
+        XCTAssertEqual(p.timerFired(now: .seconds(1) + p.skewTime - .milliseconds(1)), [])
         _ = p.timerFired(now: p.deadline!)
         XCTAssertEqual(p.state, .master)
         // nopreempt: the adverts of a lower master keep it BACKUP.

@@ -27,6 +27,17 @@ final class LogTargetSender: @unchecked Sendable {
     let maxLength: Int
     let dropped = ManagedAtomic<Int>(0)
     let sent = ManagedAtomic<Int>(0)
+    /// After a send found no room (EAGAIN, ENOBUFS) or no receiver (ECONNREFUSED, ENOENT), the
+    /// target is stalled for `stallNanoseconds`: its lines are dropped and counted without a
+    /// system call (and without being formatted when every target of the line is stalled). A
+    /// sink that stopped reading then costs the proxy almost nothing.
+    private let stalledUntil = ManagedAtomic<UInt64>(0)
+    static let stallNanoseconds: UInt64 = 10_000_000
+
+    @inline(__always)
+    func isStalled(now: UInt64) -> Bool { now < stalledUntil.load(ordering: .relaxed) }
+
+    func takes(_ level: SyslogLevel) -> Bool { level <= maxLevel }
     /// The address as written (for messages).
     let label: String
 
@@ -114,6 +125,11 @@ final class LogTargetSender: @unchecked Sendable {
     /// Sends one message at `level` if the target takes that level. Never blocks.
     func send(level: SyslogLevel, time: LogTime, hostname: String, tag: String, pid: Int, message: [UInt8]) {
         guard level <= maxLevel else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        if isStalled(now: now) {
+            dropped.wrappingIncrement(ordering: .relaxed)
+            return
+        }
         var level = level
         if let minLevel, level < minLevel { level = minLevel }
         let frame = Syslog.frame(format: format, facility: facility, level: level, time: time, hostname: hostname,
@@ -135,7 +151,15 @@ final class LogTargetSender: @unchecked Sendable {
                 }
             }
         }
-        if result < 0 { dropped.wrappingIncrement(ordering: .relaxed) } else { sent.wrappingIncrement(ordering: .relaxed) }
+        if result < 0 {
+            let e = errno
+            dropped.wrappingIncrement(ordering: .relaxed)
+            if e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == ECONNREFUSED || e == ENOENT {
+                stalledUntil.store(now + Self.stallNanoseconds, ordering: .relaxed)
+            }
+        } else {
+            sent.wrappingIncrement(ordering: .relaxed)
+        }
     }
 }
 
@@ -193,6 +217,18 @@ final class ProxyLogger: @unchecked Sendable {
         separateErrors = proxy.logSeparateErrors
         requestCaptures = proxy.requestCaptures
         responseCaptures = proxy.responseCaptures
+    }
+
+    /// True when every target that would take this line is stalled: the line is counted as
+    /// dropped (and numbered, %lc) right away, and the caller need not build it.
+    func droppedWhileStalled(isError: Bool) -> Bool {
+        if dontLogNormal && !isError { return false }
+        let level: SyslogLevel = isError && separateErrors ? .err : .info
+        let now = NIODeadline.now().uptimeNanoseconds
+        for t in targets where t.takes(level) && !t.isStalled(now: now) { return false }
+        for t in targets where t.takes(level) { t.dropped.wrappingIncrement(ordering: .relaxed) }
+        logCounter.wrappingIncrement(ordering: .relaxed)
+        return true
     }
 
     /// Renders and sends a traffic line (info, or err with `log-separate-errors` for errors).

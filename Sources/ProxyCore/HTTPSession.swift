@@ -1056,6 +1056,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             xlog!.requestStart = now
         }
         xlog!.logged = true
+        if logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) {
+            if !asap { xlog!.endExchange(at: now) }
+            return
+        }
         if responseFraming == .chunked && responseHeadDone {
             xlog!.bytesOut += responseChunks.dataBytes + (responseChunks.isDone ? 1 : 0)
         }

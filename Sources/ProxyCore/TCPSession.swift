@@ -283,6 +283,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         guard let logger, var x = xlog else { return }
         xlog = nil
         if logger.dontLogNull && x.bytesIn == 0 && x.bytesOut == 0 { return }
+        if logger.droppedWhileStalled(isError: termination.0 != "-") { return }
         let now = NIODeadline.now()
         x.status = 0  // haproxy prints %ST as 0 in TCP mode
         var r = x.httpRecord(now: now, termination: termination, client: context.channel.remoteAddress,

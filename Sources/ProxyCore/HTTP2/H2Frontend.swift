@@ -28,6 +28,7 @@ final class H2ClientConnection: ChannelInboundHandler, NIOHTTP2StreamDelegate, @
     /// Puts HTTP/2 on a freshly accepted client connection.
     static func configure(_ channel: any Channel, frontend: FrontendRuntime, loopContext: LoopContext) throws {
         let sync = channel.pipeline.syncOperations
+        try sync.addHandler(FlushCoalescer())
         let connection = H2ClientConnection(frontend: frontend, loopContext: loopContext)
         _ = try sync.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: H2Settings.clientSideConnection(frontend.h2Tuning),

@@ -191,6 +191,7 @@ final class H2Pool: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try c.server.tls?.addHandler(to: channel, handshake: handshake)
                     let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(FlushCoalescer())
                     _ = try sync.configureHTTP2Pipeline(
                         mode: .client, connectionConfiguration: H2Settings.serverSideConnection,
                         streamConfiguration: H2Settings.serverSideStream,

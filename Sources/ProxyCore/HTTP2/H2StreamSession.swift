@@ -549,6 +549,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         let now = NIODeadline.now()
         if xlog!.requestStart == nil { xlog!.requestStart = now }
         xlog!.logged = true
+        if logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) { return }
         let parent = context?.channel.parent
         var record = xlog!.httpRecord(now: now, termination: termination, client: parent?.remoteAddress,
                                       local: parent?.localAddress, frontend: frontend, backend: backend, logAsap: asap)

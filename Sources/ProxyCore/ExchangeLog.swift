@@ -23,6 +23,8 @@ struct ExchangeLog {
     var bytesOut: Int64 = 0
     var bytesIn: Int64 = 0
     var requestLine: String?
+    /// The HTTP/1 request head as received: %U's head part and %r come from it at log time.
+    var requestHead: ByteBuffer?
     var requestCaptures: [String?] = []
     var responseCaptures: [String?] = []
     var logged = false
@@ -56,6 +58,7 @@ struct ExchangeLog {
         status = -1
         bytesOut = 0; bytesIn = 0
         requestLine = nil
+        requestHead = nil
         requestCaptures = []; responseCaptures = []
         logged = false
         serverName = nil; serverText = nil; backendSource = nil
@@ -143,6 +146,13 @@ struct ExchangeLog {
         r.status = status
         r.bytesRead = bytesOut
         r.bytesUploaded = bytesIn
+        if let head = requestHead {
+            r.bytesUploaded += Int64(head.withUnsafeReadableBytes { Self.htxHeadSize($0) })
+            if requestLine == nil {
+                let lineEnd = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 13) ?? raw.firstIndex(of: 10) ?? raw.count }
+                requestLine = head.getString(at: head.readerIndex, length: lineEnd)
+            }
+        }
         r.logAsap = logAsap
         r.terminationState = termination
         r.retries = retries

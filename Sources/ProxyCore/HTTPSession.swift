@@ -985,10 +985,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         xlog!.startExchange(at: now)
         asapPending = false
         xlog!.headDone = now
-        xlog!.bytesIn = Int64(head.withUnsafeReadableBytes { ExchangeLog.htxHeadSize($0) })
+        // The head (a slice the session keeps anyway): its size and request line are read only
+        // when a line is really written (not for lines a stalled sink drops).
+        xlog!.requestHead = head
         xlog!.requestCounter = ProxyLogger.requestCounter.loadThenWrappingIncrement(ordering: .relaxed)
-        let lineEnd = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 13) ?? raw.firstIndex(of: 10) ?? raw.count }
-        xlog!.requestLine = head.getString(at: head.readerIndex, length: lineEnd)
         if let captures = logger?.requestCaptures, !captures.isEmpty {
             xlog!.requestCaptures = captures.map { c in headerValue(head, c.name).map { String($0.prefix(c.length)) } }
         }

@@ -17,6 +17,7 @@ from harness import REPO, Proxy, free_port, wait_for
 from test_logging import SyslogReceiver, split_header, timers
 
 SEED = REPO.parent / "shared" / "seed-configs" / "tts-grpc-syslog.cfg"
+SEED_STDOUT = REPO.parent / "shared" / "seed-configs" / "tts-grpc.cfg"
 # The seed as shipped (used when ../shared is not beside the repository).
 SEED_TEXT = """# Same service, logging to a local rsyslog over UDP (facility local0).
 global
@@ -461,3 +462,28 @@ def test_http1_clients_reach_h2_servers(tmp_path, nghttpd, request):
         strip = lambda rs: [(a, [h for h in hs if not h.startswith(("server:", "last-modified:", "etag:"))], b) for a, hs, b in rs]
         assert strip(results["fulcrum"]) == strip(results["haproxy"]), \
             f"\nhaproxy: {[x[:2] for x in results['haproxy']]}\nfulcrum: {[x[:2] for x in results['fulcrum']]}"
+
+
+@pytest.mark.fulcrum_only
+def test_the_stdout_seed_as_shipped(tmp_path, tts):
+    """`tts-grpc.cfg` exactly as shipped but for its addresses (haproxy 2.6 refuses it for
+    `option http-use-htx`; Fulcrum loads it with a warning): calls alternate, streams come back,
+    and the log lines go to stdout."""
+    if not SEED_STDOUT.exists():
+        pytest.fail(f"seed {SEED_STDOUT} not found beside the repository")
+    port = free_port()
+    text = SEED_STDOUT.read_text().replace("bind *:50050", f"bind 127.0.0.1:{port}")
+    text = text.replace("10.122.64.166:50051", f"127.0.0.1:{tts[0].port}").replace("10.122.64.191:50051", f"127.0.0.1:{tts[1].port}")
+    proxy = Proxy("fulcrum", text, tmp_path, port, name="tts-stdout")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            names = [unary(ch, "Echo", b"s%d" % i).split(b":")[0] for i in range(4)]
+            assert names == [b"tts1", b"tts2"] * 2
+            assert len(list(ch.unary_stream(SERVICE + "SpeakWav")(b"3", timeout=10))) == 3
+        wait_for(lambda: proxy.stderr().count(' HTTP/2.0"') >= 5, 5, what="five log lines on stdout")
+        out = proxy.stderr()
+    finally:
+        proxy.stop()
+    assert "http-use-htx" in out and "obsolete" in out  # the warning
+    lines = [l for l in out.splitlines() if ' HTTP/2.0"' in l]
+    assert all(" tts_front tts_servers/tts" in l and "/+" in l for l in lines), lines

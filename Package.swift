@@ -17,7 +17,7 @@ let package = Package(
     ],
     targets: [
         // L1: haproxy.cfg -> validated model. Pure Swift, no NIO.
-        .target(name: "HAProxyConfig", dependencies: ["Logging"]),
+        .target(name: "HAProxyConfig", dependencies: ["Logging", "Samples"]),
         // L1: balance algorithms over plain indices and weights. Pure Swift.
         .target(name: "Balancing"),
         // L2: server health state machine, check evaluation and HAProxy's messages. Pure Swift.
@@ -28,13 +28,15 @@ let package = Package(
         .target(name: "VRRP"),
         // L1: HAProxy's log-format compiler/renderer, syslog headers. Pure Swift.
         .target(name: "Logging"),
+        // L1: HAProxy's sample expressions (fetches and converters). Pure Swift.
+        .target(name: "Samples", dependencies: ["Balancing"]),
         // L1: HTTP/1.x message parsing over raw bytes (HAProxy's rules). Pure Swift.
         .target(name: "HTTP1", swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // L3: the runtime: listeners, backends, servers, queues, TCP, HTTP/1.1, HTTP/2 and TLS data paths.
         .target(
             name: "ProxyCore",
             dependencies: [
-                "HAProxyConfig", "Balancing", "HTTP1", "HealthChecks", "Logging",
+                "HAProxyConfig", "Balancing", "HTTP1", "HealthChecks", "Logging", "Samples",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -68,6 +70,7 @@ let package = Package(
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "HealthChecksTests", dependencies: ["HealthChecks", "HAProxyConfig"]),
         .testTarget(name: "LoggingTests", dependencies: ["Logging"]),
+        .testTarget(name: "SamplesTests", dependencies: ["Samples"]),
         .testTarget(name: "KeepalivedConfigTests", dependencies: ["KeepalivedConfig", "VRRPCLI"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
         .testTarget(name: "FulcrumCLITests", dependencies: ["FulcrumCLI"]),

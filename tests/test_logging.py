@@ -499,3 +499,61 @@ def test_unique_id_header_and_log(env):
             rx.close()
         assert len(seen) == 1 and re.match(shape, seen[0] or ""), (impl, seen)
         assert msg.rstrip("\n") == f"{seen[0]} 200", (impl, msg, seen)
+
+
+SAMPLES = ["src", "dst", "fe_name", "be_name", "srv_name", "method", "status", "ssl_fc", "env(HOME)",
+           "str(abc),upper,base64", "str(34851),add(1)", "str(34851),mul(3),sub(2),div(5),mod(7)", "str(a.b.c),word(2,.)",
+           "str(a:b::c),field(-1,:)", "str(a:b::c),field(3,:)", "src,ipmask(24)", "src,ipmask(255.0.0.0)", "str(x y),length",
+           "str(abc),hex", "str(aGk=),b64dec", "str(AbC),lower", "str(abcdef),bytes(2,3)", 'str(q/o),json',
+           "str(hello),crc32", "str(hello),sdbm", "str(hello),djb2", "str(hello),wt6", "str(7),and(3)", "str(7),or(8),xor(1)", "str(5),neg", "str(a%2Fb+c),url_dec",
+           "fe_name,ltrim(f),rtrim(e)", "status,even", "str(0),not", "srv_name,upper"]
+
+
+def test_log_format_sample_expressions(env):
+    """`%[fetch(args),converter(args)]` in a log-format: 35 expressions (the fetches a log line can
+    use: haproxy refuses header fetches there), each value compared with haproxy's."""
+    b = ok_backend(env)
+    fmt = "|".join(f"%[{s}]" for s in SAMPLES).replace('"', '\\"')
+    out = {}
+    for impl in selected_impls_or_both():
+        rx = SyslogReceiver()
+        try:
+            port = free_port()
+            text = config(rx.port, f"""
+frontend fe
+    bind 127.0.0.1:{port}
+    log-format "{fmt}"
+    default_backend be
+backend be
+    server s1 127.0.0.1:{b.port}
+""")
+            env.proxy(impl, text, port, name=f"samples-{impl}")
+            assert get(port, "/p/a.html?a=7&b=8").startswith(b"HTTP/1.1 200")
+            lines = rx.collect(1)
+        finally:
+            rx.close()
+        assert len(lines) == 1, (impl, lines)
+        values = split_header(lines[0])[2].rstrip("\n").split("|")
+        assert len(values) == len(SAMPLES), values
+        out[impl] = dict(zip(SAMPLES, values))
+    if len(out) == 2:
+        diffs = {k: (out["haproxy"][k], out["fulcrum"][k]) for k in SAMPLES if out["haproxy"][k] != out["fulcrum"][k]}
+        assert not diffs, diffs
+
+
+
+def test_header_fetches_in_a_log_format_are_refused_as_haproxy_does(tmp_path):
+    """haproxy 2.6 refuses `%[req.hdr(host)]` in a log-format (the request is gone when the line
+    is built); Fulcrum says the same, at the same line."""
+    from harness import fulcrum_bin
+    import subprocess
+    cfg = tmp_path / "h.cfg"
+    cfg.write_text(config(5140, "frontend fe\n    bind 127.0.0.1:8999\n    log-format \"%[req.hdr(host)] %[res.hdr(server)]\"\n    default_backend be\nbackend be\n    server s1 127.0.0.1:1\n"))
+    outs = {}
+    for name, binary in (("haproxy", "haproxy"), ("fulcrum", fulcrum_bin())):
+        r = subprocess.run([binary, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=20)
+        assert r.returncode != 0, (name, r.stdout + r.stderr)
+        outs[name] = r.stdout + r.stderr
+    assert "needs 'HTTP request headers' which is not available here" in outs["haproxy"]
+    assert "sample fetch <req.hdr(host)> may not be reliably used here because it needs 'HTTP request headers' which is not available here" in outs["fulcrum"]
+    assert "h.cfg:" in outs["fulcrum"]

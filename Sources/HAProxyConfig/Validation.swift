@@ -1,8 +1,12 @@
 import Foundation
 import Logging
+import Samples
 // Checks that need the whole configuration (after all files).
 
 extension ConfigParser {
+    /// Samples the access log fills itself (httpslog's TLS error fields).
+    static let builtinLogSamples: Set<String> = ["fc_err", "ssl_fc_err,hex", "ssl_c_err", "ssl_c_ca_err", "ssl_fc_is_resumed"]
+
     mutating func finish() -> LoadResult {
         closeSection()
         validate()
@@ -126,7 +130,20 @@ extension ConfigParser {
                     if let f = p.errorLogFormat { formats.append(("error-log-format", f, true)) }
                     for (keyword, text, merge) in formats {
                         do throws(LogFormatError) {
-                            _ = try LogFormat.compile(text, httpMode: p.mode == .http, mergeSpaces: merge)
+                            let compiled = try LogFormat.compile(text, httpMode: p.mode == .http, mergeSpaces: merge)
+                            for case .sample(let expr) in compiled.tokens where !Self.builtinLogSamples.contains(expr) {
+                                do throws(SampleError) {
+                                    let parsed = try SampleExpression.parse(expr)
+                                    // haproxy 2.6: the request and response are gone when the line is built.
+                                    if let needs = SampleExpression.needsMessage(parsed.fetch.name) {
+                                        diag(.alert, "failed to parse \(keyword) : sample fetch <\(expr)> may not be reliably used here because it needs '\(needs)' which is not available here.",
+                                             at: p.logStyleLocation ?? p.location, section: label, keyword: keyword)
+                                    }
+                                } catch {
+                                    diag(.warning, "\(keyword) : sample expression <\(expr)> : \(error.description); Fulcrum logs '-' for it (not supported yet).",
+                                         at: p.logStyleLocation ?? p.location, section: label, keyword: keyword)
+                                }
+                            }
                         } catch {
                             diag(.alert, "failed to parse \(keyword) : \(error.description)",
                                  at: p.logStyleLocation ?? p.location, section: label, keyword: keyword)

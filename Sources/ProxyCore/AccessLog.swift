@@ -5,6 +5,7 @@ import Atomics
 import HAProxyConfig
 import Logging
 import NIOCore
+import Samples
 
 #if canImport(Glibc)
 import Glibc
@@ -183,6 +184,8 @@ final class ProxyLogger: @unchecked Sendable {
     let logCounter = ManagedAtomic<Int>(0)
     let requestCaptures: [HeaderCapture]
     let responseCaptures: [HeaderCapture]
+    /// `%[expr]` of the format that the sample engine knows (the others log "-").
+    let sampleExpressions: [(String, SampleExpression)]
 
     /// nil when the proxy has no log target (HAProxy then logs nothing for it).
     init?(proxy: Proxy, global: GlobalSettings, senders: (LogTarget) -> LogTargetSender?) {
@@ -199,6 +202,10 @@ final class ProxyLogger: @unchecked Sendable {
         case .custom(let text): format = (try? LogFormat.compile(text, httpMode: proxy.mode == .http)) ?? .httplog
         }
         connectionOnly = proxy.logStyle == .connection
+        sampleExpressions = format.tokens.compactMap { token in
+            guard case .sample(let text) = token, let e = try? SampleExpression.parse(text) else { return nil }
+            return (text, e)
+        }
         httpsLog = proxy.logStyle == .https
         var name = [CChar](repeating: 0, count: 256)
         gethostname(&name, name.count)

@@ -1066,6 +1066,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         var record = xlog!.httpRecord(now: now, termination: termination, client: clientAddress,
                                       local: context?.channel.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
+        LogSampleSource.fill(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
         logger.log(record, isError: isError)
         if !asap { xlog!.endExchange(at: now) }

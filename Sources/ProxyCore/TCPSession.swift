@@ -290,6 +290,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
                              local: context.channel.localAddress, frontend: frontend, backend: backend, logAsap: false)
         r.tt = ExchangeLog.ms(x.accept, now)
         logger.fillCounters(&r, frontend: frontend, backend: backend, server: server, leaving: true)
+        LogSampleSource.fill(&r, logger.sampleExpressions)
         logger.log(r, isError: termination.0 != "-")
     }
 

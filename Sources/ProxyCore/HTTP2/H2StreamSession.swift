@@ -555,6 +555,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
                                       local: parent?.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
         if serverReleased { record.srvConn = max(0, record.srvConn - 1) }
+        LogSampleSource.fill(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
         logger.log(record, isError: isError)
     }

@@ -1,0 +1,39 @@
+import Foundation
+import Logging
+import Samples
+
+/// The fetches a log line can use (haproxy 2.6 refuses header fetches in a log-format: the request
+/// is gone when the line is built): addresses, names, method and status, from the log record.
+/// Rules (a later issue) bring the fetches that read messages.
+struct LogSampleSource: SampleSource {
+    let record: LogRecord
+    let tls: Bool
+
+    func fetch(_ name: String, _ args: [String]) -> SampleValue? {
+        let r = record
+        switch name {
+        case "src": return r.clientIP == "-" ? nil : .string(r.clientIP)
+        case "src_port": return .int(Int64(r.clientPort))
+        case "dst": return r.frontendIP == "-" ? nil : .string(r.frontendIP)
+        case "dst_port": return .int(Int64(r.frontendPort))
+        case "fe_name": return .string(r.frontendName)
+        case "be_name": return .string(r.backendName)
+        case "srv_name": return r.serverName == "<NOSRV>" ? nil : .string(r.serverName)
+        case "method": return r.requestLine?.split(separator: " ", maxSplits: 1).first.map { .string(String($0)) }
+        case "status": return r.status < 0 ? nil : .int(Int64(r.status))
+        case "unique-id": return r.uniqueID.map(SampleValue.string)
+        case "env": return ProcessInfo.processInfo.environment[args[0]].map(SampleValue.string)
+        case "ssl_fc": return .bool(tls)
+        default: return nil
+        }
+    }
+
+    /// Fills `record.samples` for the expressions of a log format.
+    static func fill(_ record: inout LogRecord, _ expressions: [(String, SampleExpression)], tls: Bool = false) {
+        guard !expressions.isEmpty else { return }
+        let source = LogSampleSource(record: record, tls: tls)
+        for (text, expr) in expressions {
+            if let v = expr.evaluate(source) { record.samples[text] = v.text }
+        }
+    }
+}

@@ -352,6 +352,8 @@ public struct Proxy: Sendable, Hashable {
     public var logTag: String?
     public var uniqueIDFormat: String?
     public var uniqueIDHeader: String?
+    /// `http-request set-header|add-header|del-header` rules, in order (the first slice of the rule engine).
+    public var httpRequestHeaderRules: [HeaderRule] = []
     /// Enabled capabilities derived from `kind`.
     public var isFrontend: Bool { kind != .backend }
     public var isBackend: Bool { kind != .frontend }
@@ -514,4 +516,21 @@ public enum HealthCheckProtocol: Sendable, Hashable {
     case pgsql(user: String)
     /// `option smtpchk [HELO|EHLO domain]`
     case smtp(command: String, domain: String)
+}
+
+
+/// `http-request set-header NAME FMT`, `add-header NAME FMT`, `del-header NAME`.
+public struct HeaderRule: Sendable, Hashable {
+    public enum Action: String, Sendable, Hashable { case set = "set-header", add = "add-header", del = "del-header" }
+    public var action: Action
+    public var name: String
+    /// A log-format string (`%[dst_port]`, `%ci`, literals); nil for del-header.
+    public var value: String?
+    public var location: SourceLocation
+    public init(action: Action, name: String, value: String?, location: SourceLocation) {
+        self.action = action
+        self.name = name
+        self.value = value
+        self.location = location
+    }
 }

@@ -3,6 +3,7 @@ import HAProxyConfig
 import Logging
 import HTTP1
 import NIOCore
+import Samples
 
 /// A frontend (or the frontend half of a `listen`) at run time.
 public final class FrontendRuntime: @unchecked Sendable {
@@ -35,6 +36,27 @@ public final class FrontendRuntime: @unchecked Sendable {
         var forwardedForHeaderLowercased: String
         var forwardForExcept: Network?
         var timeouts: ClientTimeouts
+        /// `http-request set-header|add-header|del-header`: the frontend's rules, then the backend's.
+        var headerRules: [CompiledHeaderRule]
+    }
+
+    struct CompiledHeaderRule {
+        let action: HeaderRule.Action
+        let name: String
+        let lowercasedName: String
+        let format: LogFormat?
+        let samples: [(String, SampleExpression)]
+
+        init(_ rule: HeaderRule) {
+            action = rule.action
+            name = rule.name
+            lowercasedName = rule.name.lowercased()
+            format = rule.value.flatMap { try? LogFormat.compile($0, httpMode: true) }
+            samples = format?.tokens.compactMap { token in
+                guard case .sample(let text) = token, let e = try? SampleExpression.parse(text) else { return nil }
+                return (text, e)
+            } ?? []
+        }
     }
 
     struct ClientTimeouts {
@@ -70,7 +92,9 @@ public final class FrontendRuntime: @unchecked Sendable {
             forwardForExcept: forwardFor?.except.flatMap(Network.init),
             timeouts: ClientTimeouts(client: config.timeouts.client?.timeAmount,
                                      httpRequest: config.timeouts.httpRequest?.timeAmount,
-                                     httpKeepAlive: config.timeouts.httpKeepAlive?.timeAmount))
+                                     httpKeepAlive: config.timeouts.httpKeepAlive?.timeAmount),
+            headerRules: (config.httpRequestHeaderRules + (be.map { $0.name == config.name ? [] : $0.httpRequestHeaderRules } ?? []))
+                .map(CompiledHeaderRule.init))
     }
 }
 

@@ -324,10 +324,13 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         let addKeepAlive = !closeServerSide && request.minorVersion == 0 && !request.connection.keepAlive
             && !request.connection.close
         let uniqueIDLine = frontend.uniqueIDHeader != nil ? xlog?.uniqueID.map { ByteBuffer(string: "\(frontend.uniqueIDHeader!): \($0)\r\n") } : nil
-        if !dropContentLength && !closeServerSide && !addForwardedFor && !addKeepAlive && !dropClientClose && uniqueIDLine == nil {
+        let rules = settings.headerRules
+        if !dropContentLength && !closeServerSide && !addForwardedFor && !addKeepAlive && !dropClientClose && uniqueIDLine == nil
+            && rules.isEmpty {
             outgoingHead.append(head)
             return
         }
+        let (deleted, added) = rules.isEmpty ? ([], []) : applyHeaderRules(rules, head)
         // Copy the segments between the header lines left out.
         var segmentStart = 0
         for field in request.headers {
@@ -335,6 +338,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 let s = Int(field.nameStart), e = Int(field.nameEnd)
                 return (dropContentLength && equalsLowercaseASCII(raw, s, e, "content-length"))
                     || ((closeServerSide || dropClientClose) && equalsLowercaseASCII(raw, s, e, "connection"))
+                    || deleted.contains { equalsLowercaseASCII(raw, s, e, $0) }
             }
             guard drop else { continue }
             if Int(field.lineStart) > segmentStart {
@@ -346,11 +350,39 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if headersEnd > segmentStart {
             outgoingHead.append(head.getSlice(at: head.readerIndex + segmentStart, length: headersEnd - segmentStart)!)
         }
+        for (name, value) in added { outgoingHead.append(ByteBuffer(string: "\(name): \(value)\r\n")) }
         if let uniqueIDLine { outgoingHead.append(uniqueIDLine) }
         if addForwardedFor, let line = forwardedFor() { outgoingHead.append(line) }
         if closeServerSide { outgoingHead.append(StaticBuffers.connectionClose) }
         if addKeepAlive { outgoingHead.append(StaticBuffers.connectionKeepAlive) }
         outgoingHead.append(StaticBuffers.crlf)
+    }
+
+    /// `http-request set-header/add-header/del-header`, in order: the names whose received lines
+    /// go, and the lines added at the end of the head (set-header = del-header + add-header).
+    private func applyHeaderRules(_ rules: [FrontendRuntime.CompiledHeaderRule], _ head: ByteBuffer) -> ([String], [(String, String)]) {
+        var deleted: [String] = []
+        var added: [(String, String)] = []
+        var base = LogRecord()
+        if let c = clientAddress { base.clientIP = c.ipAddress ?? "-"; base.clientPort = c.port ?? 0 }
+        if let l = context.channel.localAddress { base.frontendIP = l.ipAddress ?? "-"; base.frontendPort = l.port ?? 0 }
+        base.frontendName = frontend.name
+        base.backendName = (backend ?? frontend.defaultBackend)?.name ?? frontend.name
+        base.uniqueID = xlog?.uniqueID
+        let lineEnd = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 13) ?? raw.firstIndex(of: 10) ?? raw.count }
+        base.requestLine = head.getString(at: head.readerIndex, length: lineEnd)
+        for rule in rules {
+            if rule.action != .add {
+                if !deleted.contains(rule.lowercasedName) { deleted.append(rule.lowercasedName) }
+                added.removeAll { $0.0.lowercased() == rule.lowercasedName }
+            }
+            if rule.action != .del, let format = rule.format {
+                var r = base
+                LogSampleSource.fill(&r, rule.samples)
+                added.append((rule.name, String(decoding: format.render(r), as: UTF8.self)))
+            }
+        }
+        return (deleted, added)
     }
 
     /// `option forwardfor`: not for clients in `except`, nor (with `if-none`) when the header is there.

@@ -327,6 +327,24 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
 
     private func outgoingRequestHeaders() -> HPACKHeaders {
         var headers = requestHeaders
+        let rules = frontend.http.headerRules
+        if !rules.isEmpty {
+            let parent = context.channel.parent
+            var base = LogRecord()
+            if let c = parent?.remoteAddress { base.clientIP = c.ipAddress ?? "-"; base.clientPort = c.port ?? 0 }
+            if let l = parent?.localAddress { base.frontendIP = l.ipAddress ?? "-"; base.frontendPort = l.port ?? 0 }
+            base.frontendName = frontend.name
+            base.backendName = backend?.name ?? frontend.name
+            base.requestLine = "\(requestHeaders.first(name: ":method") ?? "-") \(requestHeaders.first(name: ":path") ?? "/") HTTP/2.0"
+            for rule in rules {
+                if rule.action != .add { headers.remove(name: rule.lowercasedName) }
+                if rule.action != .del, let format = rule.format {
+                    var r = base
+                    LogSampleSource.fill(&r, rule.samples)
+                    headers.add(name: rule.lowercasedName, value: String(decoding: format.render(r), as: UTF8.self))
+                }
+            }
+        }
         if let ff = frontend.http.forwardFor, let client = context.channel.parent?.remoteAddress,
            !(frontend.http.forwardForExcept?.contains(client) ?? false) {
             let name = frontend.http.forwardedForHeaderLowercased

@@ -51,11 +51,12 @@ def seed_config(port, p1, p2, syslog_port, extra_backend=""):
     """The seed with its addresses rewritten to loopback. `maxconn 50000` becomes 5000: haproxy
     wants twice that in file descriptors and stops when the hard limit (20000 here) is lower."""
     text = SEED.read_text() if SEED.exists() else SEED_TEXT
+    # The syslog address first: a server port rewritten later may start with 514.
+    text = text.replace("log 127.0.0.1:514 ", f"log 127.0.0.1:{syslog_port} ")
     text = text.replace("bind *:50050", f"bind 127.0.0.1:{port}")
     text = text.replace("10.122.64.166:50051", f"127.0.0.1:{p1}").replace("10.122.64.191:50051", f"127.0.0.1:{p2}")
-    text = text.replace("127.0.0.1:514", f"127.0.0.1:{syslog_port}")
     text = text.replace("maxconn     50000", "maxconn     5000")
-    assert f"127.0.0.1:{p1}" in text and f"bind 127.0.0.1:{port}" in text
+    assert f"127.0.0.1:{p1} " in text and f"bind 127.0.0.1:{port}" in text and f"log 127.0.0.1:{syslog_port} " in text
     return text + extra_backend
 
 

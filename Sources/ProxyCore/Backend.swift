@@ -262,3 +262,25 @@ public final class BackendRuntime: @unchecked Sendable {
 
     public func servedCount(_ index: Int) -> Int { lock.withLock { served[index] } }
 }
+
+
+extension BalanceAlgorithm {
+    /// What a hash-based algorithm hashes for one request (HTTP/1 or HTTP/2 alike): the client's
+    /// address, the request target (uri, url_param) or a header; nil when there is none (the
+    /// balancer then falls back to round robin, as HAProxy).
+    func hashKey(client: SocketAddress?, target: () -> String?, header: (String) -> String?) -> [UInt8]? {
+        switch self {
+        case .source:
+            return client.flatMap(addressBytes)
+        case let .uri(whole, length, depth, pathOnly):
+            return Array(HashKeys.uri(Substring(target() ?? ""), whole: whole, length: length, depth: depth, pathOnly: pathOnly).utf8)
+        case let .urlParam(name, _):
+            return HashKeys.urlParam(Substring(target() ?? ""), name: name).map { Array($0.utf8) }
+        case let .header(name, domainOnly):
+            guard let value = header(name) else { return nil }
+            return Array((domainOnly ? HashKeys.domainOnly(Substring(value)) : Substring(value)).utf8)
+        default:
+            return nil
+        }
+    }
+}

@@ -435,23 +435,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func hashKey(_ balance: BalanceAlgorithm) -> [UInt8]? {
         guard let head = currentHead else { return nil }
-        switch balance {
-        case .source:
-            return clientAddress.flatMap(addressBytes)
-        case let .uri(whole, length, depth, pathOnly):
-            let target = head.getString(at: head.readerIndex + request.targetStart, length: request.targetEnd - request.targetStart) ?? ""
-            return Array(HashKeys.uri(Substring(target), whole: whole, length: length, depth: depth, pathOnly: pathOnly).utf8)
-        case let .urlParam(name, _):
-            let target = head.getString(at: head.readerIndex + request.targetStart, length: request.targetEnd - request.targetStart) ?? ""
-            return HashKeys.urlParam(Substring(target), name: name).map { Array($0.utf8) }
-        case let .header(name, domainOnly):
-            guard let value = headerValue(head, name) else { return nil }
-            return Array((domainOnly ? HashKeys.domainOnly(Substring(value)) : Substring(value)).utf8)
-        case .rdpCookie:
-            return nil
-        default:
-            return nil
-        }
+        return balance.hashKey(client: clientAddress,
+                               target: { head.getString(at: head.readerIndex + self.request.targetStart,
+                                                        length: self.request.targetEnd - self.request.targetStart) },
+                               header: { self.headerValue(head, $0) })
     }
 
     private func headerValue(_ head: ByteBuffer, _ name: String) -> String? {

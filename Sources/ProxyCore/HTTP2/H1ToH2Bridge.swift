@@ -57,7 +57,7 @@ final class BridgeHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// The request's frames until its stream is open.
     private var pending: [HTTP2Frame.FramePayload] = []
     private var stream: BridgeStream?
-    private var readPending = false
+    private var heldRead = HeldRead()
     private var responseStarted = false
 
     init(server: ServerRuntime, pool: H2Pool, clientLocalPort: Int?, connectTimeout: TimeAmount) {
@@ -202,11 +202,7 @@ final class BridgeHandler: ChannelDuplexHandler, @unchecked Sendable {
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
     func read(context: ChannelHandlerContext) {
-        if let stream, !stream.isWritable {
-            readPending = true
-        } else {
-            context.read()
-        }
+        if heldRead.pass(allowed: stream?.isWritable ?? true) { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -215,9 +211,7 @@ final class BridgeHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func resumeReading() {
-        guard readPending, let context else { return }
-        readPending = false
-        context.read()
+        if heldRead.release(), let context { context.read() }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -237,7 +231,7 @@ final class BridgeStream: ChannelDuplexHandler, @unchecked Sendable {
     var connection: H2ServerConnection?
     private var context: ChannelHandlerContext?
     private var ended = false
-    private var readPending = false
+    private var heldRead = HeldRead()
     private var needsFlush = false
 
     init(bridge: BridgeHandler) { self.bridge = bridge }
@@ -302,7 +296,7 @@ final class BridgeStream: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func read(context: ChannelHandlerContext) {
-        if bridge?.isWritable ?? true { context.read() } else { readPending = true }
+        if heldRead.pass(allowed: bridge?.isWritable ?? true) { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -311,9 +305,7 @@ final class BridgeStream: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func resumeReading() {
-        guard readPending, let context else { return }
-        readPending = false
-        context.read()
+        if heldRead.release(), let context { context.read() }
     }
 
     func cancel() {

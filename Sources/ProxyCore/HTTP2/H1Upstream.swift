@@ -27,7 +27,7 @@ final class H1Upstream: ChannelDuplexHandler, StreamUpstream, @unchecked Sendabl
     let server: ServerRuntime
     let pool: H2Pool
     private var context: ChannelHandlerContext?
-    private var readPending = false
+    private var heldRead = HeldRead()
     private var needsFlush = false
     private var requestEnded = false
     private var responseEnded = false
@@ -174,11 +174,7 @@ final class H1Upstream: ChannelDuplexHandler, StreamUpstream, @unchecked Sendabl
     }
 
     func read(context: ChannelHandlerContext) {
-        if session?.isWritable ?? true {
-            context.read()
-        } else {
-            readPending = true
-        }
+        if heldRead.pass(allowed: session?.isWritable ?? true) { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -187,9 +183,7 @@ final class H1Upstream: ChannelDuplexHandler, StreamUpstream, @unchecked Sendabl
     }
 
     func resumeReading() {
-        guard readPending, let context else { return }
-        readPending = false
-        context.read()
+        if heldRead.release(), let context { context.read() }
     }
 
     /// The client stream is gone: the HTTP/1 exchange cannot be finished, the connection closes.

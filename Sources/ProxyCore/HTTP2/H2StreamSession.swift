@@ -44,7 +44,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     private var requestEnded = false
     private var responseStarted = false
     private var responseEnded = false
-    private var readPending = false
+    private var heldRead = HeldRead()
     private var clientNeedsFlush = false
     private var timer = LazyTimer()
     private var xlog: ExchangeLog?
@@ -109,11 +109,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
 
     /// Reads from the client only while the server stream can take more (or before the request head).
     func read(context: ChannelHandlerContext) {
-        if phase == .waitingHeaders || (upstream?.isWritable ?? false) {
-            context.read()
-        } else {
-            readPending = true
-        }
+        if heldRead.pass(allowed: phase == .waitingHeaders || (upstream?.isWritable ?? false)) { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -134,9 +130,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func resumeReading() {
-        guard readPending, let context else { return }
-        readPending = false
-        context.read()
+        if heldRead.release(), let context { context.read() }
     }
 
     // MARK: request
@@ -198,21 +192,9 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func hashKey(_ balance: BalanceAlgorithm) -> [UInt8]? {
-        switch balance {
-        case .source:
-            return context.channel.parent?.remoteAddress.flatMap(addressBytes)
-        case let .uri(whole, length, depth, pathOnly):
-            let target = requestHeaders.first(name: ":path") ?? "/"
-            return Array(HashKeys.uri(Substring(target), whole: whole, length: length, depth: depth, pathOnly: pathOnly).utf8)
-        case let .urlParam(name, _):
-            return HashKeys.urlParam(Substring(requestHeaders.first(name: ":path") ?? "/"), name: name).map { Array($0.utf8) }
-        case let .header(name, domainOnly):
-            let lowered = name.lowercased()
-            guard let value = lowered == "host" ? H2Translate.authority(requestHeaders) : requestHeaders.first(name: lowered) else { return nil }
-            return Array((domainOnly ? HashKeys.domainOnly(Substring(value)) : Substring(value)).utf8)
-        default:
-            return nil
-        }
+        balance.hashKey(client: context.channel.parent?.remoteAddress,
+                        target: { self.requestHeaders.first(name: ":path") ?? "/" },
+                        header: { H2Translate.value(self.requestHeaders, $0) })
     }
 
     private func obtainStream() {
@@ -617,7 +599,7 @@ final class H2Upstream: ChannelDuplexHandler, @unchecked Sendable {
     private weak var session: H2StreamSession?
     let connection: H2ServerConnection
     private var context: ChannelHandlerContext?
-    private var readPending = false
+    private var heldRead = HeldRead()
     private var needsFlush = false
     private var ended = false
     /// The connection's stream count was given back.
@@ -704,11 +686,7 @@ final class H2Upstream: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func read(context: ChannelHandlerContext) {
-        if session?.isWritable ?? true {
-            context.read()
-        } else {
-            readPending = true
-        }
+        if heldRead.pass(allowed: session?.isWritable ?? true) { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -717,9 +695,7 @@ final class H2Upstream: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func resumeReading() {
-        guard readPending, let context else { return }
-        readPending = false
-        context.read()
+        if heldRead.release(), let context { context.read() }
     }
 
     /// The client side is gone: reset the server's stream (closing an open stream sends RST_STREAM).

@@ -148,8 +148,7 @@ struct TLSBindContext {
     }
 
     static func resolve(_ path: String, base: String?) -> String {
-        guard let base, !path.hasPrefix("/") else { return path }
-        return base.hasSuffix("/") ? base + path : base + "/" + path
+        ServerTLSSettings.resolvePath(path, base: base)
     }
 
     static func rank(_ v: TLSVersion) -> Int {
@@ -173,19 +172,7 @@ struct TLSBindContext {
 
     /// Options as written (`crt X`, `no-tlsv10`, ...) into (name, value) pairs.
     static func parseOptionWords(_ words: [String]) -> [(String, String?)] {
-        var out: [(String, String?)] = []
-        var i = 0
-        while i < words.count {
-            let w = words[i]
-            if Keywords.bindOptionsWithValue.contains(w), i + 1 < words.count {
-                out.append((w, words[i + 1]))
-                i += 2
-            } else {
-                out.append((w, nil))
-                i += 1
-            }
-        }
-        return out
+        ServerTLSSettings.optionPairs(words, withValue: Keywords.bindOptionsWithValue)
     }
 }
 
@@ -200,59 +187,25 @@ struct TLSServerSide: Sendable {
 
     static func make(server: Server, global: GlobalSettings) throws -> TLSServerSide {
         let where_ = "[\(server.location)] : 'server \(server.name)'"
-        var options: [(String, String?)] = []
-        if let d = global.sslDefaults["ssl-default-server-options"] {
-            options += TLSBindContext.parseOptionWords(d.split(separator: " ").map(String.init))
-        }
-        options += parseServerOptions(server.options)
-        var verify = global.sslDefaults["ssl-server-verify"] ?? "required"
-        var caFile: String?
-        var sni: String?
-        var verifyHost: String?
-        var alpn: [String] = []
-        var ciphers = global.sslDefaults["ssl-default-server-ciphers"]
-        var minVersion: TLSVersion = .tlsv12
-        var maxVersion: TLSVersion?
-        var clientCrt: String?
-        for (name, value) in options {
-            switch (name, value) {
-            case ("verify", let v?): verify = v
-            case ("ca-file", let v?): caFile = TLSBindContext.resolve(v, base: global.caBase)
-            case ("verifyhost", let v?): verifyHost = v
-            case ("alpn", let v?): alpn = v.split(separator: ",").map(String.init)
-            case ("ciphers", let v?): ciphers = v
-            case ("crt", let v?): clientCrt = TLSBindContext.resolve(v, base: global.crtBase)
-            case ("ssl-min-ver", let v?): if let t = TLSBindContext.tlsVersion(v) { minVersion = t }
-            case ("ssl-max-ver", let v?): if let t = TLSBindContext.tlsVersion(v) { maxVersion = t }
-            case ("sni", let v?):
-                // Sample expressions come with the rules work; a constant name works now.
-                guard v.hasPrefix("str("), v.hasSuffix(")") else {
-                    throw RuntimeError("[ALERT] : config : \(where_) : 'sni \(v)' : only 'sni str(NAME)' is supported by Fulcrum yet (sample expressions come with later work).")
-                }
-                sni = String(v.dropFirst(4).dropLast())
-            default: break
-            }
+        let s: ServerTLSSettings
+        switch ServerTLSSettings.resolve(server, global: global) {
+        case .success(let v): s = v
+        case .failure(let m): throw RuntimeError("[ALERT] : config : \(where_) : \(m)")
         }
         var config = TLSConfiguration.makeClientConfiguration()
-        config.minimumTLSVersion = minVersion
-        config.maximumTLSVersion = maxVersion
-        if let ciphers { config.cipherSuites = ciphers }
-        config.applicationProtocols = alpn
-        let hostname = sni ?? verifyHost
-        switch verify {
-        case "none":
-            config.certificateVerification = .none
-        case "required":
-            guard let caFile else {
-                throw RuntimeError("[ALERT] : config : \(where_) : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.")
-            }
+        config.minimumTLSVersion = s.minVersion.flatMap(TLSBindContext.tlsVersion) ?? .tlsv12
+        config.maximumTLSVersion = s.maxVersion.flatMap(TLSBindContext.tlsVersion)
+        if let ciphers = s.ciphers { config.cipherSuites = ciphers }
+        config.applicationProtocols = s.alpn
+        let hostname = s.sni ?? s.verifyHost
+        if s.verify, let caFile = s.caFile {
             config.trustRoots = .file(caFile)
             // Without a name to check, haproxy checks the chain only.
             config.certificateVerification = hostname == nil ? .noHostnameVerification : .fullVerification
-        default:
-            throw RuntimeError("[ALERT] : config : \(where_) : 'verify' : unknown verify method '\(verify)', only 'none' and 'required' are supported.")
+        } else {
+            config.certificateVerification = .none
         }
-        if let clientCrt {
+        if let clientCrt = s.clientCertificate {
             let c = try TLSBindContext.load(clientCrt, where: where_)
             if let first = c.first {
                 config.certificateChain = first.chain.map { .certificate($0) }
@@ -260,26 +213,10 @@ struct TLSServerSide: Sendable {
             }
         }
         do {
-            return TLSServerSide(context: try NIOSSLContext(configuration: config), hostname: hostname, alpn: alpn)
+            return TLSServerSide(context: try NIOSSLContext(configuration: config), hostname: hostname, alpn: s.alpn)
         } catch {
             throw RuntimeError("[ALERT] : config : \(where_) : unable to set up TLS (\(error)).")
         }
-    }
-
-    static func parseServerOptions(_ words: [String]) -> [(String, String?)] {
-        var out: [(String, String?)] = []
-        var i = 0
-        while i < words.count {
-            let w = words[i]
-            if Keywords.serverOptionsWithValue.contains(w) || w == "verifyhost" || w == "sni", i + 1 < words.count {
-                out.append((w, words[i + 1]))
-                i += 2
-            } else {
-                out.append((w, nil))
-                i += 1
-            }
-        }
-        return out
     }
 
     /// Puts the TLS client handler first in a server connection's pipeline; `handshake` (when

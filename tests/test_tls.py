@@ -268,9 +268,13 @@ def test_verify_without_ca_file_is_a_config_error(impl, tmp_path):
     cfg = tmp_path / "noca.cfg"
     cfg.write_text(to_tls_server_config(free_port(), 1, "ssl"))
     binary = fulcrum_bin() if impl == "fulcrum" else haproxy_bin()
-    r = run([binary, "-c", "-f", str(cfg)]) if impl == "haproxy" else run([binary, "-db", "-f", str(cfg)])
-    assert r.returncode != 0
-    assert "no CA file specified" in r.stdout + r.stderr, r.stdout + r.stderr
+    # Both the check (-c) and a start refuse it, naming the server line.
+    line = next(i for i, l in enumerate(cfg.read_text().splitlines(), 1) if l.strip().startswith("server "))
+    for args in (["-c"], ["-db"]):
+        r = run([binary, *args, "-f", str(cfg)])
+        out = r.stdout + r.stderr
+        assert r.returncode != 0, args
+        assert "no CA file specified" in out and f"noca.cfg:{line}]" in out, out
 
 
 def test_h2_over_tls_to_servers(impl, tmp_path, pki):

@@ -97,6 +97,12 @@ extension ConfigParser {
                              at: s.location, section: label, keyword: "server")
                     } else { seen[s.name] = s.location }
                 }
+                // `server ... ssl`: haproxy checks verify/ca-file at load, so `-c` reports it.
+                for s in p.servers where s.ssl {
+                    if case .failure(let m) = ServerTLSSettings.resolve(s, global: config.global) {
+                        diag(.alert, "server '\(s.name)' : \(m)", at: s.location, section: label, keyword: "server")
+                    }
+                }
                 var ids: [Int: String] = [:]
                 for s in p.servers {
                     guard let id = s.id else { continue }

@@ -36,6 +36,14 @@ public struct SampleError: Error, Sendable, Equatable, CustomStringConvertible {
 /// What a session can answer: the value of a fetch with its arguments, nil when it has none.
 public protocol SampleSource {
     func fetch(_ name: String, _ args: [String]) -> SampleValue?
+    /// Every value of a fetch that has several (header occurrences, cookies): what ACLs test.
+    func fetchAll(_ name: String, _ args: [String]) -> [SampleValue]
+}
+
+extension SampleSource {
+    public func fetchAll(_ name: String, _ args: [String]) -> [SampleValue] {
+        fetch(name, args).map { [$0] } ?? []
+    }
 }
 
 /// One parsed expression.
@@ -60,6 +68,10 @@ public struct SampleExpression: Sendable, Equatable {
         "unique-id": 0...0, "env": 1...1, "nbsrv": 0...1,
         "ssl_fc": 0...0, "ssl_fc_sni": 0...0, "fc_http_major": 0...0,
         "str": 1...1, "int": 1...1, "bool": 1...1, "always_true": 0...0, "always_false": 0...0,
+        "req.cook_cnt": 0...1, "cook_cnt": 0...1, "req.proto_http": 0...0, "res.cook": 0...1, "scook": 0...1,
+        "req.ssl_sni": 0...0, "srv_is_up": 1...1, "be_conn": 0...1, "fe_conn": 0...1, "queue": 0...1,
+        "avg_queue": 0...1, "connslots": 0...1, "date": 0...2, "req.len": 0...0, "res.hdr_cnt": 0...1,
+        "shdr_cnt": 0...1,
     ]
 
     /// What a fetch reads that a log line no longer has ("HTTP request headers" / "HTTP response
@@ -145,21 +157,38 @@ public struct SampleExpression: Sendable, Equatable {
     /// The value, or nil when the fetch has none here or a converter fails (HAProxy then logs `-`
     /// and rules see "not found").
     public func evaluate(_ source: some SampleSource) -> SampleValue? {
-        let value: SampleValue?
-        switch fetch.name {
-        case "str": value = .string(fetch.args[0])
-        case "int": value = Int64(fetch.args[0]).map(SampleValue.int)
-        case "bool": value = .bool(fetch.args[0] == "1" || fetch.args[0] == "true")
-        case "always_true": value = .bool(true)
-        case "always_false": value = .bool(false)
-        default: value = source.fetch(fetch.name, fetch.args)
-        }
-        guard var v = value else { return nil }
+        guard var v = constant ?? source.fetch(fetch.name, fetch.args) else { return nil }
         for c in converters {
             guard let next = Self.convert(v, c) else { return nil }
             v = next
         }
         return v
+    }
+
+    /// Every value (each header occurrence, each cookie of that name), converted: what an ACL tests.
+    public func evaluateAll(_ source: some SampleSource) -> [SampleValue] {
+        let values = constant.map { [$0] } ?? source.fetchAll(fetch.name, fetch.args)
+        guard !converters.isEmpty else { return values }
+        return values.compactMap { value in
+            var v = value
+            for c in converters {
+                guard let next = Self.convert(v, c) else { return nil }
+                v = next
+            }
+            return v
+        }
+    }
+
+    /// The fetches that need no session.
+    var constant: SampleValue? {
+        switch fetch.name {
+        case "str": .string(fetch.args[0])
+        case "int": Int64(fetch.args[0]).map(SampleValue.int)
+        case "bool": .bool(fetch.args[0] == "1" || fetch.args[0] == "true")
+        case "always_true": .bool(true)
+        case "always_false": .bool(false)
+        default: nil
+        }
     }
 
     static func convert(_ v: SampleValue, _ c: Call) -> SampleValue? {

@@ -69,7 +69,7 @@ public enum Keywords {
     public static let fulcrumStatus: [String: KeywordSupport] = {
         var m: [String: KeywordSupport] = [:]
         func alert(_ keys: [String], _ work: String) { for k in keys { m[k] = .notYet(work: work) } }
-        alert(["acl", "use_backend", "use-server", "monitor fail"], "content switching")
+        alert(["use-server", "monitor fail"], "content switching")
         alert(["http-request", "http-response", "http-after-response", "redirect", "http-error",
                "errorloc", "errorloc302", "errorloc303"], "HTTP rules")
         alert(["tcp-request", "tcp-response"], "TCP rules")

@@ -352,8 +352,12 @@ public struct Proxy: Sendable, Hashable {
     public var logTag: String?
     public var uniqueIDFormat: String?
     public var uniqueIDHeader: String?
-    /// `http-request set-header|add-header|del-header` rules, in order (the first slice of the rule engine).
-    public var httpRequestHeaderRules: [HeaderRule] = []
+    /// `http-request` rules, in order.
+    public var httpRequestRules: [HTTPRequestRule] = []
+    /// `acl` lines, in order (same-named lines are ORed).
+    public var acls: [ACLDefinition] = []
+    /// `use_backend` rules, in order.
+    public var backendSwitches: [BackendSwitchRule] = []
     /// Enabled capabilities derived from `kind`.
     public var isFrontend: Bool { kind != .backend }
     public var isBackend: Bool { kind != .frontend }
@@ -519,18 +523,43 @@ public enum HealthCheckProtocol: Sendable, Hashable {
 }
 
 
-/// `http-request set-header NAME FMT`, `add-header NAME FMT`, `del-header NAME`.
-public struct HeaderRule: Sendable, Hashable {
-    public enum Action: String, Sendable, Hashable { case set = "set-header", add = "add-header", del = "del-header" }
+/// An `http-request` rule: `set-header NAME FMT`, `add-header NAME FMT`, `del-header NAME`,
+/// `allow`, `deny [deny_status N]`, each with an optional `if|unless` condition.
+public struct HTTPRequestRule: Sendable, Hashable {
+    public enum Action: String, Sendable, Hashable {
+        case set = "set-header", add = "add-header", del = "del-header", allow, deny
+    }
     public var action: Action
+    /// The header name (header actions).
     public var name: String
-    /// A log-format string (`%[dst_port]`, `%ci`, literals); nil for del-header.
+    /// A log-format string (`%[dst_port]`, `%ci`, literals) for set-header/add-header.
     public var value: String?
+    /// `deny_status` (403 by default).
+    public var status: Int?
+    /// The words from `if`/`unless` on, nil without condition.
+    public var condition: [String]?
     public var location: SourceLocation
-    public init(action: Action, name: String, value: String?, location: SourceLocation) {
+    public init(action: Action, name: String = "", value: String? = nil, status: Int? = nil, condition: [String]? = nil,
+                location: SourceLocation) {
         self.action = action
         self.name = name
         self.value = value
+        self.status = status
+        self.condition = condition
         self.location = location
     }
+}
+
+/// `acl NAME criterion [flags] [patterns]`: the words after the name.
+public struct ACLDefinition: Sendable, Hashable {
+    public var name: String
+    public var words: [String]
+    public var location: SourceLocation
+}
+
+/// `use_backend NAME [if|unless cond]`.
+public struct BackendSwitchRule: Sendable, Hashable {
+    public var backend: String
+    public var condition: [String]?
+    public var location: SourceLocation
 }

@@ -144,8 +144,12 @@ extension ConfigParser {
             }
         case "disabled": current!.proxy.disabled = true
         case "enabled": current!.proxy.disabled = false
-        case "http-request" where ["set-header", "add-header", "del-header"].contains(arg(1) ?? ""):
-            parseHeaderRule(words)
+        case "http-request" where ["set-header", "add-header", "del-header", "allow", "deny"].contains(arg(1) ?? ""):
+            parseHTTPRequestRule(words)
+        case "acl":
+            parseACL(words)
+        case "use_backend":
+            parseUseBackend(words, frontendCapability: frontendCap)
         case "http-reuse":
             guard let v = arg(1) else { alert("'http-reuse' expects 'never', 'safe', 'aggressive' or 'always'."); return }
             if v != "safe" && v != "never" {
@@ -669,61 +673,5 @@ extension ConfigParser {
         case "fcgi", "quic": return "'proto \(name)' is not yet supported by Fulcrum (comes with later work)."
         default: return "'proto' :  unknown MUX protocol '\(name)' (expected 'h1' or 'h2')."
         }
-    }
-}
-
-
-extension ConfigParser {
-    /// `http-request set-header|add-header NAME FMT` / `del-header NAME`, without condition for now.
-    mutating func parseHeaderRule(_ words: [String]) {
-        let action = HeaderRule.Action(rawValue: words[1])!
-        let kind = current!.isDefaults ? "defaults" : current!.proxy.kind.rawValue
-        if current!.isDefaults {
-            if current!.proxy.name.isEmpty {
-                alert("'http-request' not allowed in anonymous 'defaults' section.")
-            } else {
-                alert("'http-request' in a named 'defaults' section is not yet supported by Fulcrum (comes with the HTTP rules work).")
-            }
-            return
-        }
-        let need = action == .del ? 3 : 4
-        guard words.count >= need else {
-            alert("error detected in \(kind) '\(current!.proxy.name)' while parsing 'http-request \(action.rawValue)' rule : expects exactly \(need - 2) argument\(need == 4 ? "s" : "").")
-            return
-        }
-        if words.count > need {
-            if words[need] == "if" || words[need] == "unless" {
-                alert("'http-request \(action.rawValue) ... \(words[need])' : conditions are not yet supported by Fulcrum (come with the ACL work).")
-            } else {
-                alert("error detected in \(kind) '\(current!.proxy.name)' while parsing 'http-request \(action.rawValue)' rule : expects exactly \(need - 2) argument\(need == 4 ? "s" : ""), got '\(words[need])'.")
-            }
-            return
-        }
-        let value = action == .del ? nil : words[3]
-        if let value {
-            do throws(LogFormatError) {
-                let format = try LogFormat.compile(value, httpMode: true)
-                for case .sample(let expr) in format.tokens {
-                    do throws(SampleError) {
-                        let parsed = try SampleExpression.parse(expr)
-                        if current!.proxy.kind == .frontend && ["be_name", "be_id", "srv_name", "srv_id", "nbsrv"].contains(parsed.fetch.name) {
-                            alert("error detected in \(kind) '\(current!.proxy.name)' while parsing 'http-request \(action.rawValue)' rule : sample fetch <\(expr)> may not be reliably used here because it needs 'backend' which is not available here.")
-                            return
-                        }
-                        if SampleExpression.needsMessage(parsed.fetch.name) != nil {
-                            alert("'http-request \(action.rawValue)' : sample fetch <\(expr)> is not yet supported by Fulcrum in rules (comes with the HTTP rules work).")
-                            return
-                        }
-                    } catch {
-                        alert("error detected in \(kind) '\(current!.proxy.name)' while parsing 'http-request \(action.rawValue)' rule : failed to parse sample expression <\(expr)> : \(error.description).")
-                        return
-                    }
-                }
-            } catch {
-                alert("error detected in \(kind) '\(current!.proxy.name)' while parsing 'http-request \(action.rawValue)' rule : \(error.description).")
-                return
-            }
-        }
-        current!.proxy.httpRequestHeaderRules.append(HeaderRule(action: action, name: words[2], value: value, location: location))
     }
 }

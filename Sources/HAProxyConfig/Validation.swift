@@ -88,6 +88,14 @@ extension ConfigParser {
                          at: loc, section: label, keyword: "default_backend")
                 }
             }
+            // use_backend targets.
+            for rule in p.backendSwitches {
+                if backNames[rule.backend] == nil {
+                    diag(.alert, "Proxy '\(p.name)': unable to find required use_backend: '\(rule.backend)'."
+                         + Suggest.suffix(rule.backend, in: backendNames),
+                         at: rule.location, section: label, keyword: "use_backend")
+                }
+            }
             // Servers.
             if p.isBackend {
                 var seen: [String: SourceLocation] = [:]

@@ -67,6 +67,9 @@ public struct LogRecord: Sendable {
     /// Values of `%[sample,conv]` expressions, keyed by the expression as written between the
     /// brackets (e.g. "ssl_fc_err,hex"); a missing key renders "-" like a failed fetch.
     public var samples: [String: String] = [:]
+    /// Rule values (`http-request set-header X %[...]`): a sample with no value renders nothing,
+    /// where a log line shows `-` (haproxy's behaviour for both).
+    public var emptySamples = false
     public init() {}
 }
 

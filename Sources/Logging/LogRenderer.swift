@@ -28,7 +28,11 @@ extension LogFormat {
                     lastWasSeparator = true
                 }
             case .sample(let expr, let flags):
-                Self.text(r.samples.isEmpty ? nil : r.samples[expr], flags, .none, &out)
+                if r.emptySamples {
+                    if let v = r.samples[expr] { out.appendEncoded(v, .none, escape: false) }
+                } else {
+                    Self.text(r.samples.isEmpty ? nil : r.samples[expr], flags, .none, &out)
+                }
                 lastWasSeparator = false
             case .variable(let v, let flags):
                 if Self.renderVariable(v, flags, r, &out) { lastWasSeparator = false }

@@ -72,6 +72,8 @@ public final class BackendRuntime: @unchecked Sendable {
     public let servers: [ServerRuntime]
     let errors: ErrorResponses
     let retryPolicy: RetryPolicy
+    /// The backend's own `http-request` rules (run after the frontend's, unless it is the same `listen`).
+    let rules: ProxyRules
     /// 16 for dynamic algorithms (weights can ramp), 1 for static and hash ones.
     let weightScale: Int
     private let lock = NIOLock()
@@ -88,6 +90,7 @@ public final class BackendRuntime: @unchecked Sendable {
         self.servers = servers
         self.errors = ErrorResponses(overrides: config.errorFiles)
         self.retryPolicy = config.mode == .http ? RetryPolicy(directives: config.directives) : RetryPolicy()
+        self.rules = ProxyRules(config)
         self.served = Array(repeating: 0, count: servers.count)
         self.maxconn = servers.map(\.config.maxconn)
         // Dynamic algorithms work on weights scaled by 16 (HAProxy's BE_WEIGHT_SCALE) so that a

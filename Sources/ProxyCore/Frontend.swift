@@ -23,6 +23,12 @@ public final class FrontendRuntime: @unchecked Sendable {
     let uniqueIDHeader: String?
     /// `tune.h2.*` (HTTP/2 settings announced to clients).
     let h2Tuning: [String: Int]
+    /// The frontend's own `http-request` rules and `use_backend` conditions.
+    let rules: ProxyRules
+    /// `use_backend` targets, in order (the names are checked at load).
+    let switches: [(backend: BackendRuntime, condition: CompiledCondition?)]
+    /// The HTTP settings with each backend `use_backend` can choose (the default's are `http`).
+    private let httpByBackend: [ObjectIdentifier: HTTPSettings]
 
     /// What the HTTP path needs per request, computed once from the frontend and its backend.
     struct HTTPSettings {
@@ -36,27 +42,6 @@ public final class FrontendRuntime: @unchecked Sendable {
         var forwardedForHeaderLowercased: String
         var forwardForExcept: Network?
         var timeouts: ClientTimeouts
-        /// `http-request set-header|add-header|del-header`: the frontend's rules, then the backend's.
-        var headerRules: [CompiledHeaderRule]
-    }
-
-    struct CompiledHeaderRule {
-        let action: HeaderRule.Action
-        let name: String
-        let lowercasedName: String
-        let format: LogFormat?
-        let samples: [(String, SampleExpression)]
-
-        init(_ rule: HeaderRule) {
-            action = rule.action
-            name = rule.name
-            lowercasedName = rule.name.lowercased()
-            format = rule.value.flatMap { try? LogFormat.compile($0, httpMode: true) }
-            samples = format?.tokens.compactMap { token in
-                guard case .sample(let text) = token, let e = try? SampleExpression.parse(text) else { return nil }
-                return (text, e)
-            } ?? []
-        }
     }
 
     struct ClientTimeouts {
@@ -65,7 +50,7 @@ public final class FrontendRuntime: @unchecked Sendable {
         var httpKeepAlive: TimeAmount?
     }
 
-    init(config: Proxy, defaultBackend: BackendRuntime?, global: GlobalSettings) {
+    init(config: Proxy, defaultBackend: BackendRuntime?, backends: [String: BackendRuntime], global: GlobalSettings) {
         self.config = config
         self.name = config.name
         self.defaultBackend = defaultBackend
@@ -74,13 +59,32 @@ public final class FrontendRuntime: @unchecked Sendable {
         self.h2Tuning = global.h2
         uniqueIDFormat = config.uniqueIDFormat.flatMap { try? LogFormat.compile($0, httpMode: config.mode == .http) }
         uniqueIDHeader = uniqueIDFormat == nil ? nil : config.uniqueIDHeader
-        let be = defaultBackend?.config
-        // HAProxy: only the frontend decides for client connections; frontend and backend both
-        // count for server connections.
+        http = Self.settings(config, defaultBackend?.config, global)
+        rules = ProxyRules(config)
+        switches = rules.switches.compactMap { s in backends[s.backend].map { ($0, s.condition) } }
+        var byBackend: [ObjectIdentifier: HTTPSettings] = [:]
+        for (be, _) in switches where byBackend[ObjectIdentifier(be)] == nil {
+            byBackend[ObjectIdentifier(be)] = Self.settings(config, be.config, global)
+        }
+        httpByBackend = byBackend
+    }
+
+    /// The settings of an exchange with `backend` (the client side's are the frontend's in all).
+    func http(with backend: BackendRuntime?) -> HTTPSettings {
+        guard let backend, backend !== defaultBackend else { return http }
+        return httpByBackend[ObjectIdentifier(backend)] ?? http
+    }
+
+    /// True when requests go through rules (or may change backend) before their server is chosen.
+    var hasRequestRules: Bool {
+        !rules.request.isEmpty || !switches.isEmpty || !(defaultBackend?.rules.request.isEmpty ?? true)
+    }
+
+    private static func settings(_ config: Proxy, _ be: Proxy?, _ global: GlobalSettings) -> HTTPSettings {
         let feMode = config.httpConnectionMode, beMode = be?.httpConnectionMode ?? .keepAlive
         let forwardFor = config.forwardFor ?? be?.forwardFor
         let headLimit = max(1024, global.bufsize - global.maxrewrite)
-        http = HTTPSettings(
+        return HTTPSettings(
             limits: ParseLimits(maxHeadSize: headLimit, maxHeaders: global.maxHeaders,
                                 acceptInvalid: config.acceptInvalidHTTPRequest),
             responseLimits: ParseLimits(maxHeadSize: headLimit, maxHeaders: global.maxHeaders,
@@ -92,9 +96,7 @@ public final class FrontendRuntime: @unchecked Sendable {
             forwardForExcept: forwardFor?.except.flatMap(Network.init),
             timeouts: ClientTimeouts(client: config.timeouts.client?.timeAmount,
                                      httpRequest: config.timeouts.httpRequest?.timeAmount,
-                                     httpKeepAlive: config.timeouts.httpKeepAlive?.timeAmount),
-            headerRules: (config.httpRequestHeaderRules + (be.map { $0.name == config.name ? [] : $0.httpRequestHeaderRules } ?? []))
-                .map(CompiledHeaderRule.init))
+                                     httpKeepAlive: config.timeouts.httpKeepAlive?.timeAmount))
     }
 }
 

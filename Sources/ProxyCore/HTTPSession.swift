@@ -93,9 +93,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         self.frontend = frontend
         self.loopContext = loopContext
         self.logger = frontend.logger
+        self.settings = frontend.http
     }
 
-    private var settings: FrontendRuntime.HTTPSettings { frontend.http }
+    /// The frontend's settings with the backend of the current exchange.
+    private var settings: FrontendRuntime.HTTPSettings
 
     // MARK: client events
 
@@ -290,19 +292,34 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             noteRequestHead(headBuffer)
             if frontend.uniqueIDFormat != nil { makeUniqueID() }
         }
-        buildOutgoingHead(headBuffer)
         responseStarted = false
         responseHeadDone = false
         responseDone = false
         responseInput = nil
-        serverReusable = !settings.closeServerSide
         connectAttempts = 0
         keptBody.removeAll(keepingCapacity: true)
         keptBodyBytes = 0
         bodyTooLargeToReplay = false
         replayBody = false
         timer.disarm()
-        guard let backend = frontend.defaultBackend else {
+        var chosen = frontend.defaultBackend
+        var edits = HeaderEdits()
+        if frontend.hasRequestRules {
+            var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer))
+            switch RuleEngine.route(frontend, &view) {
+            case let .deny(status, be):
+                backend = be
+                sendError(status)
+                return
+            case let .proceed(be, e):
+                chosen = be
+                edits = e
+            }
+        }
+        if !frontend.switches.isEmpty { settings = frontend.http(with: chosen) }
+        serverReusable = !settings.closeServerSide
+        buildOutgoingHead(headBuffer, edits)
+        guard let backend = chosen else {
             sendError(503)
             return
         }
@@ -310,9 +327,22 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         assignServer(avoid: nil)
     }
 
+    /// The connection's facts, as the fetches of rules read them.
+    private func ruleRecord(_ head: ByteBuffer) -> LogRecord {
+        var base = LogRecord()
+        if let c = clientAddress { base.clientIP = c.ipAddress ?? "-"; base.clientPort = c.port ?? 0 }
+        if let l = context.channel.localAddress { base.frontendIP = l.ipAddress ?? "-"; base.frontendPort = l.port ?? 0 }
+        base.frontendName = frontend.name
+        base.backendName = frontend.name
+        base.uniqueID = xlog?.uniqueID
+        let lineEnd = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 13) ?? raw.firstIndex(of: 10) ?? raw.count }
+        base.requestLine = head.getString(at: head.readerIndex, length: lineEnd)
+        return base
+    }
+
     /// The request head for the server: the client's bytes, less the lines we must not forward
     /// and plus the lines the configuration adds.
-    private func buildOutgoingHead(_ head: ByteBuffer) {
+    private func buildOutgoingHead(_ head: ByteBuffer, _ edits: HeaderEdits) {
         outgoingHead.removeAll(keepingCapacity: true)
         let settings = self.settings
         let dropContentLength = request.hasTransferEncoding && request.contentLengthLines > 0
@@ -324,13 +354,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         let addKeepAlive = !closeServerSide && request.minorVersion == 0 && !request.connection.keepAlive
             && !request.connection.close
         let uniqueIDLine = frontend.uniqueIDHeader != nil ? xlog?.uniqueID.map { ByteBuffer(string: "\(frontend.uniqueIDHeader!): \($0)\r\n") } : nil
-        let rules = settings.headerRules
         if !dropContentLength && !closeServerSide && !addForwardedFor && !addKeepAlive && !dropClientClose && uniqueIDLine == nil
-            && rules.isEmpty {
+            && edits.isEmpty {
             outgoingHead.append(head)
             return
         }
-        let (deleted, added) = rules.isEmpty ? ([], []) : applyHeaderRules(rules, head)
+        let deleted = edits.deleted
         // Copy the segments between the header lines left out.
         var segmentStart = 0
         for field in request.headers {
@@ -350,39 +379,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if headersEnd > segmentStart {
             outgoingHead.append(head.getSlice(at: head.readerIndex + segmentStart, length: headersEnd - segmentStart)!)
         }
-        for (name, value) in added { outgoingHead.append(ByteBuffer(string: "\(name): \(value)\r\n")) }
+        for (name, value) in edits.added { outgoingHead.append(ByteBuffer(string: "\(name): \(value)\r\n")) }
         if let uniqueIDLine { outgoingHead.append(uniqueIDLine) }
         if addForwardedFor, let line = forwardedFor() { outgoingHead.append(line) }
         if closeServerSide { outgoingHead.append(StaticBuffers.connectionClose) }
         if addKeepAlive { outgoingHead.append(StaticBuffers.connectionKeepAlive) }
         outgoingHead.append(StaticBuffers.crlf)
-    }
-
-    /// `http-request set-header/add-header/del-header`, in order: the names whose received lines
-    /// go, and the lines added at the end of the head (set-header = del-header + add-header).
-    private func applyHeaderRules(_ rules: [FrontendRuntime.CompiledHeaderRule], _ head: ByteBuffer) -> ([String], [(String, String)]) {
-        var deleted: [String] = []
-        var added: [(String, String)] = []
-        var base = LogRecord()
-        if let c = clientAddress { base.clientIP = c.ipAddress ?? "-"; base.clientPort = c.port ?? 0 }
-        if let l = context.channel.localAddress { base.frontendIP = l.ipAddress ?? "-"; base.frontendPort = l.port ?? 0 }
-        base.frontendName = frontend.name
-        base.backendName = (backend ?? frontend.defaultBackend)?.name ?? frontend.name
-        base.uniqueID = xlog?.uniqueID
-        let lineEnd = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 13) ?? raw.firstIndex(of: 10) ?? raw.count }
-        base.requestLine = head.getString(at: head.readerIndex, length: lineEnd)
-        for rule in rules {
-            if rule.action != .add {
-                if !deleted.contains(rule.lowercasedName) { deleted.append(rule.lowercasedName) }
-                added.removeAll { $0.0.lowercased() == rule.lowercasedName }
-            }
-            if rule.action != .del, let format = rule.format {
-                var r = base
-                LogSampleSource.fill(&r, rule.samples)
-                added.append((rule.name, String(decoding: format.render(r), as: UTF8.self)))
-            }
-        }
-        return (deleted, added)
     }
 
     /// `option forwardfor`: not for clients in `except`, nor (with `if-none`) when the header is there.

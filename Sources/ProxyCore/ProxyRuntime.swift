@@ -69,7 +69,7 @@ public final class ProxyRuntime: @unchecked Sendable {
         for proxy in configuration.proxies where proxy.isFrontend {
             let backendName = proxy.kind == .listen ? (proxy.defaultBackend ?? proxy.name) : proxy.defaultBackend
             let backend = backendName.flatMap { backends[$0] }
-            let frontend = FrontendRuntime(config: proxy, defaultBackend: backend, global: configuration.global)
+            let frontend = FrontendRuntime(config: proxy, defaultBackend: backend, backends: backends, global: configuration.global)
             let sendHostname = configuration.global.logSendHostname != nil
             frontend.logger = ProxyLogger(proxy: proxy, global: configuration.global, senders: { LogTargetSender($0, sendHostname: sendHostname) })
             frontend.limits = limits

@@ -45,6 +45,8 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     private var responseStarted = false
     private var responseEnded = false
     private var heldRead = HeldRead()
+    /// What the `http-request` header rules did to the request.
+    private var edits = HeaderEdits()
     private var clientNeedsFlush = false
     private var timer = LazyTimer()
     private var xlog: ExchangeLog?
@@ -154,12 +156,37 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
                 }
             }
         }
-        guard let backend = frontend.defaultBackend else {
+        var chosen = frontend.defaultBackend
+        if frontend.hasRequestRules {
+            var view = H2RequestView(headers: requestHeaders, base: ruleRecord())
+            switch RuleEngine.route(frontend, &view) {
+            case let .deny(status, be):
+                backend = be
+                sendError(status)
+                return
+            case let .proceed(be, e):
+                chosen = be
+                edits = e
+            }
+        }
+        guard let backend = chosen else {
             sendError(503)
             return
         }
         self.backend = backend
         assignServer(avoid: nil)
+    }
+
+    /// The connection's facts, as the fetches of rules read them.
+    private func ruleRecord() -> LogRecord {
+        let parent = context.channel.parent
+        var base = LogRecord()
+        if let c = parent?.remoteAddress { base.clientIP = c.ipAddress ?? "-"; base.clientPort = c.port ?? 0 }
+        if let l = parent?.localAddress { base.frontendIP = l.ipAddress ?? "-"; base.frontendPort = l.port ?? 0 }
+        base.frontendName = frontend.name
+        base.backendName = frontend.name
+        base.requestLine = "\(requestHeaders.first(name: ":method") ?? "-") \(requestHeaders.first(name: ":path") ?? "/") HTTP/2.0"
+        return base
     }
 
     private func assignServer(avoid: Int?) {
@@ -309,27 +336,12 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
 
     private func outgoingRequestHeaders() -> HPACKHeaders {
         var headers = requestHeaders
-        let rules = frontend.http.headerRules
-        if !rules.isEmpty {
-            let parent = context.channel.parent
-            var base = LogRecord()
-            if let c = parent?.remoteAddress { base.clientIP = c.ipAddress ?? "-"; base.clientPort = c.port ?? 0 }
-            if let l = parent?.localAddress { base.frontendIP = l.ipAddress ?? "-"; base.frontendPort = l.port ?? 0 }
-            base.frontendName = frontend.name
-            base.backendName = backend?.name ?? frontend.name
-            base.requestLine = "\(requestHeaders.first(name: ":method") ?? "-") \(requestHeaders.first(name: ":path") ?? "/") HTTP/2.0"
-            for rule in rules {
-                if rule.action != .add { headers.remove(name: rule.lowercasedName) }
-                if rule.action != .del, let format = rule.format {
-                    var r = base
-                    LogSampleSource.fill(&r, rule.samples)
-                    headers.add(name: rule.lowercasedName, value: String(decoding: format.render(r), as: UTF8.self))
-                }
-            }
-        }
-        if let ff = frontend.http.forwardFor, let client = context.channel.parent?.remoteAddress,
-           !(frontend.http.forwardForExcept?.contains(client) ?? false) {
-            let name = frontend.http.forwardedForHeaderLowercased
+        for name in edits.deleted { headers.remove(name: name) }
+        for (name, value) in edits.added { headers.add(name: name.lowercased(), value: value) }
+        let http = frontend.http(with: backend)
+        if let ff = http.forwardFor, let client = context.channel.parent?.remoteAddress,
+           !(http.forwardForExcept?.contains(client) ?? false) {
+            let name = http.forwardedForHeaderLowercased
             if !(ff.ifNone && headers.contains(name: name)) {
                 headers.add(name: name, value: client.ipAddress ?? "")
             }

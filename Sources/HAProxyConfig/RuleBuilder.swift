@@ -1,0 +1,203 @@
+// `acl`, `use_backend` and `http-request` lines: parsed and checked here with haproxy's wording
+// (the ACLs and sample expressions compile with the Samples target), run by ProxyCore.
+
+import Foundation
+import Logging
+import Samples
+
+extension ConfigParser {
+    /// `acl NAME criterion [flags] [patterns]`.
+    mutating func parseACL(_ words: [String]) {
+        if current!.isDefaults {
+            alert(current!.proxy.name.isEmpty ? "'acl' not allowed in anonymous 'defaults' section."
+                                              : "'acl' in a named 'defaults' section is not yet supported by Fulcrum (comes with the HTTP rules work).")
+            return
+        }
+        guard words.count >= 3 else {
+            alert("'acl' expects an ACL name and a criterion (e.g. 'acl is_api path_beg /api').")
+            return
+        }
+        let name = words[1]
+        if let bad = name.first(where: { !($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) {
+            alert("character '\(bad)' is not permitted in acl name '\(name)'.")
+            return
+        }
+        do throws(SampleError) {
+            let (_, warn) = try ACLTerm.parse(Array(words.dropFirst(2)), readFile: { path throws(SampleError) in
+                try PatternFile.read(path)
+            })
+            if let warn { warning("parsing acl keyword '\(words[2])' :\n  \(warn)\n") }
+        } catch {
+            alert("error detected while parsing ACL '\(name)' : \(error.description)")
+            return
+        }
+        current!.proxy.acls.append(ACLDefinition(name: name, words: Array(words.dropFirst(2)), location: location))
+    }
+
+    /// Checks the words of a condition (`if ...`/`unless ...`) against the ACLs declared so far.
+    /// Returns the words, or nil after an alert.
+    mutating func checkCondition(_ words: [String], what: String) -> [String]? {
+        let declared = Set(current!.proxy.acls.map(\.name))
+        do throws(SampleError) {
+            let c = try ACLCondition.parse(words, known: { declared.contains($0) })
+            for group in c.alternatives {
+                for case .anonymous(let inner) in group.map(\.ref) {
+                    _ = try ACLTerm.parse(inner, readFile: { _ throws(SampleError) in
+                        throw SampleError("'-f' is not supported in anonymous ACLs.")
+                    })
+                }
+            }
+        } catch {
+            alert("error detected while parsing \(what) : \(error.description)")
+            return nil
+        }
+        return words
+    }
+
+    /// `use_backend NAME [if|unless cond]`.
+    mutating func parseUseBackend(_ words: [String], frontendCapability: Bool) {
+        if current!.isDefaults {
+            alert("'use_backend' not allowed in 'defaults' section.")
+            return
+        }
+        if !frontendCapability {
+            warning("'use_backend' ignored because backend '\(current!.proxy.name)' has no frontend capability.")
+            return
+        }
+        guard words.count >= 2 else {
+            alert("'use_backend' expects a backend name.")
+            return
+        }
+        if words[1].contains("%[") {
+            alert("'use_backend \(words[1])' : dynamic backend names are not yet supported by Fulcrum (come with the HTTP rules work).")
+            return
+        }
+        var condition: [String]?
+        if words.count > 2 {
+            guard words[2] == "if" || words[2] == "unless" else {
+                alert("unexpected keyword '\(words[2])' after switching rule, only 'if' and 'unless' are allowed.")
+                return
+            }
+            guard let c = checkCondition(Array(words.dropFirst(2)), what: "switching rule") else { return }
+            condition = c
+        }
+        current!.proxy.backendSwitches.append(BackendSwitchRule(backend: words[1], condition: condition, location: location))
+    }
+
+    /// `http-request set-header|add-header NAME FMT`, `del-header NAME`, `allow`, `deny [deny_status N]`,
+    /// each `[if|unless cond]`.
+    mutating func parseHTTPRequestRule(_ words: [String]) {
+        let action = HTTPRequestRule.Action(rawValue: words[1])!
+        let kind = current!.isDefaults ? "defaults" : current!.proxy.kind.rawValue
+        let proxyName = current!.proxy.name
+        if current!.isDefaults {
+            if current!.proxy.name.isEmpty {
+                alert("'http-request' not allowed in anonymous 'defaults' section.")
+            } else {
+                alert("'http-request' in a named 'defaults' section is not yet supported by Fulcrum (comes with the HTTP rules work).")
+            }
+            return
+        }
+        var rule = HTTPRequestRule(action: action, location: location)
+        var rest: ArraySlice<String>
+        switch action {
+        case .allow:
+            rest = words[2...]
+        case .deny:
+            rest = words[2...]
+            while let w = rest.first, w != "if", w != "unless" {
+                if w == "deny_status" || w == "status" {
+                    guard rest.count >= 2, let n = Int(rest[rest.startIndex + 1]) else {
+                        alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request deny' rule : 'status' expects <status_code> as argument.")
+                        return
+                    }
+                    guard ErrorStatus.canDeny(n) else {
+                        alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request deny' rule : Unexpected status code '\(n)'.")
+                        return
+                    }
+                    rule.status = n
+                    rest = rest.dropFirst(2)
+                } else if ["content-type", "default-errorfiles", "errorfile", "errorfiles", "file", "lf-file", "string",
+                           "lf-string", "hdr"].contains(w) {
+                    alert("'http-request deny ... \(w)' is not yet supported by Fulcrum (comes with the HTTP rules work); 'deny_status' is.")
+                    return
+                } else {
+                    alert("'http-request deny' expects either 'if' or 'unless' followed by a condition but found '\(w)'.")
+                    return
+                }
+            }
+        case .set, .add, .del:
+            let need = action == .del ? 3 : 4
+            let argc = words.prefix { $0 != "if" && $0 != "unless" }.count
+            guard argc >= need else {
+                alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request \(action.rawValue)' rule : expects exactly \(need - 2) argument\(need == 4 ? "s" : "").")
+                return
+            }
+            if argc > need {
+                alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request \(action.rawValue)' rule : expects exactly \(need - 2) argument\(need == 4 ? "s" : ""), got '\(words[need])'.")
+                return
+            }
+            rule.name = words[2]
+            rule.value = action == .del ? nil : words[3]
+            rest = words[need...]
+            if let value = rule.value, !checkRuleFormat(value, action: action, kind: kind) { return }
+        }
+        if let w = rest.first {
+            guard w == "if" || w == "unless" else {
+                alert("'http-request \(action.rawValue)' expects either 'if' or 'unless' followed by a condition but found '\(w)'.")
+                return
+            }
+            guard let c = checkCondition(Array(rest), what: "an 'http-request \(action.rawValue)' condition") else { return }
+            rule.condition = c
+        }
+        current!.proxy.httpRequestRules.append(rule)
+    }
+
+    /// A rule's log-format value: its syntax and its samples (haproxy refuses backend fetches in
+    /// a frontend rule).
+    mutating func checkRuleFormat(_ value: String, action: HTTPRequestRule.Action, kind: String) -> Bool {
+        let proxyName = current!.proxy.name
+        do throws(LogFormatError) {
+            let format = try LogFormat.compile(value, httpMode: true)
+            for case .sample(let expr) in format.tokens {
+                do throws(SampleError) {
+                    let parsed = try SampleExpression.parse(expr)
+                    if current!.proxy.kind == .frontend && ["be_name", "be_id", "srv_name", "srv_id", "nbsrv"].contains(parsed.fetch.name) {
+                        alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request \(action.rawValue)' rule : sample fetch <\(expr)> may not be reliably used here because it needs 'backend' which is not available here.")
+                        return false
+                    }
+                    if ["res.hdr", "shdr", "res.ver", "res.cook", "scook", "status"].contains(parsed.fetch.name) {
+                        alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request \(action.rawValue)' rule : sample fetch <\(expr)> may not be reliably used here because it needs 'HTTP response headers' which is not available here.")
+                        return false
+                    }
+                } catch {
+                    alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request \(action.rawValue)' rule : failed to parse sample expression <\(expr)> : \(error.description).")
+                    return false
+                }
+            }
+        } catch {
+            alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request \(action.rawValue)' rule : \(error.description).")
+            return false
+        }
+        return true
+    }
+}
+
+/// The statuses haproxy accepts for `deny_status` (those it has an error page for).
+public enum ErrorStatus {
+    public static let deniable: Set<Int> = [200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504]
+    public static func canDeny(_ n: Int) -> Bool { deniable.contains(n) }
+}
+
+/// The patterns of `acl ... -f FILE`: one per line, blank lines and `#` comments skipped.
+public enum PatternFile {
+    public static func read(_ path: String) throws(SampleError) -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw SampleError("failed to open pattern file <\(path)>.")
+        }
+        return text.split(whereSeparator: \.isNewline).compactMap { line in
+            let t = line.trimmingCharacters(in: .whitespaces)
+            return t.isEmpty || t.hasPrefix("#") ? nil : t
+        }
+    }
+}

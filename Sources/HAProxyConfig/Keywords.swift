@@ -73,7 +73,7 @@ public enum Keywords {
         alert(["http-request", "http-response", "http-after-response", "redirect", "http-error",
                "errorloc", "errorloc302", "errorloc303"], "HTTP rules")
         alert(["tcp-request", "tcp-response"], "TCP rules")
-        alert(["cookie", "option persist", "force-persist", "ignore-persist", "persist rdp-cookie",
+        alert(["option persist", "force-persist", "ignore-persist", "persist rdp-cookie",
                "option prefer-last-server"], "persistence")
         alert(["stick-table", "stick", "stick match", "stick on", "stick store-request", "stick store-response"], "stick tables")
         alert(["stats enable", "stats uri", "stats auth", "stats admin", "stats refresh", "stats realm",

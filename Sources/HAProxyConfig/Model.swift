@@ -358,6 +358,8 @@ public struct Proxy: Sendable, Hashable {
     public var acls: [ACLDefinition] = []
     /// `use_backend` rules, in order.
     public var backendSwitches: [BackendSwitchRule] = []
+    /// `cookie NAME ...` persistence.
+    public var cookie: CookiePersistence?
     /// Enabled capabilities derived from `kind`.
     public var isFrontend: Bool { kind != .backend }
     public var isBackend: Bool { kind != .frontend }
@@ -562,4 +564,21 @@ public struct BackendSwitchRule: Sendable, Hashable {
     public var backend: String
     public var condition: [String]?
     public var location: SourceLocation
+}
+
+/// `cookie NAME rewrite|insert|prefix [indirect] [nocache] [postonly] [preserve] [httponly] [secure]
+/// [domain D]* [attr A]*`.
+public struct CookiePersistence: Sendable, Hashable {
+    public enum Mode: String, Sendable, Hashable { case rewrite, insert, prefix }
+    public var name: String
+    public var mode: Mode = .rewrite
+    public var indirect = false
+    public var nocache = false
+    public var postonly = false
+    public var preserve = false
+    public var httponly = false
+    public var secure = false
+    public var domains: [String] = []
+    public var attrs: [String] = []
+    public init(name: String) { self.name = name }
 }

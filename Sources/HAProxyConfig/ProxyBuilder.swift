@@ -148,6 +148,8 @@ extension ConfigParser {
             parseHTTPRequestRule(words)
         case "acl":
             parseACL(words)
+        case "cookie":
+            parseCookie(words, backendCapability: backendCap)
         case "use_backend":
             parseUseBackend(words, frontendCapability: frontendCap)
         case "http-reuse":

@@ -6,6 +6,59 @@ import Logging
 import Samples
 
 extension ConfigParser {
+    /// `cookie NAME [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve] [httponly]
+    /// [secure] [domain D]* [attr A]*` (maxidle/maxlife/dynamic: not yet).
+    mutating func parseCookie(_ words: [String], backendCapability: Bool) {
+        if !backendCapability {
+            warning("'cookie' ignored because frontend '\(current!.proxy.name)' has no backend capability.")
+            return
+        }
+        guard words.count >= 2, !words[1].isEmpty else {
+            alert("'cookie' expects <cookie_name> as argument.")
+            return
+        }
+        var c = CookiePersistence(name: words[1])
+        var modes = 0
+        var i = 2
+        while i < words.count {
+            let w = words[i]
+            switch w {
+            case "rewrite", "insert", "prefix":
+                c.mode = CookiePersistence.Mode(rawValue: w)!
+                modes += 1
+            case "indirect": c.indirect = true
+            case "nocache": c.nocache = true
+            case "postonly": c.postonly = true
+            case "preserve": c.preserve = true
+            case "httponly": c.httponly = true
+            case "secure": c.secure = true
+            case "domain", "attr":
+                guard i + 1 < words.count else {
+                    alert("'cookie' : '\(w)' expects \(w == "domain" ? "<domain>" : "<value>") as argument.")
+                    return
+                }
+                if w == "domain" { c.domains.append(words[i + 1]) } else { c.attrs.append(words[i + 1]) }
+                i += 1
+            case "maxidle", "maxlife", "dynamic":
+                alert("'cookie ... \(w)' is not yet supported by Fulcrum (comes with the persistence work).")
+                return
+            default:
+                alert("'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'httponly', 'secure', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options.")
+                return
+            }
+            i += 1
+        }
+        if modes > 1 {
+            alert("'cookie' : 'rewrite', 'insert' and 'prefix' options are incompatible.")
+            return
+        }
+        if (c.nocache || c.postonly) && c.mode != .insert {
+            alert("'cookie' : 'nocache' and 'postonly' options can only be used with 'insert'.")
+            return
+        }
+        current!.proxy.cookie = c
+    }
+
     /// `acl NAME criterion [flags] [patterns]`.
     mutating func parseACL(_ words: [String]) {
         if current!.isDefaults {

@@ -74,6 +74,8 @@ public final class BackendRuntime: @unchecked Sendable {
     let retryPolicy: RetryPolicy
     /// The backend's own `http-request` rules (run after the frontend's, unless it is the same `listen`).
     let rules: ProxyRules
+    /// `cookie NAME insert|rewrite|prefix ...` (servers carry their `cookie VALUE`).
+    let cookie: CookiePersistence?
     /// 16 for dynamic algorithms (weights can ramp), 1 for static and hash ones.
     let weightScale: Int
     private let lock = NIOLock()
@@ -91,6 +93,7 @@ public final class BackendRuntime: @unchecked Sendable {
         self.errors = ErrorResponses(overrides: config.errorFiles)
         self.retryPolicy = config.mode == .http ? RetryPolicy(directives: config.directives) : RetryPolicy()
         self.rules = ProxyRules(config)
+        self.cookie = config.cookie
         self.served = Array(repeating: 0, count: servers.count)
         self.maxconn = servers.map(\.config.maxconn)
         // Dynamic algorithms work on weights scaled by 16 (HAProxy's BE_WEIGHT_SCALE) so that a
@@ -161,6 +164,21 @@ public final class BackendRuntime: @unchecked Sendable {
             case .noServer:
                 return .noServer
             }
+        }
+    }
+
+    /// Takes a slot on server `index` (cookie persistence), or queues for it when it is full; nil
+    /// when the server is not usable (down, disabled): the caller balances instead.
+    func assign(server index: Int, loop: any EventLoop) -> Assignment? {
+        lock.withLock {
+            guard balancer.isUsable(index) else { return nil }
+            if maxconn[index] == 0 || served[index] < maxconn[index] {
+                served[index] += 1
+                return .server(servers[index])
+            }
+            let waiter = QueueWaiter(loop: loop, target: index)
+            queue.append(waiter)
+            return .queued(waiter)
         }
     }
 

@@ -29,6 +29,8 @@ struct ExchangeLog {
     var responseCaptures: [String?] = []
     var logged = false
     var serverName: String?
+    /// The cookie characters of the termination state (`--` without cookie persistence).
+    var cookieState: (Character, Character) = ("-", "-")
     var serverText: (ip: String, port: Int)?
     var retries = 0
     var redispatched = false
@@ -62,6 +64,7 @@ struct ExchangeLog {
         requestCaptures = []; responseCaptures = []
         logged = false
         serverName = nil; serverText = nil; backendSource = nil
+        cookieState = ("-", "-")
         retries = 0; redispatched = false
         assigned = false
         uniqueID = nil
@@ -130,6 +133,7 @@ struct ExchangeLog {
         r.frontendName = frontend.name
         r.backendName = backend?.name ?? frontend.name
         r.serverName = serverName ?? "<NOSRV>"
+        r.cookieState = cookieState
         if let serverText { r.serverIP = serverText.ip; r.serverPort = serverText.port }
         if let a = backendSource { r.backendSourceIP = a.ip; r.backendSourcePort = a.port }
         let start = requestStart ?? now

@@ -68,6 +68,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var responseChunks = ChunkedTracker()
     private var responseDone = false
     private var serverReusable = true
+    /// Cookie persistence of the current exchange (backends with `cookie`).
+    private var cookieX: CookieExchange?
+    private var responseEdits: (drop: [Int], add: [String])?
 
     private var clientNeedsFlush = false
     private var serverNeedsFlush = false
@@ -316,6 +319,16 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 edits = e
             }
         }
+        cookieX = nil
+        if let be = chosen, let ck = be.cookie {
+            var x = CookieExchange()
+            let view = H1RequestView(head: headBuffer, request: request, base: LogRecord(), edits: edits)
+            if let rewritten = x.request(ck, servers: be.servers, cookieLines: view.lines("cookie")) {
+                edits.apply(.del, name: "Cookie", lowercasedName: "cookie", value: nil)
+                if !rewritten.isEmpty { edits.apply(.add, name: "Cookie", lowercasedName: "cookie", value: rewritten) }
+            }
+            cookieX = x
+        }
         if !frontend.switches.isEmpty { settings = frontend.http(with: chosen) }
         serverReusable = !settings.closeServerSide
         buildOutgoingHead(headBuffer, edits)
@@ -409,8 +422,17 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func assignServer(avoid: Int?) {
         guard let backend else { return }
         if avoid != nil { xlog?.redispatched = true }
-        let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
-        switch backend.assign(key: key, avoid: avoid, loop: context.eventLoop) {
+        var assignment: Assignment?
+        if avoid == nil, let i = cookieX?.persistTo {
+            // The cookie's server when it can serve; else balanced, and the log says `D`.
+            assignment = backend.assign(server: i, loop: context.eventLoop)
+            if assignment == nil { cookieX!.requestFlag = "D" }
+        }
+        if assignment == nil {
+            let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
+            assignment = backend.assign(key: key, avoid: avoid, loop: context.eventLoop)
+        }
+        switch assignment! {
         case .server(let s):
             xlog?.assigned = true
             server = s
@@ -758,6 +780,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             responseFraming = HTTP1Parser.responseFraming(response, requestMethod: requestMethod)
             if !HTTP1Parser.responseAllowsReuse(response) || responseFraming == .untilClose { serverReusable = false }
             if responseFraming == .untilClose { clientKeepAlive = false }
+            responseEdits = nil
+            if let ck = backend?.cookie, let server, cookieX != nil {
+                let e = cookieX!.response(ck, server: server, requestMethod: requestMethod, head: bytes, response: response)
+                if !e.drop.isEmpty || !e.add.isEmpty { responseEdits = e }
+                if xlog != nil { xlog!.cookieState = (cookieX!.requestFlag, cookieX!.responseFlag) }
+            }
             // Common case: an unmodified head and a whole sized body in this read go out as one slice.
             if case .contentLength(let n) = responseFraming, n <= Int64(bytes.readableBytes - response.length),
                !responseHeadNeedsChange() {
@@ -797,6 +825,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         let closing = !clientKeepAlive
         return (closing && response.minorVersion == 1 && !response.connection.close)
             || (!closing && request.minorVersion == 0 && !response.connection.keepAlive)
+            || responseEdits != nil
     }
 
     private func writeResponseHead(_ head: ByteBuffer) {
@@ -805,19 +834,24 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             writeHeadReplacingConnection(head, with: StaticBuffers.connectionClose)
         } else if !closing && request.minorVersion == 0 && !response.connection.keepAlive {
             writeHeadReplacingConnection(head, with: StaticBuffers.connectionKeepAlive)
+        } else if responseEdits != nil {
+            writeHeadReplacingConnection(head, with: nil)
         } else {
             context.write(wrapOutboundOut(head), promise: nil)
         }
         clientNeedsFlush = true
     }
 
-    private func writeHeadReplacingConnection(_ head: ByteBuffer, with line: ByteBuffer) {
+    /// The head less its Connection lines (and the lines cookie persistence drops), plus `line`
+    /// and the lines cookie persistence adds.
+    private func writeHeadReplacingConnection(_ head: ByteBuffer, with line: ByteBuffer?) {
         var segmentStart = 0
-        for field in response.headers {
-            let isConnection = head.withUnsafeReadableBytes {
+        let dropped = responseEdits?.drop ?? []
+        for (k, field) in response.headers.enumerated() {
+            let isConnection = line != nil && head.withUnsafeReadableBytes {
                 equalsLowercaseASCII($0, Int(field.nameStart), Int(field.nameEnd), "connection")
             }
-            guard isConnection else { continue }
+            guard isConnection || dropped.contains(k) else { continue }
             if Int(field.lineStart) > segmentStart {
                 context.write(wrapOutboundOut(head.getSlice(at: head.readerIndex + segmentStart, length: Int(field.lineStart) - segmentStart)!), promise: nil)
             }
@@ -826,7 +860,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if response.headersEnd > segmentStart {
             context.write(wrapOutboundOut(head.getSlice(at: head.readerIndex + segmentStart, length: response.headersEnd - segmentStart)!), promise: nil)
         }
-        context.write(wrapOutboundOut(line), promise: nil)
+        for extra in responseEdits?.add ?? [] { context.write(wrapOutboundOut(ByteBuffer(string: extra + "\r\n")), promise: nil) }
+        if let line { context.write(wrapOutboundOut(line), promise: nil) }
         context.write(wrapOutboundOut(StaticBuffers.crlf), promise: nil)
     }
 

@@ -74,19 +74,19 @@ final class SeedConfigTests: XCTestCase {
 
     func testWebCookie() throws {
         let r = try loadSeed("web-cookie.cfg")
-        XCTAssertTrue(r.alerts.contains { $0.keyword == "cookie" && $0.message.contains("not yet supported") })
-        // `http-request set-header X-Forwarded-Port %[dst_port]` loads; the cookies do not yet.
-        XCTAssertFalse(r.alerts.contains { $0.keyword == "http-request" })
-        XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("not yet supported") }, "\(r.alerts)")
+        // The whole seed loads: `cookie SERVERID rewrite` then `cookie JSESSIONID prefix` (the last
+        // wins, as in haproxy) and `http-request set-header X-Forwarded-Port %[dst_port]`.
+        XCTAssertEqual(r.alerts.map(\.message), [])
+        let be = try XCTUnwrap(r.configuration?.proxy(named: "sample-be"))
+        XCTAssertEqual(be.cookie?.name, "JSESSIONID")
+        XCTAssertEqual(be.cookie?.mode, .prefix)
     }
 
     func testOpenstackVIP() throws {
         let r = try loadSeed("openstack-vip.cfg")
         XCTAssertNil(r.configuration)
         XCTAssertFalse(r.alerts.contains { $0.message.contains("'http-request'") }, "add-header X-Forwarded-Proto loads")
-        for kw in ["'cookie'"] {
-            XCTAssertTrue(r.alerts.contains { $0.message.contains(kw) && $0.message.contains("not yet supported") }, kw)
-        }
+        XCTAssertFalse(r.alerts.contains { $0.keyword == "cookie" }, "cookie SERVERUSED insert indirect nocache loads")
         // TLS is supported; the seed's certificate is not on this machine (haproxy says the same).
         XCTAssertTrue(r.alerts.contains { $0.message.contains("unable to stat SSL certificate from file '/etc/wglee.pem'") })
         XCTAssertTrue(r.alerts.allSatisfy { $0.message.contains("not yet supported") || $0.message.contains("/etc/wglee.pem") }, "\(r.alerts)")

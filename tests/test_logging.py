@@ -557,3 +557,29 @@ def test_header_fetches_in_a_log_format_are_refused_as_haproxy_does(tmp_path):
     assert "needs 'HTTP request headers' which is not available here" in outs["haproxy"]
     assert "sample fetch <req.hdr(host)> may not be reliably used here because it needs 'HTTP request headers' which is not available here" in outs["fulcrum"]
     assert "h.cfg:" in outs["fulcrum"]
+
+
+def test_cookie_characters_of_the_termination_state(env):
+    """`cookie SRV insert indirect`: no cookie (NI), a valid one (VN), an unknown one (II); and
+    `prefix` with a server that sets the cookie (NR): the 3rd and 4th characters of the state."""
+    def responder(req, conn, srv):
+        h = {"Set-Cookie": "JS=abc; path=/"} if "setck" in req.target else {}
+        return make_response(200, b"ok", h)
+
+    b = env.backend(http_handler(responder), name="ck")
+
+    def scenario(impl, sp):
+        for mode, requests in (("SRV insert indirect", [("/", ""), ("/", "Cookie: SRV=c1\r\n"), ("/", "Cookie: SRV=zz\r\n")]),
+                               ("JS prefix", [("/?setck", ""), ("/", "Cookie: JS=c1~abc\r\n")])):
+            port = free_port()
+            cfg = http_config(sp, port, b.port, frontend=["option httplog"], backend=[f"cookie {mode}"])
+            env.proxy(impl, cfg.replace(f"server s1 127.0.0.1:{b.port}", f"server s1 127.0.0.1:{b.port} cookie c1"),
+                      port, name=f"ck-{impl}-{mode.split()[0]}")
+            for path, headers in requests:
+                assert get(port, path, headers).startswith(b"HTTP/1.1 200")
+
+    out = run_both(env, scenario, 5, normalize_http)
+    for impl, lines in out.items():
+        states = [m.split(" ")[-6] for _, _, m in lines]
+        assert states == ["--NI", "--VN", "--II", "--NR", "--VN"], (impl, lines)
+    assert_same(out)

@@ -444,7 +444,9 @@ def test_gratuitous_arp_moves_the_clients_arp_entry(pair, tmp_path):
         pair.start(pair.a, "MASTER", 100)
         pair.start(pair.b, "BACKUP", 99)
         pair.wait(lambda: pair.has_vip(pair.a), 5, "VIP on the MASTER")
-        sh("ip", "netns", "exec", site.client, "curl", "-s", "-o", "/dev/null", "-m", "2", f"http://{pair.vip}:8080/")
+        # The VIP can be up a moment before the site's proxy listens: retry within a deadline.
+        pair.wait(lambda: subprocess.run(["ip", "netns", "exec", site.client, "curl", "-s", "-o", "/dev/null", "-m", "1",
+                                          f"http://{pair.vip}:8080/"]).returncode == 0, 5, "the site answering on the VIP")
         assert site.client_neighbour()[0] == site.mac(pair.a)
         time.sleep(1.2)
         pair.signal(pair.a, signal.SIGTERM)

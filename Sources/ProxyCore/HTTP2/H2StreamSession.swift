@@ -258,32 +258,14 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func openStream(on connection: H2ServerConnection) {
-        guard let mux = connection.multiplexer else {
+        guard let up = connection.openStream(owner: self) else {
             connection.streamEnded()
             connectFailed()
             return
         }
         serverConnection = connection
-        let up = H2Upstream(session: self, connection: connection)
         upstream = up
-        mux.createStreamChannel { channel in
-            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(up) }
-        }.whenComplete { result in
-            if case .failure = result {
-                // The stream never opened: the handler was not added, so count it here.
-                if !up.counted { up.counted = true; connection.streamEnded() }
-                guard self.phase == .connecting, self.upstream === up else { return }
-                self.upstream = nil
-                self.serverConnection = nil
-                self.connectFailed()
-            }
-        }
-    }
-
-    /// The server stream is open: the request goes out.
-    func upstreamActive(_ up: H2Upstream) {
-        guard phase == .connecting, upstream === up else { return }
-        sendRequest(up, backendSource: serverConnection?.localAddressText)
+        sendRequest(up, backendSource: connection.localAddressText)
     }
 
     private func sendRequest(_ up: any StreamUpstream, backendSource: (ip: String, port: Int)?) {
@@ -590,117 +572,4 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     }
 }
 
-/// The server half of a proxied stream: a stream channel of a shared `H2ServerConnection`.
-final class H2Upstream: ChannelDuplexHandler, @unchecked Sendable {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
-    private weak var session: H2StreamSession?
-    let connection: H2ServerConnection
-    private var context: ChannelHandlerContext?
-    private var heldRead = HeldRead()
-    private var needsFlush = false
-    private var ended = false
-    /// The connection's stream count was given back.
-    var counted = false
-
-    init(session: H2StreamSession, connection: H2ServerConnection) {
-        self.session = session
-        self.connection = connection
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        if context.channel.isActive { session?.upstreamActive(self) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        session?.upstreamActive(self)
-        context.fireChannelActive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-        release()
-    }
-
-    private func release() {
-        if !counted { counted = true; connection.streamEnded() }
-    }
-
-    var isWritable: Bool { context?.channel.isWritable ?? false }
-
-    func write(_ payload: HTTP2Frame.FramePayload) {
-        context?.write(wrapOutboundOut(payload), promise: nil)
-        needsFlush = true
-    }
-
-    func flush() {
-        if needsFlush {
-            needsFlush = false
-            context?.flush()
-        }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let payload = unwrapInboundIn(data)
-        switch payload {
-        case .headers(let h) where h.endStream: ended = true
-        case .data(let d) where d.endStream: ended = true
-        case .rstStream(let code):
-            // The stream closes next (channelInactive tells the session).
-            if code == .refusedStream { refused = true }
-            return
-        default: break
-        }
-        session?.upstreamRead(payload)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        session?.upstreamReadComplete()
-        context.fireChannelReadComplete()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        release()
-        // Above the last stream ID of a GOAWAY: not processed, whatever code closed it.
-        if let last = connection.goAwayLastStreamID,
-           let id = try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID), id > last {
-            refused = true
-        }
-        if !ended, let session {
-            self.session = nil
-            session.upstreamAborted(refused: refused)
-        }
-        context.fireChannelInactive()
-    }
-
-    /// The server did not process the stream (it may be sent again).
-    private var refused = false
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.errorCode == .refusedStream { refused = true }
-        if error is NIOHTTP2Errors.CreatedStreamAfterGoaway { refused = true }
-        context.close(promise: nil)
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if heldRead.pass(allowed: session?.isWritable ?? true) { context.read() }
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { session?.resumeReading() }
-        context.fireChannelWritabilityChanged()
-    }
-
-    func resumeReading() {
-        if heldRead.release(), let context { context.read() }
-    }
-
-    /// The client side is gone: reset the server's stream (closing an open stream sends RST_STREAM).
-    func cancel() {
-        session = nil
-        if !ended { context?.close(promise: nil) }
-    }
-}
+extension H2StreamSession: H2UpstreamOwner {}

@@ -9,21 +9,22 @@ import NIOHTTP2
 /// One client HTTP/2 stream (`bind ... proto h2`): a request balanced on its own (round robin per
 /// request even on one client connection, as HAProxy), carried to an h2 server on a stream of a
 /// shared server connection, with frames passed through as they come — headers, data and trailers
-/// (gRPC's status lives there) — and flow control end to end: a stream reads from one side only
-/// while the other side can take more, so a slow reader holds the peer's HTTP/2 window instead
-/// of filling the proxy's memory.
-final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
+/// (gRPC's status lives there) — and flow control end to end: the client's window for the stream
+/// is given back only while the server side can take more (and the server's only while the client
+/// stream can), so a slow reader holds the peer's HTTP/2 window instead of filling the proxy's
+/// memory. A plain object kept by its `H2ClientConnection` (no stream channel).
+final class H2StreamSession: @unchecked Sendable {
     enum Phase { case waitingHeaders, assigning, queued, connecting, exchanging, done }
 
     let frontend: FrontendRuntime
     let loopContext: LoopContext
+    let connection: H2ClientConnection
+    let streamID: HTTP2StreamID
+    private let eventLoop: any EventLoop
     private let logger: ProxyLogger?
-    private var context: ChannelHandlerContext!
     private var phase = Phase.waitingHeaders
+    /// The client's stream is closed (or its connection gone): nothing more is written to it.
+    private var closed = false
 
     private var backend: BackendRuntime?
     private var server: ServerRuntime?
@@ -44,32 +45,42 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     private var requestEnded = false
     private var responseStarted = false
     private var responseEnded = false
-    private var heldRead = HeldRead()
     private var clientNeedsFlush = false
     private var timer = LazyTimer()
     private var xlog: ExchangeLog?
+    /// Flow control of the client's stream.
+    var flow: H2StreamFlow
+    /// Read in the current read of the client connection (gets `readComplete`).
+    var inReadList = false
+    /// `isWritable` said no: tell the upstream when the stream can take more.
+    var wantsWritable = false
 
-    init(frontend: FrontendRuntime, loopContext: LoopContext) {
+    init(frontend: FrontendRuntime, loopContext: LoopContext, connection: H2ClientConnection, streamID: HTTP2StreamID,
+         flow: H2StreamFlow) {
         self.frontend = frontend
         self.loopContext = loopContext
+        self.connection = connection
+        self.streamID = streamID
+        self.eventLoop = loopContext.eventLoop
         self.logger = frontend.logger
-    }
-
-    // MARK: client stream events
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+        self.flow = flow
         if logger != nil { xlog = ExchangeLog(now: .now()) }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        if phase != .done { abort(clientAbortTermination) }
-        timer.cancel()
-        self.context = nil
+    // MARK: client stream events (from the connection)
+
+    /// The stream closed: both ends done, reset either way, or the connection gone (`reason`
+    /// nil: closed cleanly, which happens while our END_STREAM is being written, before `finish`).
+    func streamClosed(reason: HTTP2ErrorCode?) {
+        guard !closed else { return }
+        closed = true
+        if phase != .done && !(reason == nil && responseEnded) {
+            abort(clientAbortTermination)
+            timer.cancel()
+        }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let payload = unwrapInboundIn(data)
+    func received(_ payload: HTTP2Frame.FramePayload) {
         switch payload {
         case .headers(let h):
             if phase == .waitingHeaders {
@@ -81,9 +92,17 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
                 forwardToServer(payload)
             }
         case .data(let d):
-            if xlog != nil { xlog!.bytesIn += Int64(d.data.readableBytes) }
+            let length = d.data.readableBytes
+            if xlog != nil { xlog!.bytesIn += Int64(length) }
             if d.endStream { requestEnded = true }
             forwardToServer(payload)
+            // The client's window comes back once the server side took the data.
+            let canForward = phase == .done || (upstream?.isWritable ?? false)
+            if let increment = flow.received(length + (d.paddingBytes.map { $0 + 1 } ?? 0), canForward: canForward),
+               !requestEnded, !closed {
+                connection.write(HTTP2Frame(streamID: streamID, payload: .windowUpdate(windowSizeIncrement: increment)))
+                connection.needsFlush = true
+            }
         case .rstStream:
             // The client cancelled: the server's stream is cancelled too.
             abort(clientAbortTermination)
@@ -92,32 +111,32 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    func readComplete() {
         upstream?.flush()
-        context.fireChannelReadComplete()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        if phase != .done { abort(clientAbortTermination) }
-        context.fireChannelInactive()
+    /// The client stream can take more (its window or the connection's socket).
+    func writableAgain() {
+        guard wantsWritable else { return }
+        wantsWritable = false
+        upstream?.resumeReading()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if phase != .done { abort(clientAbortTermination) }
-        context.close(promise: nil)
+    var isWritable: Bool {
+        if !closed, flow.canSend, connection.isWritable { return true }
+        wantsWritable = true
+        return false
     }
 
-    /// Reads from the client only while the server stream can take more (or before the request head).
-    func read(context: ChannelHandlerContext) {
-        if heldRead.pass(allowed: phase == .waitingHeaders || (upstream?.isWritable ?? false)) { context.read() }
+    private func write(_ payload: HTTP2Frame.FramePayload) {
+        guard !closed else { return }
+        if case .data(let d) = payload { flow.sent(d.data.readableBytes) }
+        connection.write(HTTP2Frame(streamID: streamID, payload: payload))
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { upstream?.resumeReading() }
-        context.fireChannelWritabilityChanged()
+    private func flush() {
+        connection.flush()
     }
-
-    var isWritable: Bool { context?.channel.isWritable ?? false }
 
     /// HAProxy's termination state when the client goes away: C and where the stream was.
     private var clientAbortTermination: (Character, Character) {
@@ -129,8 +148,11 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
+    /// The server side can take more: the client's window for the stream is given back.
     func resumeReading() {
-        if heldRead.release(), let context { context.read() }
+        guard !closed, let increment = flow.release() else { return }
+        connection.write(HTTP2Frame(streamID: streamID, payload: .windowUpdate(windowSizeIncrement: increment)))
+        connection.flush()
     }
 
     // MARK: request
@@ -166,7 +188,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         guard let backend else { return }
         if avoid != nil { xlog?.redispatched = true }
         let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
-        switch backend.assign(key: key, avoid: avoid, loop: context.eventLoop) {
+        switch backend.assign(key: key, avoid: avoid, loop: eventLoop) {
         case .server(let s):
             xlog?.assigned = true
             server = s
@@ -192,7 +214,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func hashKey(_ balance: BalanceAlgorithm) -> [UInt8]? {
-        balance.hashKey(client: context.channel.parent?.remoteAddress,
+        balance.hashKey(client: connection.remoteAddress,
                         target: { self.requestHeaders.first(name: ":path") ?? "/" },
                         header: { H2Translate.value(self.requestHeaders, $0) })
     }
@@ -203,7 +225,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         phase = .connecting
         connectAttempts += 1
         if xlog != nil { xlog!.connectStart = .now(); xlog!.retries = connectAttempts - 1 }
-        let localPort = context.channel.parent?.localAddress?.port
+        let localPort = connection.localAddress?.port
         if server.config.proto != "h2" {
             obtainHTTP1(server: server, backend: backend, localPort: localPort)
             return
@@ -212,7 +234,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
             switch result {
             case .success(let connection):
                 if !reused { server.observe(.connected) }
-                guard self.phase == .connecting, self.context != nil else {
+                guard self.phase == .connecting, !self.closed else {
                     connection.streamEnded()
                     return
                 }
@@ -238,7 +260,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
                 switch result {
                 case .success(let up):
                     server.observe(.connected)
-                    guard self.phase == .connecting, self.context != nil else {
+                    guard self.phase == .connecting, !self.closed else {
                         pool.addIdle(up)
                         return
                     }
@@ -293,10 +315,9 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         var headers = requestHeaders
         let rules = frontend.http.headerRules
         if !rules.isEmpty {
-            let parent = context.channel.parent
             var base = LogRecord()
-            if let c = parent?.remoteAddress { base.clientIP = c.ipAddress ?? "-"; base.clientPort = c.port ?? 0 }
-            if let l = parent?.localAddress { base.frontendIP = l.ipAddress ?? "-"; base.frontendPort = l.port ?? 0 }
+            if let c = connection.remoteAddress { base.clientIP = c.ipAddress ?? "-"; base.clientPort = c.port ?? 0 }
+            if let l = connection.localAddress { base.frontendIP = l.ipAddress ?? "-"; base.frontendPort = l.port ?? 0 }
             base.frontendName = frontend.name
             base.backendName = backend?.name ?? frontend.name
             base.requestLine = "\(requestHeaders.first(name: ":method") ?? "-") \(requestHeaders.first(name: ":path") ?? "/") HTTP/2.0"
@@ -309,7 +330,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
                 }
             }
         }
-        if let ff = frontend.http.forwardFor, let client = context.channel.parent?.remoteAddress,
+        if let ff = frontend.http.forwardFor, let client = connection.remoteAddress,
            !(frontend.http.forwardForExcept?.contains(client) ?? false) {
             let name = frontend.http.forwardedForHeaderLowercased
             if !(ff.ifNone && headers.contains(name: name)) {
@@ -336,8 +357,8 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
             return
         }
         let delay = min(backend.connectTimeout, .seconds(1))
-        context.eventLoop.scheduleTask(in: delay) {
-            guard self.phase == .connecting, self.context != nil else { return }
+        eventLoop.scheduleTask(in: delay) {
+            guard self.phase == .connecting, !self.closed else { return }
             self.obtainStream()
         }
     }
@@ -391,7 +412,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         default:
             return
         }
-        context.write(wrapOutboundOut(payload), promise: nil)
+        write(payload)
         clientNeedsFlush = true
         if responseEnded { finish() }
     }
@@ -399,7 +420,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     func upstreamReadComplete() {
         if clientNeedsFlush {
             clientNeedsFlush = false
-            context?.flush()
+            flush()
             logAsapIfPending()
         }
     }
@@ -467,7 +488,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         phase = .done
         upstream = nil
         releaseServer()
-        context.flush()
+        flush()
     }
 
     private func releaseServer() {
@@ -498,7 +519,8 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         upstream?.cancel()
         upstream = nil
         releaseServer()
-        context.writeAndFlush(wrapOutboundOut(.rstStream(code)), promise: nil)
+        write(.rstStream(code))
+        flush()
     }
 
     /// HAProxy's error response, as h2 frames.
@@ -519,11 +541,11 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
             if !backend.cancel(waiter) { waiter.onGrant = nil }
         }
         releaseServer()
-        context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: false))), promise: nil)
-        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
-        context.flush()
+        write(.headers(.init(headers: headers, endStream: false)))
+        write(.data(.init(data: .byteBuffer(body), endStream: true)))
         // The rest of the request is not wanted: HAProxy resets the client stream if it goes on.
-        if !requestEnded { context.close(promise: nil) }
+        if !requestEnded { write(.rstStream(.cancel)) }
+        flush()
     }
 
     private func logExchange(_ termination: (Character, Character), asap: Bool = false, serverReleased: Bool = false) {
@@ -532,9 +554,8 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         if xlog!.requestStart == nil { xlog!.requestStart = now }
         xlog!.logged = true
         if logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) { return }
-        let parent = context?.channel.parent
-        var record = xlog!.httpRecord(now: now, termination: termination, client: parent?.remoteAddress,
-                                      local: parent?.localAddress, frontend: frontend, backend: backend, logAsap: asap)
+        var record = xlog!.httpRecord(now: now, termination: termination, client: connection.remoteAddress,
+                                      local: connection.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
         if serverReleased { record.srvConn = max(0, record.srvConn - 1) }
         LogSampleSource.fill(&record, logger.sampleExpressions)
@@ -549,11 +570,11 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     private func armTimeout(_ amount: TimeAmount?, queue: Bool) {
         timeoutIsQueue = queue
         guard let amount else { timer.disarm(); return }
-        if timer.set(.now() + amount) { timer.schedule(on: context.eventLoop) { self.timerFired() } }
+        if timer.set(.now() + amount) { timer.schedule(on: eventLoop) { self.timerFired() } }
     }
 
     private func timerFired() {
-        guard let context, timer.firedAndExpired(on: context.eventLoop, fire: { self.timerFired() }) else { return }
+        guard !closed, timer.firedAndExpired(on: eventLoop, fire: { self.timerFired() }) else { return }
         if timeoutIsQueue {
             if phase == .queued, let waiter, let backend, backend.cancel(waiter) {
                 self.waiter = nil

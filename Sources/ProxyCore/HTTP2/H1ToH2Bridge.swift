@@ -56,7 +56,10 @@ final class BridgeHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var context: ChannelHandlerContext?
     /// The request's frames until its stream is open.
     private var pending: [HTTP2Frame.FramePayload] = []
-    private var stream: BridgeStream?
+    private var stream: H2Upstream?
+    /// The stream being obtained (its connection may still be connecting).
+    private var opening: Opening?
+    private final class Opening {}
     private var heldRead = HeldRead()
     private var responseStarted = false
 
@@ -71,6 +74,7 @@ final class BridgeHandler: ChannelDuplexHandler, @unchecked Sendable {
     func handlerRemoved(context: ChannelHandlerContext) {
         stream?.cancel()
         stream = nil
+        opening = nil
         self.context = nil
     }
 
@@ -118,7 +122,7 @@ final class BridgeHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func send(_ payload: HTTP2Frame.FramePayload) {
-        if let stream, stream.isOpen {
+        if let stream {
             stream.write(payload)
         } else {
             pending.append(payload)
@@ -126,36 +130,36 @@ final class BridgeHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func openStream() {
-        let s = BridgeStream(bridge: self)
-        stream = s
+        let token = Opening()
+        opening = token
         pool.acquire(server: server, clientLocalPort: clientLocalPort, connectTimeout: connectTimeout) { result, _ in
             switch result {
             case .success(let connection):
-                guard self.stream === s, let mux = connection.multiplexer else { connection.streamEnded(); return }
-                s.connection = connection
-                mux.createStreamChannel { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(s) }
-                }.whenFailure { _ in
-                    s.releaseConnection()
-                    self.streamFailed(s)
+                guard self.opening === token else { connection.streamEnded(); return }
+                self.opening = nil
+                guard let s = connection.openStream(owner: self) else {
+                    connection.streamEnded()
+                    self.streamFailed()
+                    return
                 }
+                self.stream = s
+                for p in self.pending { s.write(p) }
+                self.pending.removeAll()
+                s.flush()
             case .failure:
-                self.streamFailed(s)
+                guard self.opening === token else { return }
+                self.opening = nil
+                self.streamFailed()
             }
         }
     }
 
-    func streamOpened(_ s: BridgeStream) {
-        guard stream === s else { return }
-        for p in pending { s.write(p) }
-        pending.removeAll()
-        s.flush()
-    }
-
     /// No stream, or it ended before its response: a 502 if nothing was answered yet, else the
     /// connection closes (the HTTP/1 session sees the server go away mid-response).
-    func streamFailed(_ s: BridgeStream) {
-        guard stream === s, let context else { return }
+    func upstreamAborted(refused: Bool) { streamFailed() }
+
+    private func streamFailed() {
+        guard let context else { return }
         stream = nil
         pending.removeAll()
         if !responseStarted {
@@ -168,8 +172,8 @@ final class BridgeHandler: ChannelDuplexHandler, @unchecked Sendable {
         context.close(promise: nil)
     }
 
-    func streamRead(_ s: BridgeStream, _ payload: HTTP2Frame.FramePayload) {
-        guard stream === s, let context else { return }
+    func upstreamRead(_ payload: HTTP2Frame.FramePayload) {
+        guard let context else { return }
         switch payload {
         case .headers(let h) where !responseStarted:
             let code = h.headers.first(name: ":status").flatMap { Int($0) } ?? 502
@@ -179,25 +183,25 @@ final class BridgeHandler: ChannelDuplexHandler, @unchecked Sendable {
             var head = HTTPResponseHead(version: .http1_1, status: .custom(code: UInt(code), reasonPhrase: ""))
             for (name, value, _) in h.headers where !name.hasPrefix(":") { head.headers.add(name: name, value: value) }
             context.write(wrapOutboundOut(.head(head)), promise: nil)
-            if h.endStream { finish(s, trailers: nil) }
+            if h.endStream { finish(trailers: nil) }
         case .headers(let h):
             var trailers = HTTPHeaders()
             for (name, value, _) in h.headers { trailers.add(name: name, value: value) }
-            finish(s, trailers: trailers)
+            finish(trailers: trailers)
         case .data(let d):
             if case .byteBuffer(let b) = d.data, b.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(b))), promise: nil) }
-            if d.endStream { finish(s, trailers: nil) }
+            if d.endStream { finish(trailers: nil) }
         default:
             break
         }
     }
 
-    private func finish(_ s: BridgeStream, trailers: HTTPHeaders?) {
+    private func finish(trailers: HTTPHeaders?) {
         stream = nil
         context?.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
     }
 
-    func streamReadComplete() { context?.flush() }
+    func upstreamReadComplete() { context?.flush() }
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
@@ -217,99 +221,9 @@ final class BridgeHandler: ChannelDuplexHandler, @unchecked Sendable {
     func channelInactive(context: ChannelHandlerContext) {
         stream?.cancel()
         stream = nil
+        opening = nil
         context.fireChannelInactive()
     }
 }
 
-/// One request's stream on the shared h2 server connection.
-final class BridgeStream: ChannelDuplexHandler, @unchecked Sendable {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
-    private weak var bridge: BridgeHandler?
-    var connection: H2ServerConnection?
-    private var context: ChannelHandlerContext?
-    private var ended = false
-    private var heldRead = HeldRead()
-    private var needsFlush = false
-
-    init(bridge: BridgeHandler) { self.bridge = bridge }
-
-    var isOpen: Bool { context?.channel.isActive ?? false }
-    var isWritable: Bool { context?.channel.isWritable ?? true }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        if context.channel.isActive { bridge?.streamOpened(self) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        bridge?.streamOpened(self)
-        context.fireChannelActive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-        releaseConnection()
-    }
-
-    func releaseConnection() {
-        if let c = connection {
-            connection = nil
-            c.streamEnded()
-        }
-    }
-
-    func write(_ payload: HTTP2Frame.FramePayload) {
-        context?.write(wrapOutboundOut(payload), promise: nil)
-        needsFlush = true
-    }
-
-    func flush() {
-        if needsFlush { needsFlush = false; context?.flush() }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let payload = unwrapInboundIn(data)
-        switch payload {
-        case .headers(let h) where h.endStream: ended = true
-        case .data(let d) where d.endStream: ended = true
-        default: break
-        }
-        bridge?.streamRead(self, payload)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        bridge?.streamReadComplete()
-        context.fireChannelReadComplete()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        releaseConnection()
-        if !ended { bridge?.streamFailed(self) }
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if heldRead.pass(allowed: bridge?.isWritable ?? true) { context.read() }
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { bridge?.resumeReading() }
-        context.fireChannelWritabilityChanged()
-    }
-
-    func resumeReading() {
-        if heldRead.release(), let context { context.read() }
-    }
-
-    func cancel() {
-        bridge = nil
-        if !ended { context?.close(promise: nil) }
-    }
-}
+extension BridgeHandler: H2UpstreamOwner {}

@@ -16,8 +16,6 @@ protocol StreamUpstream: AnyObject {
     func cancel()
 }
 
-extension H2Upstream: StreamUpstream {}
-
 final class H1Upstream: ChannelDuplexHandler, StreamUpstream, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart

@@ -4,46 +4,55 @@ import NIOHPACK
 import NIOHTTP2
 
 /// A client connection on a `bind ... proto h2` listener (h2c with prior knowledge): HTTP/2 framing
-/// by NIOHTTP2, one `H2StreamSession` per stream. This handler sits on the connection itself and
-/// keeps what HAProxy keeps per h2 connection: the idle timeout (`timeout client` with no stream
-/// open) and the soft stop (GOAWAY, then close once the accepted streams are done).
-final class H2ClientConnection: ChannelInboundHandler, NIOHTTP2StreamDelegate, @unchecked Sendable {
+/// by NIOHTTP2 without its stream multiplexer, and here the table of the connection's streams
+/// (stream ID → `H2StreamSession`, a plain object: no channel per stream). This handler gives the
+/// streams their frames, gives windows back (the connection's as it is used, a stream's as its
+/// server side can take more), and keeps what HAProxy keeps per h2 connection: the idle timeout
+/// (`timeout client` with no stream open) and the soft stop (GOAWAY, then close once the
+/// accepted streams are done).
+final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
     let frontend: FrontendRuntime
     let loopContext: LoopContext
     private var context: ChannelHandlerContext?
+    private var streams: [HTTP2StreamID: H2StreamSession] = [:]
+    private var readList: [H2StreamSession] = []
     private var openStreams = 0
     private var lastStreamID = HTTP2StreamID(0)
     private var goingAway = false
     private var idleTimer = LazyTimer()
     var loopPosition = -1
+    private(set) var remoteAddress: SocketAddress?
+    private(set) var localAddress: SocketAddress?
+    /// The client's SETTINGS_INITIAL_WINDOW_SIZE.
+    private var peerInitialWindow = 65535
+    /// Our receive window per stream (tune.h2.initial-window-size).
+    private let streamWindow: Int
+    private var connectionWindow: H2ConnectionWindow
+    var needsFlush = false
 
     init(frontend: FrontendRuntime, loopContext: LoopContext) {
         self.frontend = frontend
         self.loopContext = loopContext
+        streamWindow = H2Settings.streamWindow(frontend.h2Tuning)
+        connectionWindow = H2ConnectionWindow(target: H2Settings.clientSideConnection(frontend.h2Tuning).targetWindowSize)
     }
 
     /// Puts HTTP/2 on a freshly accepted client connection.
     static func configure(_ channel: any Channel, frontend: FrontendRuntime, loopContext: LoopContext) throws {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(FlushCoalescer())
-        let connection = H2ClientConnection(frontend: frontend, loopContext: loopContext)
-        _ = try sync.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: H2Settings.clientSideConnection(frontend.h2Tuning),
-            streamConfiguration: H2Settings.stream(frontend.h2Tuning),
-            streamDelegate: connection,
-            inboundStreamInitializer: { stream in
-                stream.eventLoop.makeCompletedFuture {
-                    try stream.pipeline.syncOperations.addHandler(H2StreamSession(frontend: frontend, loopContext: loopContext))
-                }
-            })
-        try sync.addHandler(connection)
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: H2Settings.clientSideConnection(frontend.h2Tuning),
+                                            streamConfiguration: H2Settings.stream(frontend.h2Tuning)))
+        try sync.addHandler(H2ClientConnection(frontend: frontend, loopContext: loopContext))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        remoteAddress = context.channel.remoteAddress
+        localAddress = context.channel.localAddress
         loopContext.addH2Connection(self)
         armIdle()
     }
@@ -51,14 +60,93 @@ final class H2ClientConnection: ChannelInboundHandler, NIOHTTP2StreamDelegate, @
     func handlerRemoved(context: ChannelHandlerContext) {
         idleTimer.cancel()
         loopContext.removeH2Connection(self)
+        closeAllStreams()
         self.context = nil
     }
 
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func write(_ frame: HTTP2Frame) {
+        context?.write(wrapOutboundOut(frame), promise: nil)
+    }
+
+    func flush() {
+        needsFlush = false
+        context?.flush()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // Root-stream frames (SETTINGS, PING, GOAWAY) are NIOHTTP2's business.
+        let frame = unwrapInboundIn(data)
+        let id = frame.streamID
+        if id == .rootStream {
+            // SETTINGS, PING, GOAWAY are NIOHTTP2's business; the initial window is ours too.
+            if case .settings(.settings(let settings)) = frame.payload {
+                for s in settings where s.parameter == .initialWindowSize {
+                    let delta = s.value - peerInitialWindow
+                    peerInitialWindow = s.value
+                    if delta != 0 {
+                        for session in streams.values where session.flow.granted(delta) { session.writableAgain() }
+                    }
+                }
+            }
+            return
+        }
+        switch frame.payload {
+        case .headers, .data, .rstStream:
+            let session: H2StreamSession
+            if let known = streams[id] {
+                session = known
+            } else {
+                guard case .headers = frame.payload else { return }
+                // A new stream (NIOHTTP2 checked it: ID, concurrency, state).
+                session = H2StreamSession(frontend: frontend, loopContext: loopContext, connection: self, streamID: id,
+                                          flow: H2StreamFlow(target: streamWindow, initialWindow: streamWindow, credit: peerInitialWindow))
+                streams[id] = session
+                openStreams += 1
+                if id > lastStreamID { lastStreamID = id }
+                idleTimer.disarm()
+            }
+            if !session.inReadList {
+                session.inReadList = true
+                readList.append(session)
+            }
+            session.received(frame.payload)
+        case .windowUpdate(let increment):
+            if let session = streams[id], session.flow.granted(increment) { session.writableAgain() }
+        default:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if !readList.isEmpty {
+            let list = readList
+            readList.removeAll(keepingCapacity: true)
+            for session in list {
+                session.inReadList = false
+                session.readComplete()
+            }
+        }
+        if needsFlush { flush() }
+        context.fireChannelReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? NIOHTTP2WindowUpdatedEvent {
+            if e.streamID == .rootStream, let size = e.inboundWindowSize, let increment = connectionWindow.update(size) {
+                write(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: increment)))
+                needsFlush = true
+            }
+            return
+        }
+        if let e = event as? StreamClosedEvent {
+            if let session = streams.removeValue(forKey: e.streamID) {
+                session.streamClosed(reason: e.reason)
+                streamEnded()
+            }
+            return
+        }
+        if event is NIOHTTP2StreamCreatedEvent { return }
         // The listener allows half-closure (for HTTP/1 and TCP); an h2 client that closed its
         // side is gone: close ours too (its streams end with it).
         if let e = event as? ChannelEvent, e == .inputClosed {
@@ -68,14 +156,26 @@ final class H2ClientConnection: ChannelInboundHandler, NIOHTTP2StreamDelegate, @
         context.fireUserInboundEventTriggered(event)
     }
 
-    // NIOHTTP2StreamDelegate: the inline multiplexer reports streams here, not down the pipeline.
-    func streamCreated(_ id: HTTP2StreamID, channel: any Channel) {
-        openStreams += 1
-        if id > lastStreamID { lastStreamID = id }
-        idleTimer.disarm()
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            for session in streams.values where session.wantsWritable { session.writableAgain() }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
-    func streamClosed(_ id: HTTP2StreamID, channel: any Channel) {
+    func channelInactive(context: ChannelHandlerContext) {
+        closeAllStreams()
+        context.fireChannelInactive()
+    }
+
+    private func closeAllStreams() {
+        guard !streams.isEmpty else { return }
+        let open = streams.values
+        streams.removeAll()
+        for session in open { session.streamClosed(reason: .cancel) }
+    }
+
+    private func streamEnded() {
         openStreams -= 1
         if openStreams == 0 {
             if goingAway { goAwayAndClose() } else { armIdle() }

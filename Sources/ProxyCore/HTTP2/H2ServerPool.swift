@@ -8,7 +8,8 @@ import NIOPosix
 final class H2ServerConnection: @unchecked Sendable {
     let server: ServerRuntime
     let pool: H2Pool
-    private(set) var multiplexer: NIOHTTP2Handler.StreamMultiplexer?
+    /// The frame handler that keeps this connection's streams (set once established).
+    private(set) var handler: H2ServerConnectionHandler?
     private(set) var channel: (any Channel)?
     /// Streams open or promised on this connection.
     var activeStreams = 0
@@ -50,9 +51,9 @@ final class H2ServerConnection: @unchecked Sendable {
         }
     }
 
-    func established(channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer) {
+    func established(channel: any Channel, handler: H2ServerConnectionHandler) {
         self.channel = channel
-        self.multiplexer = multiplexer
+        self.handler = handler
         if let a = channel.localAddress { localAddressText = (a.ipAddress ?? "-", a.port ?? 0) }
         let w = waiters
         waiters.removeAll()
@@ -111,6 +112,13 @@ final class H2ServerConnection: @unchecked Sendable {
         idleTimer = nil
         pool.remove(self)
         if !waiters.isEmpty { failed(ConnectError.closed) }
+    }
+
+    /// A stream for `owner` on this connection (reserved with `acquire`); it gets its ID, in
+    /// order, when its HEADERS are written. Nil when the connection is gone.
+    func openStream(owner: any H2UpstreamOwner) -> H2Upstream? {
+        guard let handler, handler.isActive else { return nil }
+        return H2Upstream(owner: owner, connection: self, handler: handler)
     }
 
     /// GOAWAY from the server: finish the streams it accepted, open none.
@@ -183,6 +191,7 @@ final class H2Pool: @unchecked Sendable {
         }
         let loop = eventLoop
         let handshake = c.server.tls != nil ? loop.makePromise(of: Void.self) : nil
+        let frames = H2ServerConnectionHandler(connection: c)
         let connect = ClientBootstrap(group: loop)
             .channelOption(.autoRead, value: true)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -192,11 +201,10 @@ final class H2Pool: @unchecked Sendable {
                     try c.server.tls?.addHandler(to: channel, handshake: handshake)
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(FlushCoalescer())
-                    _ = try sync.configureHTTP2Pipeline(
-                        mode: .client, connectionConfiguration: H2Settings.serverSideConnection,
-                        streamConfiguration: H2Settings.serverSideStream,
-                        inboundStreamInitializer: { stream in stream.close() })  // no server push
-                    try sync.addHandler(H2ServerConnectionWatcher(connection: c))
+                    // No stream multiplexer: frames in and out, streams kept by `frames`.
+                    try sync.addHandler(NIOHTTP2Handler(mode: .client, connectionConfiguration: H2Settings.serverSideConnection,
+                                                        streamConfiguration: H2Settings.serverSideStream))
+                    try sync.addHandler(frames)
                 }
             }
             .connect(to: address)
@@ -205,50 +213,20 @@ final class H2Pool: @unchecked Sendable {
             .whenComplete { result in
                 switch result {
                 case .success(let channel):
-                    guard !c.closing,
-                          let mux = try? channel.pipeline.syncOperations.handler(type: NIOHTTP2Handler.self).syncMultiplexer() else {
-                        channel.close(promise: nil)
-                        c.failed(ConnectError.closed)
-                        return
+                    // The connect promise completes just before channelActive, which sends the
+                    // preface: streams go out from the next tick.
+                    loop.execute {
+                        guard !c.closing, frames.isActive else {
+                            channel.close(promise: nil)
+                            c.failed(ConnectError.closed)
+                            return
+                        }
+                        c.established(channel: channel, handler: frames)
                     }
-                    c.established(channel: channel, multiplexer: mux)
                 case .failure(let error):
                     c.failed(error)
                 }
             }
-    }
-}
-
-/// Watches a server connection's root stream: SETTINGS (max concurrent streams), GOAWAY, close.
-final class H2ServerConnectionWatcher: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = HTTP2Frame
-    let connection: H2ServerConnection
-    init(connection: H2ServerConnection) { self.connection = connection }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        switch frame.payload {
-        case .settings(.settings(let settings)):
-            for s in settings where s.parameter == .maxConcurrentStreams {
-                connection.maxStreams = max(1, s.value)
-            }
-        case .goAway(let last, _, _):
-            connection.goAwayLastStreamID = last
-            connection.goAway()
-        default:
-            break
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        connection.closed()
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Connection-level protocol errors close the connection; stream errors are the streams'.
-        if error is NIOHTTP2Errors.StreamClosed { return }
-        context.close(promise: nil)
     }
 }
 
@@ -269,11 +247,17 @@ enum H2Settings {
         return c
     }
 
+    /// Our receive window per client stream.
+    static func streamWindow(_ tune: [String: Int]) -> Int { tune["tune.h2.initial-window-size"] ?? 65535 }
+
     static func stream(_ tune: [String: Int]) -> NIOHTTP2Handler.StreamConfiguration {
         var s = NIOHTTP2Handler.StreamConfiguration()
         s.targetWindowSize = tune["tune.h2.initial-window-size"] ?? 65535
         return s
     }
+
+    /// Our receive window toward servers, per stream and for the connection.
+    static let serverSideWindow = 65535
 
     static var serverSideConnection: NIOHTTP2Handler.ConnectionConfiguration {
         var c = NIOHTTP2Handler.ConnectionConfiguration()

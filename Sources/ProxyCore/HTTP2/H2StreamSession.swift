@@ -9,21 +9,22 @@ import NIOHTTP2
 /// One client HTTP/2 stream (`bind ... proto h2`): a request balanced on its own (round robin per
 /// request even on one client connection, as HAProxy), carried to an h2 server on a stream of a
 /// shared server connection, with frames passed through as they come — headers, data and trailers
-/// (gRPC's status lives there) — and flow control end to end: a stream reads from one side only
-/// while the other side can take more, so a slow reader holds the peer's HTTP/2 window instead
-/// of filling the proxy's memory.
-final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
+/// (gRPC's status lives there) — and flow control end to end: the client's window for the stream
+/// is given back only while the server side can take more (and the server's only while the client
+/// stream can), so a slow reader holds the peer's HTTP/2 window instead of filling the proxy's
+/// memory. A plain object kept by its `H2ClientConnection` (no stream channel).
+final class H2StreamSession: @unchecked Sendable {
     enum Phase { case waitingHeaders, assigning, queued, connecting, exchanging, done }
 
     let frontend: FrontendRuntime
     let loopContext: LoopContext
+    let connection: H2ClientConnection
+    let streamID: HTTP2StreamID
+    private let eventLoop: any EventLoop
     private let logger: ProxyLogger?
-    private var context: ChannelHandlerContext!
     private var phase = Phase.waitingHeaders
+    /// The client's stream is closed (or its connection gone): nothing more is written to it.
+    private var closed = false
 
     private var backend: BackendRuntime?
     private var server: ServerRuntime?
@@ -44,34 +45,44 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     private var requestEnded = false
     private var responseStarted = false
     private var responseEnded = false
-    private var heldRead = HeldRead()
     /// What the `http-request` header rules did to the request.
     private var edits = HeaderEdits()
     private var clientNeedsFlush = false
     private var timer = LazyTimer()
     private var xlog: ExchangeLog?
+    /// Flow control of the client's stream.
+    var flow: H2StreamFlow
+    /// Read in the current read of the client connection (gets `readComplete`).
+    var inReadList = false
+    /// `isWritable` said no: tell the upstream when the stream can take more.
+    var wantsWritable = false
 
-    init(frontend: FrontendRuntime, loopContext: LoopContext) {
+    init(frontend: FrontendRuntime, loopContext: LoopContext, connection: H2ClientConnection, streamID: HTTP2StreamID,
+         flow: H2StreamFlow) {
         self.frontend = frontend
         self.loopContext = loopContext
+        self.connection = connection
+        self.streamID = streamID
+        self.eventLoop = loopContext.eventLoop
         self.logger = frontend.logger
-    }
-
-    // MARK: client stream events
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+        self.flow = flow
         if logger != nil { xlog = ExchangeLog(now: .now()) }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        if phase != .done { abort(clientAbortTermination) }
-        timer.cancel()
-        self.context = nil
+    // MARK: client stream events (from the connection)
+
+    /// The stream closed: both ends done, reset either way, or the connection gone (`reason`
+    /// nil: closed cleanly, which happens while our END_STREAM is being written, before `finish`).
+    func streamClosed(reason: HTTP2ErrorCode?) {
+        guard !closed else { return }
+        closed = true
+        if phase != .done && !(reason == nil && responseEnded) {
+            abort(clientAbortTermination)
+            timer.cancel()
+        }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let payload = unwrapInboundIn(data)
+    func received(_ payload: HTTP2Frame.FramePayload) {
         switch payload {
         case .headers(let h):
             if phase == .waitingHeaders {
@@ -83,9 +94,17 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
                 forwardToServer(payload)
             }
         case .data(let d):
-            if xlog != nil { xlog!.bytesIn += Int64(d.data.readableBytes) }
+            let length = d.data.readableBytes
+            if xlog != nil { xlog!.bytesIn += Int64(length) }
             if d.endStream { requestEnded = true }
             forwardToServer(payload)
+            // The client's window comes back once the server side took the data.
+            let canForward = phase == .done || (upstream?.isWritable ?? false)
+            if let increment = flow.received(length + (d.paddingBytes.map { $0 + 1 } ?? 0), canForward: canForward),
+               !requestEnded, !closed {
+                connection.write(HTTP2Frame(streamID: streamID, payload: .windowUpdate(windowSizeIncrement: increment)))
+                connection.needsFlush = true
+            }
         case .rstStream:
             // The client cancelled: the server's stream is cancelled too.
             abort(clientAbortTermination)
@@ -94,32 +113,32 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    func readComplete() {
         upstream?.flush()
-        context.fireChannelReadComplete()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        if phase != .done { abort(clientAbortTermination) }
-        context.fireChannelInactive()
+    /// The client stream can take more (its window or the connection's socket).
+    func writableAgain() {
+        guard wantsWritable else { return }
+        wantsWritable = false
+        upstream?.resumeReading()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if phase != .done { abort(clientAbortTermination) }
-        context.close(promise: nil)
+    var isWritable: Bool {
+        if !closed, flow.canSend, connection.isWritable { return true }
+        wantsWritable = true
+        return false
     }
 
-    /// Reads from the client only while the server stream can take more (or before the request head).
-    func read(context: ChannelHandlerContext) {
-        if heldRead.pass(allowed: phase == .waitingHeaders || (upstream?.isWritable ?? false)) { context.read() }
+    private func write(_ payload: HTTP2Frame.FramePayload) {
+        guard !closed else { return }
+        if case .data(let d) = payload { flow.sent(d.data.readableBytes) }
+        connection.write(HTTP2Frame(streamID: streamID, payload: payload))
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { upstream?.resumeReading() }
-        context.fireChannelWritabilityChanged()
+    private func flush() {
+        connection.flush()
     }
-
-    var isWritable: Bool { context?.channel.isWritable ?? false }
 
     /// HAProxy's termination state when the client goes away: C and where the stream was.
     private var clientAbortTermination: (Character, Character) {
@@ -131,8 +150,11 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
+    /// The server side can take more: the client's window for the stream is given back.
     func resumeReading() {
-        if heldRead.release(), let context { context.read() }
+        guard !closed, let increment = flow.release() else { return }
+        connection.write(HTTP2Frame(streamID: streamID, payload: .windowUpdate(windowSizeIncrement: increment)))
+        connection.flush()
     }
 
     // MARK: request
@@ -179,10 +201,9 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
 
     /// The connection's facts, as the fetches of rules read them.
     private func ruleRecord() -> LogRecord {
-        let parent = context.channel.parent
         var base = LogRecord()
-        if let c = parent?.remoteAddress { base.clientIP = c.ipAddress ?? "-"; base.clientPort = c.port ?? 0 }
-        if let l = parent?.localAddress { base.frontendIP = l.ipAddress ?? "-"; base.frontendPort = l.port ?? 0 }
+        if let c = connection.remoteAddress { base.clientIP = c.ipAddress ?? "-"; base.clientPort = c.port ?? 0 }
+        if let l = connection.localAddress { base.frontendIP = l.ipAddress ?? "-"; base.frontendPort = l.port ?? 0 }
         base.frontendName = frontend.name
         base.backendName = frontend.name
         base.requestLine = "\(requestHeaders.first(name: ":method") ?? "-") \(requestHeaders.first(name: ":path") ?? "/") HTTP/2.0"
@@ -193,7 +214,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         guard let backend else { return }
         if avoid != nil { xlog?.redispatched = true }
         let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
-        switch backend.assign(key: key, avoid: avoid, loop: context.eventLoop) {
+        switch backend.assign(key: key, avoid: avoid, loop: eventLoop) {
         case .server(let s):
             xlog?.assigned = true
             server = s
@@ -219,7 +240,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func hashKey(_ balance: BalanceAlgorithm) -> [UInt8]? {
-        balance.hashKey(client: context.channel.parent?.remoteAddress,
+        balance.hashKey(client: connection.remoteAddress,
                         target: { self.requestHeaders.first(name: ":path") ?? "/" },
                         header: { H2Translate.value(self.requestHeaders, $0) })
     }
@@ -230,7 +251,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         phase = .connecting
         connectAttempts += 1
         if xlog != nil { xlog!.connectStart = .now(); xlog!.retries = connectAttempts - 1 }
-        let localPort = context.channel.parent?.localAddress?.port
+        let localPort = connection.localAddress?.port
         if server.config.proto != "h2" {
             obtainHTTP1(server: server, backend: backend, localPort: localPort)
             return
@@ -239,7 +260,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
             switch result {
             case .success(let connection):
                 if !reused { server.observe(.connected) }
-                guard self.phase == .connecting, self.context != nil else {
+                guard self.phase == .connecting, !self.closed else {
                     connection.streamEnded()
                     return
                 }
@@ -265,7 +286,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
                 switch result {
                 case .success(let up):
                     server.observe(.connected)
-                    guard self.phase == .connecting, self.context != nil else {
+                    guard self.phase == .connecting, !self.closed else {
                         pool.addIdle(up)
                         return
                     }
@@ -285,32 +306,14 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func openStream(on connection: H2ServerConnection) {
-        guard let mux = connection.multiplexer else {
+        guard let up = connection.openStream(owner: self) else {
             connection.streamEnded()
             connectFailed()
             return
         }
         serverConnection = connection
-        let up = H2Upstream(session: self, connection: connection)
         upstream = up
-        mux.createStreamChannel { channel in
-            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(up) }
-        }.whenComplete { result in
-            if case .failure = result {
-                // The stream never opened: the handler was not added, so count it here.
-                if !up.counted { up.counted = true; connection.streamEnded() }
-                guard self.phase == .connecting, self.upstream === up else { return }
-                self.upstream = nil
-                self.serverConnection = nil
-                self.connectFailed()
-            }
-        }
-    }
-
-    /// The server stream is open: the request goes out.
-    func upstreamActive(_ up: H2Upstream) {
-        guard phase == .connecting, upstream === up else { return }
-        sendRequest(up, backendSource: serverConnection?.localAddressText)
+        sendRequest(up, backendSource: connection.localAddressText)
     }
 
     private func sendRequest(_ up: any StreamUpstream, backendSource: (ip: String, port: Int)?) {
@@ -339,7 +342,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         for name in edits.deleted { headers.remove(name: name) }
         for (name, value) in edits.added { headers.add(name: name.lowercased(), value: value) }
         let http = frontend.http(with: backend)
-        if let ff = http.forwardFor, let client = context.channel.parent?.remoteAddress,
+        if let ff = http.forwardFor, let client = connection.remoteAddress,
            !(http.forwardForExcept?.contains(client) ?? false) {
             let name = http.forwardedForHeaderLowercased
             if !(ff.ifNone && headers.contains(name: name)) {
@@ -366,8 +369,8 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
             return
         }
         let delay = min(backend.connectTimeout, .seconds(1))
-        context.eventLoop.scheduleTask(in: delay) {
-            guard self.phase == .connecting, self.context != nil else { return }
+        eventLoop.scheduleTask(in: delay) {
+            guard self.phase == .connecting, !self.closed else { return }
             self.obtainStream()
         }
     }
@@ -421,7 +424,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         default:
             return
         }
-        context.write(wrapOutboundOut(payload), promise: nil)
+        write(payload)
         clientNeedsFlush = true
         if responseEnded { finish() }
     }
@@ -429,7 +432,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     func upstreamReadComplete() {
         if clientNeedsFlush {
             clientNeedsFlush = false
-            context?.flush()
+            flush()
             logAsapIfPending()
         }
     }
@@ -497,7 +500,7 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         phase = .done
         upstream = nil
         releaseServer()
-        context.flush()
+        flush()
     }
 
     private func releaseServer() {
@@ -528,7 +531,8 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         upstream?.cancel()
         upstream = nil
         releaseServer()
-        context.writeAndFlush(wrapOutboundOut(.rstStream(code)), promise: nil)
+        write(.rstStream(code))
+        flush()
     }
 
     /// HAProxy's error response, as h2 frames.
@@ -549,11 +553,11 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
             if !backend.cancel(waiter) { waiter.onGrant = nil }
         }
         releaseServer()
-        context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: false))), promise: nil)
-        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
-        context.flush()
+        write(.headers(.init(headers: headers, endStream: false)))
+        write(.data(.init(data: .byteBuffer(body), endStream: true)))
         // The rest of the request is not wanted: HAProxy resets the client stream if it goes on.
-        if !requestEnded { context.close(promise: nil) }
+        if !requestEnded { write(.rstStream(.cancel)) }
+        flush()
     }
 
     private func logExchange(_ termination: (Character, Character), asap: Bool = false, serverReleased: Bool = false) {
@@ -562,9 +566,8 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
         if xlog!.requestStart == nil { xlog!.requestStart = now }
         xlog!.logged = true
         if logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) { return }
-        let parent = context?.channel.parent
-        var record = xlog!.httpRecord(now: now, termination: termination, client: parent?.remoteAddress,
-                                      local: parent?.localAddress, frontend: frontend, backend: backend, logAsap: asap)
+        var record = xlog!.httpRecord(now: now, termination: termination, client: connection.remoteAddress,
+                                      local: connection.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
         if serverReleased { record.srvConn = max(0, record.srvConn - 1) }
         LogSampleSource.fill(&record, logger.sampleExpressions)
@@ -579,11 +582,11 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     private func armTimeout(_ amount: TimeAmount?, queue: Bool) {
         timeoutIsQueue = queue
         guard let amount else { timer.disarm(); return }
-        if timer.set(.now() + amount) { timer.schedule(on: context.eventLoop) { self.timerFired() } }
+        if timer.set(.now() + amount) { timer.schedule(on: eventLoop) { self.timerFired() } }
     }
 
     private func timerFired() {
-        guard let context, timer.firedAndExpired(on: context.eventLoop, fire: { self.timerFired() }) else { return }
+        guard !closed, timer.firedAndExpired(on: eventLoop, fire: { self.timerFired() }) else { return }
         if timeoutIsQueue {
             if phase == .queued, let waiter, let backend, backend.cancel(waiter) {
                 self.waiter = nil
@@ -602,117 +605,4 @@ final class H2StreamSession: ChannelDuplexHandler, @unchecked Sendable {
     }
 }
 
-/// The server half of a proxied stream: a stream channel of a shared `H2ServerConnection`.
-final class H2Upstream: ChannelDuplexHandler, @unchecked Sendable {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
-    private weak var session: H2StreamSession?
-    let connection: H2ServerConnection
-    private var context: ChannelHandlerContext?
-    private var heldRead = HeldRead()
-    private var needsFlush = false
-    private var ended = false
-    /// The connection's stream count was given back.
-    var counted = false
-
-    init(session: H2StreamSession, connection: H2ServerConnection) {
-        self.session = session
-        self.connection = connection
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        if context.channel.isActive { session?.upstreamActive(self) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        session?.upstreamActive(self)
-        context.fireChannelActive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-        release()
-    }
-
-    private func release() {
-        if !counted { counted = true; connection.streamEnded() }
-    }
-
-    var isWritable: Bool { context?.channel.isWritable ?? false }
-
-    func write(_ payload: HTTP2Frame.FramePayload) {
-        context?.write(wrapOutboundOut(payload), promise: nil)
-        needsFlush = true
-    }
-
-    func flush() {
-        if needsFlush {
-            needsFlush = false
-            context?.flush()
-        }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let payload = unwrapInboundIn(data)
-        switch payload {
-        case .headers(let h) where h.endStream: ended = true
-        case .data(let d) where d.endStream: ended = true
-        case .rstStream(let code):
-            // The stream closes next (channelInactive tells the session).
-            if code == .refusedStream { refused = true }
-            return
-        default: break
-        }
-        session?.upstreamRead(payload)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        session?.upstreamReadComplete()
-        context.fireChannelReadComplete()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        release()
-        // Above the last stream ID of a GOAWAY: not processed, whatever code closed it.
-        if let last = connection.goAwayLastStreamID,
-           let id = try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID), id > last {
-            refused = true
-        }
-        if !ended, let session {
-            self.session = nil
-            session.upstreamAborted(refused: refused)
-        }
-        context.fireChannelInactive()
-    }
-
-    /// The server did not process the stream (it may be sent again).
-    private var refused = false
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.errorCode == .refusedStream { refused = true }
-        if error is NIOHTTP2Errors.CreatedStreamAfterGoaway { refused = true }
-        context.close(promise: nil)
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if heldRead.pass(allowed: session?.isWritable ?? true) { context.read() }
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { session?.resumeReading() }
-        context.fireChannelWritabilityChanged()
-    }
-
-    func resumeReading() {
-        if heldRead.release(), let context { context.read() }
-    }
-
-    /// The client side is gone: reset the server's stream (closing an open stream sends RST_STREAM).
-    func cancel() {
-        session = nil
-        if !ended { context?.close(promise: nil) }
-    }
-}
+extension H2StreamSession: H2UpstreamOwner {}

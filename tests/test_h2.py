@@ -488,3 +488,80 @@ def test_the_stdout_seed_as_shipped(tmp_path, tts):
     assert "http-use-htx" in out and "obsolete" in out  # the warning
     lines = [l for l in out.splitlines() if ' HTTP/2.0"' in l]
     assert all(" tts_front tts_servers/tts" in l and "/+" in l for l in lines), lines
+
+
+def test_a_client_that_does_not_read_holds_back_the_server_not_the_proxys_memory(impl, tmp_path, nghttpd):
+    """Flow control end to end: an h2 client that stops granting window gets about one window of
+    a 48 MiB response and the proxy does not buffer the rest (its RSS stays far below the file);
+    another client is served meanwhile; once the window opens, the whole file arrives intact."""
+    import hashlib
+    import socket
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    sport, docroot = nghttpd
+    data = os.urandom(48 * 1024 * 1024)
+    (docroot / "huge.bin").write_bytes(data)
+    port = free_port()
+    proxy = Proxy(impl, h2_config(port, sport), tmp_path, port, name="h2flow")
+
+    def rss_kib():
+        for line in open(f"/proc/{proxy.proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    try:
+        base_rss = rss_kib()
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        conn.send_headers(1, [(":method", "GET"), (":path", "/huge.bin"), (":scheme", "http"),
+                              (":authority", "test")], end_stream=True)
+        s.sendall(conn.data_to_send())
+        received = bytearray()
+        ended = False
+
+        def pump(until):
+            nonlocal ended
+            s.settimeout(0.2)
+            while time.monotonic() < until and not ended:
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    return "quiet"
+                if not chunk:
+                    return "closed"
+                for ev in conn.receive_data(chunk):
+                    if isinstance(ev, h2.events.DataReceived):
+                        received.extend(ev.data)
+                        window.append(ev.flow_controlled_length)
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        ended = True
+                s.sendall(conn.data_to_send())  # SETTINGS/PING acks only: no WINDOW_UPDATE yet
+            return "deadline"
+
+        window = []
+        assert pump(time.monotonic() + 5) == "quiet"
+        held = len(received)
+        assert 0 < held <= 128 * 1024, held  # one stream window (64 KiB), not the file
+        # The proxy keeps serving others, and it holds the rest back at the server, not in memory.
+        out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
+                              f"http://127.0.0.1:{port}/index.html"], capture_output=True, text=True, timeout=20)
+        assert out.stdout == "200", out.stderr
+        grown = rss_kib() - base_rss
+        assert grown < 24 * 1024, f"the proxy grew by {grown} KiB while the client did not read"
+        # Open the windows wide: the rest arrives, byte for byte.
+        conn.increment_flow_control_window(64 * 1024 * 1024, stream_id=1)
+        conn.increment_flow_control_window(64 * 1024 * 1024)
+        s.sendall(conn.data_to_send())
+        deadline = time.monotonic() + 30
+        while not ended and time.monotonic() < deadline:
+            if pump(min(deadline, time.monotonic() + 1)) == "closed":
+                break
+        assert ended, len(received)
+        assert hashlib.sha256(received).digest() == hashlib.sha256(data).digest()
+        s.close()
+    finally:
+        proxy.stop()

@@ -683,6 +683,12 @@ class Proxy:
                     raise RuntimeError(f"{impl} did not listen on {port} within 10s:\n{self.stderr()}")
                 time.sleep(0.02)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
     def stderr(self) -> str:
         try:
             self.errfile.flush()
@@ -745,18 +751,27 @@ def compare(a, b) -> list[str]:
 # Config templates (only keywords Fulcrum supports)
 # --------------------------------------------------------------------------
 
+def cfg_head(mode="http", defaults_extra="", global_extra="", timeouts=None):
+    """`global` (one thread) and `defaults` (mode, connect 2s / client 5s / server 5s): the lines
+    every test config starts with."""
+    t = {"connect": "2s", "client": "5s", "server": "5s"}
+    t.update(timeouts or {})
+    lines = ["global", "    nbthread 1"]
+    lines += [f"    {x}" for x in global_extra.strip().splitlines() if x.strip()]
+    lines += ["defaults", f"    mode {mode}"]
+    lines += [f"    timeout {k} {v}" for k, v in t.items()]
+    lines += [f"    {x}" for x in defaults_extra.strip().splitlines() if x.strip()]
+    return "\n".join(lines) + "\n"
+
+
 def http_cfg(port, servers, mode="http", backend_extra="", defaults_extra="", frontend_extra="",
-             timeouts=None):
+             timeouts=None, bind_extra="", global_extra=""):
     """One frontend `fe` on 127.0.0.1:port, one backend `be`.
 
     servers: list of (name, port, params) tuples or ports.
     """
-    t = {"connect": "2s", "client": "5s", "server": "5s"}
-    t.update(timeouts or {})
-    lines = ["global", "    nbthread 1", "defaults", f"    mode {mode}"]
-    lines += [f"    timeout {k} {v}" for k, v in t.items()]
-    lines += [f"    {x}" for x in defaults_extra.strip().splitlines() if x.strip()]
-    lines += ["frontend fe", f"    bind 127.0.0.1:{port}", "    default_backend be"]
+    lines = cfg_head(mode, defaults_extra, global_extra, timeouts).splitlines()
+    lines += ["frontend fe", f"    bind 127.0.0.1:{port} {bind_extra}".rstrip(), "    default_backend be"]
     lines += [f"    {x}" for x in frontend_extra.strip().splitlines() if x.strip()]
     lines += ["backend be"]
     lines += [f"    {x}" for x in backend_extra.strip().splitlines() if x.strip()]

@@ -5,7 +5,7 @@ read, in order. Three backends answer with their server's name."""
 
 import pytest
 
-from harness import free_port, http_get, http_handler, make_response
+from harness import cfg_head, free_port, http_get, http_handler, make_response
 
 BACKENDS = ("be_api", "be_static", "be_default")
 
@@ -94,15 +94,7 @@ SCENARIOS = {
 
 def config(port, servers, fe, be_lines, workdir):
     fe_text = "".join(f"    {l}\n" for l in fe).replace("{dir}", str(workdir))
-    text = f"""
-global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 5s
-    timeout server 5s
-frontend fe
+    text = cfg_head() + f"""frontend fe
     bind 127.0.0.1:{port}
 {fe_text}    default_backend be_default
 """

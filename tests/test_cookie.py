@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from harness import free_port, http_get, http_handler, make_response
+from harness import free_port, http_cfg, http_get, http_handler, make_response
 
 
 def responder(req, conn, srv):
@@ -44,23 +44,8 @@ MODES = {
 }
 
 
-def config(port, servers, cookie_line, extra_server=""):
-    return f"""
-global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 5s
-    timeout server 5s
-frontend fe
-    bind 127.0.0.1:{port}
-    default_backend be
-backend be
-    {cookie_line}
-    server a 127.0.0.1:{servers[0]} cookie ca
-    server b 127.0.0.1:{servers[1]} cookie cb
-{extra_server}"""
+def config(port, servers, cookie_line):
+    return http_cfg(port, [("a", servers[0], "cookie ca"), ("b", servers[1], "cookie cb")], backend_extra=cookie_line)
 
 
 def scenario(env, impl, name):

@@ -5,7 +5,7 @@ dst_port-dependent values are checked against each proxy's own port."""
 
 import pytest
 
-from harness import http_handler, http_get, make_response, free_port
+from harness import http_cfg, http_handler, http_get, make_response, free_port
 
 SCENARIOS = {
     # name: (frontend lines, backend lines, request headers)
@@ -26,22 +26,7 @@ SCENARIOS = {
 
 
 def rules_config(port, server_port, fe, be):
-    fe_lines = "".join(f"    {l}\n" for l in fe)
-    be_lines = "".join(f"    {l}\n" for l in be)
-    return f"""
-global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 5s
-    timeout server 5s
-frontend fe
-    bind 127.0.0.1:{port}
-{fe_lines}    default_backend be
-backend be
-{be_lines}    server s1 127.0.0.1:{server_port}
-"""
+    return http_cfg(port, [server_port], frontend_extra="\n".join(fe), backend_extra="\n".join(be))
 
 
 def scenario(env, impl, name):

@@ -5,10 +5,11 @@ handshake, `verify required` with a client certificate, a `crt` directory."""
 
 import re
 import subprocess
+from contextlib import contextmanager
 
 import pytest
 
-from harness import Proxy, free_port, http_handler, make_response
+from harness import Proxy, free_port, http_cfg, http_handler, make_response
 
 
 def run(cmd, **kw):
@@ -50,20 +51,15 @@ def backend(env):
 
 
 def tls_config(port, server_port, bind_opts):
-    return f"""
-global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 5s
-    timeout server 5s
-frontend fe
-    bind 127.0.0.1:{port} {bind_opts}
-    default_backend be
-backend be
-    server s1 127.0.0.1:{server_port}
-"""
+    return http_cfg(port, [server_port], bind_extra=bind_opts)
+
+
+@contextmanager
+def tls_proxy(impl, tmp_path, backend, bind_opts):
+    """A proxy terminating TLS with `bind_opts` in front of `backend`; yields its port."""
+    port = free_port()
+    with Proxy(impl, tls_config(port, backend.port, bind_opts), tmp_path, port):
+        yield port
 
 
 def curl(port, name, pki, *args):
@@ -81,77 +77,53 @@ def peer_cn(port, servername, *args):
 
 
 def test_http11_and_h2_on_one_port_by_alpn(impl, tmp_path, pki, backend):
-    port = free_port()
-    proxy = Proxy(impl, tls_config(port, backend.port, f"ssl crt {pki / 'a.pem'} alpn h2,http/1.1"), tmp_path, port)
-    try:
+    with tls_proxy(impl, tmp_path, backend, f"ssl crt {pki / 'a.pem'} alpn h2,http/1.1") as port:
         assert curl(port, "a.test", pki, "--http1.1")[:2] == ("over tls /x", "1.1 200")
         assert curl(port, "a.test", pki, "--http2")[:2] == ("over tls /x", "2 200")
         # A client that verifies the name refuses a certificate for another one.
         _, _, rc, err = curl(port, "wrong.test", pki)
         assert rc != 0 and "certificate" in err.lower(), err
-    finally:
-        proxy.stop()
 
 
 def test_sni_chooses_among_certificates(impl, tmp_path, pki, backend):
-    port = free_port()
-    proxy = Proxy(impl, tls_config(port, backend.port, f"ssl crt {pki / 'a.pem'} crt {pki / 'b.pem'}"), tmp_path, port)
-    try:
+    with tls_proxy(impl, tmp_path, backend, f"ssl crt {pki / 'a.pem'} crt {pki / 'b.pem'}") as port:
         assert peer_cn(port, "a.test") == "a.test"
         assert peer_cn(port, "b.test") == "b.test"
         assert peer_cn(port, "www.b.test") == "b.test"     # *.b.test
         assert peer_cn(port, "unknown.test") == "a.test"   # the first crt is the default
         assert peer_cn(port, None) == "a.test"
         assert curl(port, "www.b.test", pki)[:2] == ("over tls /x", "1.1 200")
-    finally:
-        proxy.stop()
 
 
 def test_crt_directory(impl, tmp_path, pki, backend):
-    port = free_port()
-    proxy = Proxy(impl, tls_config(port, backend.port, f"ssl crt {pki / 'certs'}"), tmp_path, port)
-    try:
+    with tls_proxy(impl, tmp_path, backend, f"ssl crt {pki / 'certs'}") as port:
         assert peer_cn(port, "b.test") == "b.test"
         assert curl(port, "a.test", pki)[:2] == ("over tls /x", "1.1 200")
-    finally:
-        proxy.stop()
 
 
 def test_ssl_min_ver_refuses_an_older_handshake(impl, tmp_path, pki, backend):
-    port = free_port()
-    proxy = Proxy(impl, tls_config(port, backend.port, f"ssl crt {pki / 'a.pem'} ssl-min-ver TLSv1.3"), tmp_path, port)
-    try:
+    with tls_proxy(impl, tmp_path, backend, f"ssl crt {pki / 'a.pem'} ssl-min-ver TLSv1.3") as port:
         assert peer_cn(port, "a.test", "-tls1_2") is None   # handshake must fail
         assert peer_cn(port, "a.test", "-tls1_3") == "a.test"
         assert curl(port, "a.test", pki, "--tlsv1.2", "--tls-max", "1.2")[2] != 0
         assert curl(port, "a.test", pki, "--tlsv1.3")[:2] == ("over tls /x", "1.1 200")
-    finally:
-        proxy.stop()
 
 
 def test_default_minimum_is_tls12(impl, tmp_path, pki, backend):
-    port = free_port()
-    proxy = Proxy(impl, tls_config(port, backend.port, f"ssl crt {pki / 'a.pem'}"), tmp_path, port)
-    try:
+    with tls_proxy(impl, tmp_path, backend, f"ssl crt {pki / 'a.pem'}") as port:
         assert peer_cn(port, "a.test", "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0") is None
         assert peer_cn(port, "a.test", "-tls1_2") == "a.test"
-    finally:
-        proxy.stop()
 
 
 def test_verify_required_wants_a_client_certificate(impl, tmp_path, pki, backend):
-    port = free_port()
     opts = f"ssl crt {pki / 'a.pem'} ca-file {pki / 'ca.pem'} verify required"
-    proxy = Proxy(impl, tls_config(port, backend.port, opts), tmp_path, port)
-    try:
+    with tls_proxy(impl, tmp_path, backend, opts) as port:
         body, tail, rc, err = curl(port, "a.test", pki)
         assert rc != 0 or not tail.endswith("200"), (body, tail)
         assert curl(port, "a.test", pki, "--cert", str(pki / "client.crt"), "--key", str(pki / "client.key"))[:2] == \
             ("over tls /x", "1.1 200")
         # A certificate from another CA is refused.
         assert curl(port, "a.test", pki, "--cert", str(pki / "b.crt"), "--key", str(pki / "b.key"))[2] != 0
-    finally:
-        proxy.stop()
 
 
 @pytest.mark.fulcrum_only
@@ -159,10 +131,11 @@ def test_missing_certificate_names_file_and_line(tmp_path):
     from harness import fulcrum_bin
     cfg = tmp_path / "bad.cfg"
     cfg.write_text(tls_config(free_port(), 1, "ssl crt /nonexistent/site.pem"))
+    line = next(i for i, l in enumerate(cfg.read_text().splitlines(), 1) if l.strip().startswith("bind "))
     r = run([fulcrum_bin(), "-db", "-f", str(cfg)])
     assert r.returncode != 0
     out = r.stdout + r.stderr
-    assert "/nonexistent/site.pem" in out and "bad.cfg:10" in out, out
+    assert "/nonexistent/site.pem" in out and f"bad.cfg:{line}" in out, out
 
 
 # --------------------------------------------------------------------------- server side
@@ -216,21 +189,7 @@ def https_backend(pki):
 
 
 def to_tls_server_config(port, server_port, server_opts, global_extra=""):
-    return f"""
-global
-    nbthread 1
-{global_extra}
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 5s
-    timeout server 5s
-frontend fe
-    bind 127.0.0.1:{port}
-    default_backend be
-backend be
-    server s1 127.0.0.1:{server_port} {server_opts}
-"""
+    return http_cfg(port, [("s1", server_port, server_opts)], global_extra=global_extra)
 
 
 def get_plain(port):

@@ -66,7 +66,7 @@ extension ConfigParser {
                              at: b.location, section: label, keyword: "bind")
                     }
                     for crt in b.certificates {
-                        let path = crt.hasPrefix("/") || config.global.crtBase == nil ? crt : config.global.crtBase! + "/" + crt
+                        let path = ServerTLSSettings.resolvePath(crt, base: config.global.crtBase)
                         if !FileManager.default.fileExists(atPath: path) {
                             diag(.alert, "'bind \(text)' in section '\(p.kind.rawValue)' : unable to stat SSL certificate from file '\(path)' : No such file or directory.",
                                  at: b.location, section: label, keyword: "bind")

@@ -27,6 +27,8 @@ public final class FrontendRuntime: @unchecked Sendable {
     let rules: ProxyRules
     /// `use_backend` targets, in order (the names are checked at load).
     let switches: [(backend: BackendRuntime, condition: CompiledCondition?)]
+    /// True when requests go through rules (or may change backend) before their server is chosen.
+    let hasRequestRules: Bool
     /// The HTTP settings with each backend `use_backend` can choose (the default's are `http`).
     private let httpByBackend: [ObjectIdentifier: HTTPSettings]
 
@@ -67,6 +69,7 @@ public final class FrontendRuntime: @unchecked Sendable {
             byBackend[ObjectIdentifier(be)] = Self.settings(config, be.config, global)
         }
         httpByBackend = byBackend
+        hasRequestRules = !rules.request.isEmpty || !switches.isEmpty || !(defaultBackend?.rules.request.isEmpty ?? true)
     }
 
     /// The settings of an exchange with `backend` (the client side's are the frontend's in all).
@@ -76,9 +79,6 @@ public final class FrontendRuntime: @unchecked Sendable {
     }
 
     /// True when requests go through rules (or may change backend) before their server is chosen.
-    var hasRequestRules: Bool {
-        !rules.request.isEmpty || !switches.isEmpty || !(defaultBackend?.rules.request.isEmpty ?? true)
-    }
 
     private static func settings(_ config: Proxy, _ be: Proxy?, _ global: GlobalSettings) -> HTTPSettings {
         let feMode = config.httpConnectionMode, beMode = be?.httpConnectionMode ?? .keepAlive

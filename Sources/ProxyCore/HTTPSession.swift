@@ -342,14 +342,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     /// The connection's facts, as the fetches of rules read them.
     private func ruleRecord(_ head: ByteBuffer) -> LogRecord {
-        var base = LogRecord()
-        if let c = clientAddress { base.clientIP = c.ipAddress ?? "-"; base.clientPort = c.port ?? 0 }
-        if let l = context.channel.localAddress { base.frontendIP = l.ipAddress ?? "-"; base.frontendPort = l.port ?? 0 }
-        base.frontendName = frontend.name
-        base.backendName = frontend.name
-        base.uniqueID = xlog?.uniqueID
         let lineEnd = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 13) ?? raw.firstIndex(of: 10) ?? raw.count }
-        base.requestLine = head.getString(at: head.readerIndex, length: lineEnd)
+        var base = LogRecord.forRules(client: clientAddress, local: context.channel.localAddress, frontend: frontend.name,
+                                      requestLine: head.getString(at: head.readerIndex, length: lineEnd))
+        base.uniqueID = xlog?.uniqueID
         return base
     }
 

@@ -259,6 +259,19 @@ struct H2RequestView: RequestView {
     }
 }
 
+extension LogRecord {
+    /// The connection's facts as the fetches of rules read them (before any backend is chosen).
+    static func forRules(client: SocketAddress?, local: SocketAddress?, frontend: String, requestLine: String?) -> LogRecord {
+        var r = LogRecord()
+        if let client { r.clientIP = client.ipAddress ?? "-"; r.clientPort = client.port ?? 0 }
+        if let local { r.frontendIP = local.ipAddress ?? "-"; r.frontendPort = local.port ?? 0 }
+        r.frontendName = frontend
+        r.backendName = frontend
+        r.requestLine = requestLine
+        return r
+    }
+}
+
 enum RuleEngine {
     /// Runs `rules` in order against `view` (header rules edit it). Returns a deny status, or nil
     /// when the request goes on (an `allow` ends this rule set).

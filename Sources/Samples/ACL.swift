@@ -152,7 +152,7 @@ public struct ACLTerm: Sendable {
         }
     }
 
-    static func type(ofConverter name: String, input: SampleType) -> SampleType {
+    static func type(ofConverter name: String) -> SampleType {
         switch name {
         case "length", "add", "sub", "mul", "div", "mod", "and", "or", "xor", "neg", "sdbm", "djb2", "wt6", "crc32":
             return .int
@@ -200,7 +200,7 @@ public struct ACLTerm: Sendable {
         // The derived method only holds without converters (then the converter's type decides).
         var method = expression.converters.isEmpty ? derivedMethod : nil
         var outputType = type(ofFetch: expression.fetch.name)
-        for c in expression.converters { outputType = type(ofConverter: c.name, input: outputType) }
+        for c in expression.converters { outputType = type(ofConverter: c.name) }
         var ignoreCase = false
         var fileWords: [String] = []
         var i = 1

@@ -201,13 +201,8 @@ final class H2StreamSession: @unchecked Sendable {
 
     /// The connection's facts, as the fetches of rules read them.
     private func ruleRecord() -> LogRecord {
-        var base = LogRecord()
-        if let c = connection.remoteAddress { base.clientIP = c.ipAddress ?? "-"; base.clientPort = c.port ?? 0 }
-        if let l = connection.localAddress { base.frontendIP = l.ipAddress ?? "-"; base.frontendPort = l.port ?? 0 }
-        base.frontendName = frontend.name
-        base.backendName = frontend.name
-        base.requestLine = "\(requestHeaders.first(name: ":method") ?? "-") \(requestHeaders.first(name: ":path") ?? "/") HTTP/2.0"
-        return base
+        LogRecord.forRules(client: connection.remoteAddress, local: connection.localAddress, frontend: frontend.name,
+                           requestLine: "\(requestHeaders.first(name: ":method") ?? "-") \(requestHeaders.first(name: ":path") ?? "/") HTTP/2.0")
     }
 
     private func assignServer(avoid: Int?) {

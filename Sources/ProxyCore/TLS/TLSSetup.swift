@@ -35,8 +35,8 @@ struct TLSBindContext {
         var crts: [String] = []
         for (name, value) in options {
             switch (name, value) {
-            case ("crt", let v?): crts.append(resolve(v, base: global.crtBase))
-            case ("ca-file", let v?): caFile = resolve(v, base: global.caBase)
+            case ("crt", let v?): crts.append(ServerTLSSettings.resolvePath(v, base: global.crtBase))
+            case ("ca-file", let v?): caFile = ServerTLSSettings.resolvePath(v, base: global.caBase)
             case ("verify", let v?): verify = v
             case ("ciphers", let v?): ciphers = v
             case ("ssl-min-ver", let v?):
@@ -147,9 +147,6 @@ struct TLSBindContext {
         return [Certified(names: names, chain: chain, key: key)]
     }
 
-    static func resolve(_ path: String, base: String?) -> String {
-        ServerTLSSettings.resolvePath(path, base: base)
-    }
 
     static func rank(_ v: TLSVersion) -> Int {
         switch v {

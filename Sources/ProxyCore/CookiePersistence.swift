@@ -80,15 +80,15 @@ struct CookieExchange {
             case "expires", "last-modified", "etag":
                 fresh = true
             case "set-cookie":
-                let cookieName = value.prefix { $0 != "=" && $0 != ";" }.trimmingCharacters(in: .whitespaces)
-                guard cookieName == ck.name else { continue }
+                guard let eq = value.firstIndex(of: "="),
+                      value[..<eq].trimmingCharacters(in: .whitespaces) == ck.name else { continue }
                 serverSetsIt = true
                 switch ck.mode {
                 case .insert:
                     if !ck.preserve { drop.append(k) }
                 case .rewrite, .prefix:
                     guard let mine = server.config.cookie else { continue }
-                    let afterName = value[value.index(value.startIndex, offsetBy: min(value.count, cookieName.count + 1))...]
+                    let afterName = value[value.index(after: eq)...]
                     let old = afterName.prefix { $0 != ";" }
                     let attributes = afterName.dropFirst(old.count)
                     let newValue = ck.mode == .rewrite ? mine : "\(mine)~\(old)"

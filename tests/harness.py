@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# The seed configurations: beside the repository, or where $FULCRUM_SEEDS says.
+SEEDS = Path(os.environ.get("FULCRUM_SEEDS") or REPO.parent / "shared" / "seed-configs")
 DEFAULT_FULCRUM = REPO / ".build" / "release" / "fulcrum"
 ALL_IMPLS = ("haproxy", "fulcrum")
 

@@ -5,11 +5,10 @@ import subprocess
 
 import pytest
 
-from harness import REPO
+from harness import REPO, SEEDS
 
 pytestmark = pytest.mark.fulcrum_only
 
-SEEDS = REPO.parent / "shared" / "seed-configs"
 SEED_FILES = sorted(glob.glob(str(SEEDS / "*.cfg")))
 
 

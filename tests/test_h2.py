@@ -13,11 +13,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from harness import REPO, Proxy, free_port, wait_for
+from harness import REPO, SEEDS, Proxy, free_port, wait_for
 from test_logging import SyslogReceiver, split_header, timers
 
-SEED = REPO.parent / "shared" / "seed-configs" / "tts-grpc-syslog.cfg"
-SEED_STDOUT = REPO.parent / "shared" / "seed-configs" / "tts-grpc.cfg"
+SEED = SEEDS / "tts-grpc-syslog.cfg"
+SEED_STDOUT = SEEDS / "tts-grpc.cfg"
 # The seed as shipped (used when ../shared is not beside the repository).
 SEED_TEXT = """# Same service, logging to a local rsyslog over UDP (facility local0).
 global

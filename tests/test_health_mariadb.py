@@ -25,15 +25,13 @@ import socket
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from test_health import ProxyWithMessages
+from harness import SEEDS
 from test_process import free_port, port_open, wait_for, write_cfg
-
-REPO = Path(__file__).resolve().parent.parent
-SEED = REPO.parent / "shared" / "seed-configs" / "openstack-vip.cfg"
+SEED = SEEDS / "openstack-vip.cfg"
 
 SECTION_RE = re.compile(r"^(global|defaults|frontend|backend|listen|peers|resolvers|userlist|"
                         r"program|mailers|cache|ring|http-errors)\b(.*)$")

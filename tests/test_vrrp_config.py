@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import fulcrum_bin
+from harness import SEEDS, fulcrum_bin
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seed-configs"
 
 
 def vrrp_bin():

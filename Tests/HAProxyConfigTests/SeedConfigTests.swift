@@ -2,8 +2,10 @@ import Foundation
 import HAProxyConfig
 import XCTest
 
-/// The repository root is two levels above this file's folder; the seeds are beside the repository.
+/// The seeds are beside the repository (the root is three levels above this file), or where
+/// $FULCRUM_SEEDS says.
 let seedDirectory: String = {
+    if let dir = ProcessInfo.processInfo.environment["FULCRUM_SEEDS"], !dir.isEmpty { return dir }
     let repoRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()  // HAProxyConfigTests
         .deletingLastPathComponent()  // Tests

@@ -3,8 +3,6 @@ import VRRPCLI
 import XCTest
 
 final class KeepalivedConfigTests: XCTestCase {
-    static let seeds = "/work/shared/seed-configs"
-
     func loader(files: [String: String] = [:], interfaces: Set<String> = ["eth0"]) -> KeepalivedLoader {
         KeepalivedLoader(readFile: { files[$0] }, glob: { p in files.keys.filter { matches($0, p) }.sorted() },
                          interfaceExists: { interfaces.contains($0) })
@@ -13,6 +11,7 @@ final class KeepalivedConfigTests: XCTestCase {
     func messages(_ r: KeepalivedLoadResult) -> [String] { r.diagnostics.map(\.description) }
 
     func seedPath(_ name: String) -> String {
+        if let dir = ProcessInfo.processInfo.environment["FULCRUM_SEEDS"], !dir.isEmpty { return dir + "/" + name }
         let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return here.deletingLastPathComponent().appendingPathComponent("shared/seed-configs/\(name)").path
     }

@@ -28,10 +28,19 @@ WORKLOADS = ["http-keepalive", "http-close", "http-1m", "tcp-bulk", "http-log-st
 IMPLS = ["direct", "fulcrum", "haproxy"]
 
 
+_given_ports = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, never one already handed out in this run (the kernel may give the
+    same ephemeral port twice once the probing socket is closed)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
 
 
 def listening(port):

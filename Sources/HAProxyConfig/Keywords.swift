@@ -70,8 +70,7 @@ public enum Keywords {
         var m: [String: KeywordSupport] = [:]
         func alert(_ keys: [String], _ work: String) { for k in keys { m[k] = .notYet(work: work) } }
         alert(["use-server", "monitor fail"], "content switching")
-        alert(["http-request", "http-response", "http-after-response", "redirect", "http-error",
-               "errorloc", "errorloc302", "errorloc303"], "HTTP rules")
+        alert(["http-error", "errorloc", "errorloc302", "errorloc303"], "HTTP rules")
         alert(["tcp-request", "tcp-response"], "TCP rules")
         alert(["option persist", "force-persist", "ignore-persist", "persist rdp-cookie",
                "option prefer-last-server"], "persistence")
@@ -79,7 +78,6 @@ public enum Keywords {
         alert(["stats enable", "stats uri", "stats auth", "stats admin", "stats refresh", "stats realm",
                "stats hide-version", "stats show-desc", "stats show-legends", "stats show-modules",
                "stats show-node", "stats scope", "stats http-request", "stats"], "stats page")
-        alert(["monitor-uri"], "monitoring")
         alert(["compression"], "compression")
         alert(["filter"], "filters")
         alert(["option http-buffer-request"], "request buffering")
@@ -262,9 +260,9 @@ public enum Keywords {
 
     /// Sections HAProxy knows that Fulcrum skips with a warning.
     public static let skippedSections: [String] = [
-        "peers", "resolvers", "userlist", "mailers", "program", "cache", "ring", "fcgi-app", "log-forward",
+        "peers", "resolvers", "mailers", "program", "cache", "ring", "fcgi-app", "log-forward",
     ]
     public static let sectionNames: [String] = [
-        "global", "defaults", "frontend", "backend", "listen", "http-errors",
+        "global", "defaults", "frontend", "backend", "listen", "http-errors", "userlist",
     ] + skippedSections
 }

@@ -8,8 +8,17 @@ public struct LexedLine: Sendable, Hashable {
 }
 
 public enum Lexer {
+    /// An address word's `$VAR`/`${VAR}` references (haproxy's address parser expands them even
+    /// outside quotes: `bind :${PORT}`).
+    public static func expandInAddress(_ word: String, environment: [String: String]) -> String {
+        guard word.contains("$") else { return word }
+        let quoted = "\"" + word.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        return split(quoted, environment: environment).words.first ?? word
+    }
+
     /// Splits `line` into words. `environment` resolves `$VAR`, `${VAR}`, `${VAR-default}` and
-    /// `${VAR[*]}` (split into several words) outside single quotes; an unset variable expands to nothing.
+    /// `${VAR[*]}` (split into several words) inside double quotes, as haproxy does; an unset
+    /// variable expands to nothing.
     public static func split(_ line: String, environment: [String: String]) -> LexedLine {
         var words: [String] = []
         var errors: [String] = []
@@ -78,8 +87,9 @@ public enum Lexer {
                 i += 1
                 continue
             }
-            if c == "$", i + 1 < chars.count {
-                // variable
+            if c == "$", quote == "\"", i + 1 < chars.count {
+                // variable (haproxy expands them only inside double quotes; addresses expand
+                // their own, see `expandInAddress`)
                 var name = ""
                 var defaultValue: String? = nil
                 var splitWords = false
@@ -121,7 +131,7 @@ public enum Lexer {
                     }
                 }
                 let value = environment[name] ?? defaultValue ?? ""
-                if splitWords, quote == nil {
+                if splitWords {
                     let parts = value.split(whereSeparator: { $0 == " " || $0 == "\t" })
                     for (k, p) in parts.enumerated() {
                         if k > 0 { endWord() }

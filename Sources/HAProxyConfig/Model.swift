@@ -354,6 +354,13 @@ public struct Proxy: Sendable, Hashable {
     public var uniqueIDHeader: String?
     /// `http-request` rules, in order.
     public var httpRequestRules: [HTTPRequestRule] = []
+    /// `redirect` lines (run after the proxy's http-request rules).
+    public var redirectRules: [HTTPRequestRule] = []
+    /// `http-response` and `http-after-response` rules, in order.
+    public var httpResponseRules: [HTTPRequestRule] = []
+    public var httpAfterResponseRules: [HTTPRequestRule] = []
+    /// `monitor-uri PATH`: answered 200 by the proxy itself.
+    public var monitorURI: String?
     /// `acl` lines, in order (same-named lines are ORed).
     public var acls: [ACLDefinition] = []
     /// `use_backend` rules, in order.
@@ -448,6 +455,7 @@ public struct Configuration: Sendable, Hashable {
     /// Frontends, backends and listens in file order.
     public var proxies: [Proxy] = []
     public var httpErrors: [HTTPErrorsSection] = []
+    public var userlists: [Userlist] = []
     public init() {}
 
     public func proxy(named name: String) -> Proxy? { proxies.first { $0.name == name } }
@@ -528,16 +536,29 @@ public enum HealthCheckProtocol: Sendable, Hashable {
 /// An `http-request` rule: `set-header NAME FMT`, `add-header NAME FMT`, `del-header NAME`,
 /// `allow`, `deny [deny_status N]`, each with an optional `if|unless` condition.
 public struct HTTPRequestRule: Sendable, Hashable {
+    /// The actions of `http-request`, `http-response`, `http-after-response` and `redirect` lines.
     public enum Action: String, Sendable, Hashable {
         case set = "set-header", add = "add-header", del = "del-header", allow, deny
+        case replaceHeader = "replace-header", replaceValue = "replace-value"
+        case setPath = "set-path", setPathQ = "set-pathq", setQuery = "set-query", setURI = "set-uri"
+        case setMethod = "set-method", setStatus = "set-status"
+        case replacePath = "replace-path", replacePathQ = "replace-pathq", replaceURI = "replace-uri"
+        case redirect, `return`, auth, tarpit
     }
     public var action: Action
     /// The header name (header actions).
     public var name: String
-    /// A log-format string (`%[dst_port]`, `%ci`, literals) for set-header/add-header.
+    /// A log-format string (`%[dst_port]`, `%ci`, literals) for set-header/add-header, the
+    /// replacement of replace-*, the new value of set-path/-query/-uri/-method.
     public var value: String?
-    /// `deny_status` (403 by default).
+    /// `deny_status` (403 by default), the status of `set-status`.
     public var status: Int?
+    /// The regex of replace-header/replace-value.
+    public var pattern: String?
+    /// `set-status N reason TEXT`, `auth realm TEXT`.
+    public var reason: String?
+    public var redirect: RedirectSpec?
+    public var reply: ReplySpec?
     /// The words from `if`/`unless` on, nil without condition.
     public var condition: [String]?
     public var location: SourceLocation
@@ -548,6 +569,83 @@ public struct HTTPRequestRule: Sendable, Hashable {
         self.value = value
         self.status = status
         self.condition = condition
+        self.location = location
+    }
+}
+
+/// `redirect location|prefix|scheme VALUE [code N] [drop-query] [append-slash] [ignore-empty]
+/// [set-cookie NAME[=V]] [clear-cookie NAME[=]]`.
+public struct RedirectSpec: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable { case location, prefix, scheme }
+    public var kind: Kind
+    /// A log-format string in http-request/http-response rules, a literal in `redirect` lines.
+    public var value: String
+    public var isFormat: Bool
+    public var code: Int = 302
+    public var dropQuery = false
+    public var appendSlash = false
+    public var ignoreEmpty = false
+    public var setCookie: String?
+    public var clearCookie: String?
+    public init(kind: Kind, value: String, isFormat: Bool) {
+        self.kind = kind
+        self.value = value
+        self.isFormat = isFormat
+    }
+}
+
+/// `return [status N] [content-type T] [default-errorfiles | errorfile F | errorfiles NAME |
+/// file F | lf-file F | string S | lf-string S] [hdr NAME FMT]*` (also deny/tarpit's reply).
+public struct ReplySpec: Sendable, Hashable {
+    public enum Body: Sendable, Hashable {
+        case none
+        /// The proxy's error message for the status.
+        case errorMessage
+        /// A whole HTTP response (errorfile / errorfiles).
+        case message([UInt8])
+        case bytes([UInt8])
+        /// A log-format string (lf-string, lf-file's contents).
+        case format(String)
+    }
+    public var status: Int = 200
+    public var contentType: String?
+    public var body: Body = .none
+    public var headers: [(name: String, format: String)] = []
+    /// A `return` (its default-errorfiles body is sent; deny/tarpit go through the error path).
+    public var isReturn = false
+    public init() {}
+
+    public static func == (a: ReplySpec, b: ReplySpec) -> Bool {
+        a.status == b.status && a.contentType == b.contentType && a.body == b.body
+            && a.headers.map(\.name) == b.headers.map(\.name) && a.headers.map(\.format) == b.headers.map(\.format)
+    }
+    public func hash(into h: inout Hasher) {
+        h.combine(status); h.combine(contentType); h.combine(body)
+        for x in headers { h.combine(x.name); h.combine(x.format) }
+    }
+}
+
+/// A `userlist NAME` section: users (`insecure-password` or a crypt(3) `password`) and groups.
+public struct Userlist: Sendable, Hashable {
+    public struct User: Sendable, Hashable {
+        public var name: String
+        public var password: String
+        public var insecure: Bool
+        public var groups: [String]
+        public init(name: String, password: String, insecure: Bool, groups: [String]) {
+            self.name = name
+            self.password = password
+            self.insecure = insecure
+            self.groups = groups
+        }
+    }
+    public var name: String
+    public var users: [User] = []
+    /// `group NAME [users a,b]`: the group's members.
+    public var groups: [String: [String]] = [:]
+    public var location: SourceLocation
+    public init(name: String, location: SourceLocation) {
+        self.name = name
         self.location = location
     }
 }

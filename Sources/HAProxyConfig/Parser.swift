@@ -16,7 +16,7 @@ struct ProxyState {
 /// The parser of a set of configuration files. Feed files with `parseFile`, then call `finish`.
 struct ConfigParser {
     enum Section {
-        case none, global, proxy, httpErrors, skipped(String)
+        case none, global, proxy, httpErrors, userlist, skipped(String)
     }
     struct CondFrame {
         var parentActive: Bool
@@ -34,6 +34,7 @@ struct ConfigParser {
     var sectionName = ""
     var current: ProxyState? = nil
     var currentErrors: HTTPErrorsSection? = nil
+    var currentUserlist: Userlist? = nil
     var lastDefaults: ProxyState
     var namedDefaults: [String: ProxyState] = [:]
     var proxies: [ProxyState] = []
@@ -124,6 +125,8 @@ struct ConfigParser {
             proxyLine(words)
         case .httpErrors:
             httpErrorsLine(words)
+        case .userlist:
+            userlistLine(words)
         case .skipped:
             break
         }
@@ -204,6 +207,10 @@ struct ConfigParser {
         if let e = currentErrors {
             config.httpErrors.append(e)
             currentErrors = nil
+        }
+        if let u = currentUserlist {
+            config.userlists.append(u)
+            currentUserlist = nil
         }
         section = .none
     }
@@ -301,6 +308,12 @@ struct ConfigParser {
             sectionLabel = "http-errors '\(name)'"
             if name.isEmpty { alert("'http-errors' expects <name> as an argument.") }
             currentErrors = HTTPErrorsSection(name: name, location: location)
+        case "userlist":
+            section = .userlist
+            sectionLabel = "userlist '\(name)'"
+            if name.isEmpty { alert("'userlist' expects <name> as an argument.") }
+            if config.userlists.contains(where: { $0.name == name }) { alert("userlist '\(name)' has the same name as another userlist.") }
+            currentUserlist = Userlist(name: name, location: location)
         default:
             section = .skipped(kw)
             sectionLabel = name.isEmpty ? kw : "\(kw) '\(name)'"
@@ -515,6 +528,6 @@ struct ConfigParser {
             if !Self.levels.contains(minLevel!) { alert("unknown optional minimum log level '\(minLevel!)'."); return nil }
         }
         if i + 3 < words.count { alert("too many arguments to 'log'."); return nil }
-        return LogTarget(address: words[1], facility: facility, level: level, minLevel: minLevel, arguments: args, location: location)
+        return LogTarget(address: Lexer.expandInAddress(words[1], environment: env), facility: facility, level: level, minLevel: minLevel, arguments: args, location: location)
     }
 }

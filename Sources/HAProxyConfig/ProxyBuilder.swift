@@ -144,8 +144,16 @@ extension ConfigParser {
             }
         case "disabled": current!.proxy.disabled = true
         case "enabled": current!.proxy.disabled = false
-        case "http-request" where ["set-header", "add-header", "del-header", "allow", "deny"].contains(arg(1) ?? ""):
-            parseHTTPRequestRule(words)
+        case "http-request":
+            parseHTTPRule(words, set: .request)
+        case "http-response":
+            parseHTTPRule(words, set: .response)
+        case "http-after-response":
+            parseHTTPRule(words, set: .afterResponse)
+        case "redirect":
+            parseRedirectLine(words)
+        case "monitor-uri":
+            parseMonitorURI(words, frontendCapability: frontendCap)
         case "acl":
             parseACL(words)
         case "cookie":
@@ -456,7 +464,7 @@ extension ConfigParser {
 
     /// One address of a bind line; a port range yields several addresses.
     mutating func parseListenAddress(_ raw: String) -> [ListenAddress]? {
-        var s = raw
+        var s = Lexer.expandInAddress(raw, environment: env)
         if s.hasPrefix("unix@") { return [.unix(path: String(s.dropFirst(5)))] }
         if s.hasPrefix("/") { return [.unix(path: s)] }
         if s.hasPrefix("fd@") {
@@ -507,7 +515,7 @@ extension ConfigParser {
             return nil
         }
         let name = words[1]
-        var raw = words[2]
+        var raw = Lexer.expandInAddress(words[2], environment: env)
         for p in ["ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"] where raw.hasPrefix(p) {
             raw = String(raw.dropFirst(p.count)); break
         }

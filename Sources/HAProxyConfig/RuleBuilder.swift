@@ -137,99 +137,32 @@ extension ConfigParser {
         current!.proxy.backendSwitches.append(BackendSwitchRule(backend: words[1], condition: condition, location: location))
     }
 
-    /// `http-request set-header|add-header NAME FMT`, `del-header NAME`, `allow`, `deny [deny_status N]`,
-    /// each `[if|unless cond]`.
-    mutating func parseHTTPRequestRule(_ words: [String]) {
-        let action = HTTPRequestRule.Action(rawValue: words[1])!
-        let kind = current!.isDefaults ? "defaults" : current!.proxy.kind.rawValue
-        let proxyName = current!.proxy.name
-        if current!.isDefaults {
-            if current!.proxy.name.isEmpty {
-                alert("'http-request' not allowed in anonymous 'defaults' section.")
-            } else {
-                alert("'http-request' in a named 'defaults' section is not yet supported by Fulcrum (comes with the HTTP rules work).")
-            }
-            return
-        }
-        var rule = HTTPRequestRule(action: action, location: location)
-        var rest: ArraySlice<String>
-        switch action {
-        case .allow:
-            rest = words[2...]
-        case .deny:
-            rest = words[2...]
-            while let w = rest.first, w != "if", w != "unless" {
-                if w == "deny_status" || w == "status" {
-                    guard rest.count >= 2, let n = Int(rest[rest.startIndex + 1]) else {
-                        alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request deny' rule : 'status' expects <status_code> as argument.")
-                        return
-                    }
-                    guard ErrorStatus.canDeny(n) else {
-                        alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request deny' rule : Unexpected status code '\(n)'.")
-                        return
-                    }
-                    rule.status = n
-                    rest = rest.dropFirst(2)
-                } else if ["content-type", "default-errorfiles", "errorfile", "errorfiles", "file", "lf-file", "string",
-                           "lf-string", "hdr"].contains(w) {
-                    alert("'http-request deny ... \(w)' is not yet supported by Fulcrum (comes with the HTTP rules work); 'deny_status' is.")
-                    return
-                } else {
-                    alert("'http-request deny' expects either 'if' or 'unless' followed by a condition but found '\(w)'.")
-                    return
-                }
-            }
-        case .set, .add, .del:
-            let need = action == .del ? 3 : 4
-            let argc = words.prefix { $0 != "if" && $0 != "unless" }.count
-            guard argc >= need else {
-                alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request \(action.rawValue)' rule : expects exactly \(need - 2) argument\(need == 4 ? "s" : "").")
-                return
-            }
-            if argc > need {
-                alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request \(action.rawValue)' rule : expects exactly \(need - 2) argument\(need == 4 ? "s" : ""), got '\(words[need])'.")
-                return
-            }
-            rule.name = words[2]
-            rule.value = action == .del ? nil : words[3]
-            rest = words[need...]
-            if let value = rule.value, !checkRuleFormat(value, action: action, kind: kind) { return }
-        }
-        if let w = rest.first {
-            guard w == "if" || w == "unless" else {
-                alert("'http-request \(action.rawValue)' expects either 'if' or 'unless' followed by a condition but found '\(w)'.")
-                return
-            }
-            guard let c = checkCondition(Array(rest), what: "an 'http-request \(action.rawValue)' condition") else { return }
-            rule.condition = c
-        }
-        current!.proxy.httpRequestRules.append(rule)
-    }
-
     /// A rule's log-format value: its syntax and its samples (haproxy refuses backend fetches in
     /// a frontend rule).
-    mutating func checkRuleFormat(_ value: String, action: HTTPRequestRule.Action, kind: String) -> Bool {
+    mutating func checkRuleFormat(_ value: String, action: HTTPRequestRule.Action, kind: String,
+                                  ruleSet: String = "http-request") -> Bool {
         let proxyName = current!.proxy.name
+        let rule = "'\(ruleSet) \(action.rawValue)' rule"
         do throws(LogFormatError) {
             let format = try LogFormat.compile(value, httpMode: true)
             for case .sample(let expr) in format.tokens {
                 do throws(SampleError) {
                     let parsed = try SampleExpression.parse(expr)
                     if current!.proxy.kind == .frontend && ["be_name", "be_id", "srv_name", "srv_id", "nbsrv"].contains(parsed.fetch.name) {
-                        alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request \(action.rawValue)' rule : sample fetch <\(expr)> may not be reliably used here because it needs 'backend' which is not available here.")
+                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(expr)> may not be reliably used here because it needs 'backend' which is not available here.")
                         return false
                     }
-                    if ["res.hdr", "shdr", "res.ver", "res.cook", "scook", "status"].contains(parsed.fetch.name) {
-                        alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request \(action.rawValue)' rule : sample fetch <\(expr)> may not be reliably used here because it needs 'HTTP response headers' which is not available here.")
+                    if ruleSet == "http-request" && ["res.hdr", "shdr", "res.ver", "res.cook", "scook", "status"].contains(parsed.fetch.name) {
+                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(expr)> may not be reliably used here because it needs 'HTTP response headers' which is not available here.")
                         return false
                     }
                 } catch {
-                    alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request \(action.rawValue)' rule : failed to parse sample expression <\(expr)> : \(error.description).")
+                    alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : failed to parse sample expression <\(expr)> : \(error.description).")
                     return false
                 }
             }
         } catch {
-            alert("error detected in \(kind) '\(proxyName)' while parsing 'http-request \(action.rawValue)' rule : \(error.description).")
+            alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : \(error.description).")
             return false
         }
         return true

@@ -51,4 +51,9 @@ public struct ErrorResponses: Sendable {
     public func response(_ status: Int) -> ByteBuffer {
         responses[status] ?? responses[500]!
     }
+
+    /// The response for `status` with one more header line at the end of its head.
+    public func response(_ status: Int, extraHeader: String) -> ByteBuffer {
+        response(status).insertingHeaderLine(ByteBuffer(string: extraHeader + "\r\n"))
+    }
 }

@@ -29,6 +29,8 @@ public final class FrontendRuntime: @unchecked Sendable {
     let switches: [(backend: BackendRuntime, condition: CompiledCondition?)]
     /// True when requests go through rules (or may change backend) before their server is chosen.
     let hasRequestRules: Bool
+    /// `userlist` sections (for `http_auth()`), nil when there are none.
+    let userlists: Userlists?
     /// The HTTP settings with each backend `use_backend` can choose (the default's are `http`).
     private let httpByBackend: [ObjectIdentifier: HTTPSettings]
 
@@ -52,7 +54,9 @@ public final class FrontendRuntime: @unchecked Sendable {
         var httpKeepAlive: TimeAmount?
     }
 
-    init(config: Proxy, defaultBackend: BackendRuntime?, backends: [String: BackendRuntime], global: GlobalSettings) {
+    init(config: Proxy, defaultBackend: BackendRuntime?, backends: [String: BackendRuntime], global: GlobalSettings,
+         userlists: Userlists? = nil) {
+        self.userlists = userlists
         self.config = config
         self.name = config.name
         self.defaultBackend = defaultBackend
@@ -70,6 +74,7 @@ public final class FrontendRuntime: @unchecked Sendable {
         }
         httpByBackend = byBackend
         hasRequestRules = !rules.request.isEmpty || !switches.isEmpty || !(defaultBackend?.rules.request.isEmpty ?? true)
+            || rules.monitorURI != nil
     }
 
     /// The settings of an exchange with `backend` (the client side's are the frontend's in all).

@@ -19,10 +19,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case queued
         case exchanging
         case tunnel
+        /// `http-request tarpit`: held until `timeout tarpit` ends.
+        case tarpit
         case closed
     }
 
-    enum TimeoutKind { case request, keepAlive, client, queue, server, tunnel }
+    enum TimeoutKind { case request, keepAlive, client, queue, server, tunnel, tarpit }
 
     let frontend: FrontendRuntime
     let loopContext: LoopContext
@@ -70,6 +72,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var serverReusable = true
     /// Cookie persistence of the current exchange (backends with `cookie`).
     private var cookieX: CookieExchange?
+    /// A tarpitted request's answer, sent when `timeout tarpit` ends.
+    private var tarpitReply: (Int, ByteBuffer?)?
     private var responseEdits: (drop: [Int], add: [String])?
 
     private var clientNeedsFlush = false
@@ -217,6 +221,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             case .connecting: logExchange(("C", "C"))
             case .exchanging: logExchange(responseStarted ? ("C", "D") : ("C", "H"))
             case .tunnel: logExchange(("-", "-"))
+            case .tarpit: logExchange(("C", "T"))
             case .closed: break
             }
         }
@@ -308,11 +313,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         var chosen = frontend.defaultBackend
         var edits = HeaderEdits()
         if frontend.hasRequestRules {
-            var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer))
+            var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer), userlists: frontend.userlists)
             switch RuleEngine.route(frontend, &view) {
-            case let .deny(status, be):
+            case let .stop(verdict, be):
                 backend = be
-                sendError(status)
+                answer(verdict)
                 return
             case let .proceed(be, e):
                 chosen = be
@@ -371,6 +376,15 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         let deleted = edits.deleted
         // Copy the segments between the header lines left out.
         var segmentStart = 0
+        if edits.method != nil || edits.uri != nil {
+            // A rule rewrote the request line: the new one, then the head from its second line.
+            let lineEnd = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 10).map { $0 + 1 } ?? raw.count }
+            let method = edits.method ?? (head.getString(at: head.readerIndex, length: request.methodEnd) ?? "GET")
+            let target = edits.uri ?? (head.getString(at: head.readerIndex + request.targetStart,
+                                                       length: request.targetEnd - request.targetStart) ?? "/")
+            outgoingHead.append(ByteBuffer(string: "\(method) \(target) HTTP/1.\(request.minorVersion)\r\n"))
+            segmentStart = lineEnd
+        }
         for field in request.headers {
             let drop = head.withUnsafeReadableBytes { raw in
                 let s = Int(field.nameStart), e = Int(field.nameEnd)
@@ -995,27 +1009,70 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// was read whole and the client allows it.
     private func sendError(_ status: Int, termination: (Character, Character)? = nil) {
         let errors = backend?.errors ?? frontend.errors
+        sendReply(errors.response(status), status: status, termination: termination ?? Self.termination(forError: status),
+                  // haproxy's %B: nothing for the errors its HTTP parser answers (400, 408).
+                  countBytes: status != 400 && status != 408)
+    }
+
+    /// How the request rules ended a request.
+    private func answer(_ verdict: Verdict) {
+        switch verdict {
+        case .deny(let status):
+            sendError(status)
+        case let .reply(bytes, status, termination):
+            sendReply(bytes, status: status, termination: termination)
+        case .silent(let bytes):
+            sendReply(bytes, status: 200, termination: nil)
+        case let .tarpit(status, bytes, delay):
+            tarpitReply = (status, bytes)
+            phase = .tarpit
+            if let delay {
+                timeoutKind = .tarpit
+                if timer.set(.now() + delay) { timer.schedule(on: context.eventLoop) { self.timerFired() } }
+            } else {
+                endTarpit()
+            }
+        }
+    }
+
+    private func endTarpit() {
+        guard let (status, bytes) = tarpitReply else { return }
+        tarpitReply = nil
+        if let bytes {
+            sendReply(bytes, status: status, termination: ("P", "T"))
+        } else {
+            sendError(status, termination: ("P", "T"))
+        }
+    }
+
+    /// Sends a whole response of our own (an error, a rule's reply) and logs it (unless
+    /// `termination` is nil); the connection stays open when the request was read whole and the
+    /// client allows it.
+    private func sendReply(_ body: ByteBuffer, status: Int, termination: (Character, Character)?, countBytes: Bool = true) {
         abortServerSide()
-        let body = errors.response(status)
-        if xlog != nil {
+        if xlog != nil, let termination {
             xlog!.status = status
-            // haproxy's %B: nothing for the errors its HTTP parser answers (400, 408); the internal
-            // size of the message for the ones its HTTP layer generates.
-            if status != 400 && status != 408 {
+            // haproxy's %B for the messages its HTTP layer generates: their internal size.
+            if countBytes {
                 xlog!.bytesOut += Int64(body.withUnsafeReadableBytes { raw in
                     let headEnd = Self.headLength(raw)
                     return ExchangeLog.htxHeadSize(UnsafeRawBufferPointer(rebasing: raw[0..<headEnd])) + (raw.count - headEnd)
                 })
             }
-            logExchange(termination ?? Self.termination(forError: status))
+            logExchange(termination)
         }
-        context.write(wrapOutboundOut(body), promise: nil)
-        clientNeedsFlush = true
-        responseStarted = true
         // The rest of the request body cannot be told apart from a next request: close.
         if !requestBodyDone { clientKeepAlive = false }
-        if (input?.readableBytes ?? 0) > 0 && !requestBodyDone { clientKeepAlive = false }
-        if status == 400 || status == 408 || !clientKeepAlive {
+        let closing = status == 400 || status == 408 || !clientKeepAlive
+        if closing && status != 400 && status != 408 {
+            // haproxy's HTTP/1 layer says so when it closes after its own response.
+            context.write(wrapOutboundOut(body.insertingHeaderLine(StaticBuffers.connectionCloseLower)), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(body), promise: nil)
+        }
+        clientNeedsFlush = true
+        responseStarted = true
+        if closing {
             closeClient()
             return
         }
@@ -1148,6 +1205,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .queue: amount = backend?.queueTimeout
         case .server: amount = backend?.serverTimeout
         case .tunnel: amount = backend?.tunnelTimeout ?? t.client
+        case .tarpit: amount = nil
         }
         timeoutKind = kind
         guard let amount else {
@@ -1193,6 +1251,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             logExchange(("-", "-"))
             abortServerSide()
             closeClient()
+        case .tarpit:
+            endTarpit()
         }
     }
 }
@@ -1201,6 +1261,20 @@ enum StaticBuffers {
     static let crlf = ByteBuffer(string: "\r\n")
     static let connectionClose = ByteBuffer(string: "Connection: close\r\n")
     static let connectionKeepAlive = ByteBuffer(string: "Connection: keep-alive\r\n")
+    static let connectionCloseLower = ByteBuffer(string: "connection: close\r\n")
+}
+
+extension ByteBuffer {
+    /// A whole HTTP/1 message with `line` added at the end of its head.
+    func insertingHeaderLine(_ line: ByteBuffer) -> ByteBuffer {
+        let headEnd = withUnsafeReadableBytes { HTTPSession.headLength($0) }
+        guard headEnd >= 2 else { return self }
+        var b = getSlice(at: readerIndex, length: headEnd - 2)!
+        b.writeImmutableBuffer(line)
+        b.writeString("\r\n")
+        b.writeImmutableBuffer(getSlice(at: readerIndex + headEnd, length: readableBytes - headEnd)!)
+        return b
+    }
 }
 
 @inline(__always)

@@ -66,10 +66,12 @@ public final class ProxyRuntime: @unchecked Sendable {
             backend.logger = ProxyLogger(proxy: proxy, global: configuration.global, senders: { LogTargetSender($0, sendHostname: sendHostname) })
             backends[proxy.name] = backend
         }
+        let userlists = configuration.userlists.isEmpty ? nil : Userlists(configuration.userlists)
         for proxy in configuration.proxies where proxy.isFrontend {
             let backendName = proxy.kind == .listen ? (proxy.defaultBackend ?? proxy.name) : proxy.defaultBackend
             let backend = backendName.flatMap { backends[$0] }
-            let frontend = FrontendRuntime(config: proxy, defaultBackend: backend, backends: backends, global: configuration.global)
+            let frontend = FrontendRuntime(config: proxy, defaultBackend: backend, backends: backends, global: configuration.global,
+                                           userlists: userlists)
             let sendHostname = configuration.global.logSendHostname != nil
             frontend.logger = ProxyLogger(proxy: proxy, global: configuration.global, senders: { LogTargetSender($0, sendHostname: sendHostname) })
             frontend.limits = limits

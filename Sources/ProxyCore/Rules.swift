@@ -5,13 +5,51 @@ import NIOCore
 import NIOHPACK
 import Samples
 
-/// One `http-request` rule, compiled: its action and its condition.
+/// A rule's log-format argument (`%[req.hdr(host)]`, `%ci`, literals), compiled once.
+struct RuleFormat {
+    let format: LogFormat
+    let samples: [(String, SampleExpression)]
+
+    init?(_ text: String?) {
+        guard let text, let format = try? LogFormat.compile(text, httpMode: true) else { return nil }
+        self.format = format
+        samples = format.tokens.compactMap { token in
+            guard case .sample(let t) = token, let e = try? SampleExpression.parse(t) else { return nil }
+            return (t, e)
+        }
+    }
+
+    /// The text, with `base` for the log variables and `source` for the samples (a sample with no
+    /// value is empty here, where a log line shows `-`).
+    func render(_ base: LogRecord, _ source: some SampleSource) -> String {
+        if samples.isEmpty, format.tokens.count == 1, case .literal(let l) = format.tokens[0] {
+            return String(decoding: l, as: UTF8.self)
+        }
+        var r = base
+        r.emptySamples = true
+        for (text, expr) in samples {
+            if let v = expr.evaluate(source) { r.samples[text] = v.text }
+        }
+        return String(decoding: format.render(r), as: UTF8.self)
+    }
+}
+
+/// One `http-request`/`http-response`/`redirect` rule, compiled: its action and its condition.
 struct CompiledRequestRule {
     enum Action {
-        case header(HTTPRequestRule.Action, name: String, lowercasedName: String, format: LogFormat?,
-                    samples: [(String, SampleExpression)])
+        case header(HTTPRequestRule.Action, name: String, lowercasedName: String, format: RuleFormat?)
+        /// replace-header (whole lines) / replace-value (each comma-separated value).
+        case replace(name: String, lowercasedName: String, regex: ACLRegex, format: RuleFormat, perValue: Bool)
+        /// set-path/-pathq/-query/-uri/-method, replace-path/-pathq/-uri (with a regex).
+        case requestLine(HTTPRequestRule.Action, regex: ACLRegex?, format: RuleFormat)
+        case setStatus(Int, reason: String?)
         case allow
-        case deny(Int)
+        /// deny, with the proxy's error message (nil reply) or its own reply.
+        case deny(Int, CompiledReply?)
+        case tarpit(Int, CompiledReply?)
+        case reply(CompiledReply)
+        case redirect(CompiledRedirect)
+        case auth(realm: String)
     }
 
     let action: Action
@@ -21,9 +59,14 @@ struct CompiledRequestRule {
 /// What a proxy's rules need at run time: its `http-request` rules and `use_backend` conditions,
 /// compiled with its ACLs (same-named `acl` lines are ORed; predefined names when not declared).
 struct ProxyRules {
+    /// http-request rules, then the `redirect` lines (haproxy runs them in this order).
     let request: [CompiledRequestRule]
+    let response: [CompiledRequestRule]
+    let afterResponse: [CompiledRequestRule]
     /// `use_backend` in order: the backend's name and the condition (nil = always).
     let switches: [(backend: String, condition: CompiledCondition?)]
+    /// `monitor-uri`.
+    let monitorURI: String?
 
     init(_ proxy: Proxy) {
         var acls: [String: [ACLTerm]] = [:]
@@ -37,22 +80,41 @@ struct ProxyRules {
             guard let words, let c = try? ACLCondition.parse(words, known: { acls[$0] != nil }) else { return nil }
             return try? CompiledCondition(c, named: { acls[$0] })
         }
-        request = proxy.httpRequestRules.map { r in
+        func compile(_ r: HTTPRequestRule) -> CompiledRequestRule? {
             let action: CompiledRequestRule.Action
+            func regex() -> ACLRegex? { r.pattern.flatMap { try? ACLRegex($0, ignoreCase: false) } }
             switch r.action {
             case .allow: action = .allow
-            case .deny: action = .deny(r.status ?? 403)
+            case .deny: action = .deny(r.status ?? 403, CompiledReply(r.reply))
+            case .tarpit: action = .tarpit(r.status ?? 500, CompiledReply(r.reply))
+            case .return:
+                guard let reply = CompiledReply(r.reply) else { return nil }
+                action = .reply(reply)
             case .set, .add, .del:
-                let format = r.value.flatMap { try? LogFormat.compile($0, httpMode: true) }
-                let samples: [(String, SampleExpression)] = format?.tokens.compactMap { token in
-                    guard case .sample(let text) = token, let e = try? SampleExpression.parse(text) else { return nil }
-                    return (text, e)
-                } ?? []
-                action = .header(r.action, name: r.name, lowercasedName: r.name.lowercased(), format: format, samples: samples)
+                action = .header(r.action, name: r.name, lowercasedName: r.name.lowercased(), format: RuleFormat(r.value))
+            case .replaceHeader, .replaceValue:
+                guard let re = regex(), let f = RuleFormat(r.value) else { return nil }
+                action = .replace(name: r.name, lowercasedName: r.name.lowercased(), regex: re, format: f,
+                                  perValue: r.action == .replaceValue)
+            case .setPath, .setPathQ, .setQuery, .setURI, .setMethod:
+                guard let f = RuleFormat(r.value) else { return nil }
+                action = .requestLine(r.action, regex: nil, format: f)
+            case .replacePath, .replacePathQ, .replaceURI:
+                guard let re = regex(), let f = RuleFormat(r.value) else { return nil }
+                action = .requestLine(r.action, regex: re, format: f)
+            case .setStatus: action = .setStatus(r.status ?? 200, reason: r.reason)
+            case .redirect:
+                guard let spec = r.redirect, let c = CompiledRedirect(spec) else { return nil }
+                action = .redirect(c)
+            case .auth: action = .auth(realm: r.reason ?? proxy.name)
             }
             return CompiledRequestRule(action: action, condition: condition(r.condition))
         }
+        request = (proxy.httpRequestRules + proxy.redirectRules).compactMap(compile)
+        response = proxy.httpResponseRules.compactMap(compile)
+        afterResponse = proxy.httpAfterResponseRules.compactMap(compile)
         switches = proxy.backendSwitches.map { ($0.backend, condition($0.condition)) }
+        monitorURI = proxy.monitorURI
     }
 
     var isEmpty: Bool { request.isEmpty && switches.isEmpty }
@@ -63,8 +125,11 @@ struct ProxyRules {
 struct HeaderEdits {
     var deleted: [String] = []
     var added: [(name: String, value: String)] = []
+    /// A new method / request target (set-method, set-path, set-uri, ...).
+    var method: String?
+    var uri: String?
 
-    var isEmpty: Bool { deleted.isEmpty && added.isEmpty }
+    var isEmpty: Bool { deleted.isEmpty && added.isEmpty && method == nil && uri == nil }
 
     mutating func apply(_ action: HTTPRequestRule.Action, name: String, lowercasedName: String, value: String?) {
         if action != .add {
@@ -85,9 +150,11 @@ struct HeaderEdits {
 protocol RequestView: SampleSource {
     var base: LogRecord { get set }
     var edits: HeaderEdits { get set }
-    var method: String { get }
+    var receivedMethod: String { get }
     /// The request target as received (origin form, or absolute for h2's `:scheme://:authority:path`).
-    var target: String { get }
+    var receivedTarget: String { get }
+    /// `userlist` sections, for `http_auth()`.
+    var userlists: Userlists? { get }
     var version: String { get }
     /// The received header lines with this (lowercased) name, in order, before edits.
     func receivedValues(_ lowercasedName: String) -> [String]
@@ -96,6 +163,9 @@ protocol RequestView: SampleSource {
 }
 
 extension RequestView {
+    var method: String { edits.method ?? receivedMethod }
+    var target: String { edits.uri ?? receivedTarget }
+
     /// Header lines after the rules' edits.
     func lines(_ lowercasedName: String) -> [String] {
         (edits.deleted.contains(lowercasedName) ? [] : receivedValues(lowercasedName)) + edits.addedValues(lowercasedName)
@@ -163,7 +233,8 @@ extension RequestView {
 
     func values(_ name: String, _ args: [String], all: Bool) -> [SampleValue]? {
         switch name {
-        case "method": return [.string(method)]
+        // haproxy's `method` stays the received one after set-method.
+        case "method": return [.string(receivedMethod)]
         case "path": return [.string(path)]
         case "query": return query.map { [.string($0)] } ?? []
         case "url", "uri": return [.string(target)]
@@ -189,6 +260,8 @@ extension RequestView {
         case "url_param", "urlp":
             let v = urlParams(args[0]).map(SampleValue.string)
             return all ? v : Array(v.prefix(1))
+        case "http_auth":
+            return [.bool(userlists?.check(args.first ?? "", authorization: lines("authorization").first) ?? false)]
         default:
             return nil
         }
@@ -211,11 +284,12 @@ struct H1RequestView: RequestView {
     let request: MessageHead
     var base: LogRecord
     var edits = HeaderEdits()
+    var userlists: Userlists?
 
-    var method: String {
+    var receivedMethod: String {
         head.getString(at: head.readerIndex, length: request.methodEnd) ?? ""
     }
-    var target: String {
+    var receivedTarget: String {
         head.getString(at: head.readerIndex + request.targetStart, length: request.targetEnd - request.targetStart) ?? ""
     }
     var version: String { "1.\(request.minorVersion)" }
@@ -244,9 +318,10 @@ struct H2RequestView: RequestView {
     let headers: HPACKHeaders
     var base: LogRecord
     var edits = HeaderEdits()
+    var userlists: Userlists?
 
-    var method: String { headers.first(name: ":method") ?? "" }
-    var target: String { headers.first(name: ":path") ?? "/" }
+    var receivedMethod: String { headers.first(name: ":method") ?? "" }
+    var receivedTarget: String { headers.first(name: ":path") ?? "/" }
     var version: String { "2.0" }
 
     func receivedValues(_ lowercasedName: String) -> [String] {
@@ -272,29 +347,94 @@ extension LogRecord {
     }
 }
 
+/// A header line's comma-separated parts as written (spaces kept; commas inside quotes do not split).
+func splitHeaderValues(_ line: String) -> [String] {
+    var out: [String] = []
+    var current = ""
+    var quoted = false
+    for c in line {
+        if c == "\"" { quoted.toggle() }
+        if c == "," && !quoted {
+            out.append(current)
+            current = ""
+        } else {
+            current.append(c)
+        }
+    }
+    out.append(current)
+    return out
+}
+
+/// How a rule set ends a request before any server sees it.
+enum Verdict {
+    /// `deny`: the proxy's error message for the status.
+    case deny(Int)
+    /// A whole response of the rules' own (return, redirect, auth, deny with a payload).
+    case reply(ByteBuffer, status: Int, termination: (Character, Character))
+    /// `tarpit`: wait `timeout tarpit` (else `timeout connect`), then answer the status (or this reply).
+    case tarpit(Int, ByteBuffer?, TimeAmount?)
+    /// `monitor-uri`: answered and not logged.
+    case silent(ByteBuffer)
+}
+
 enum RuleEngine {
-    /// Runs `rules` in order against `view` (header rules edit it). Returns a deny status, or nil
-    /// when the request goes on (an `allow` ends this rule set).
-    static func run<V: RequestView>(_ rules: [CompiledRequestRule], on view: inout V) -> Int? {
+    /// Runs `rules` in order against `view` (header and request-line rules edit it). Returns how
+    /// the request ends here, or nil when it goes on (an `allow` ends this rule set).
+    static func run<V: RequestView>(_ rules: [CompiledRequestRule], on view: inout V, errors: ErrorResponses,
+                                    tarpit: TimeAmount? = nil) -> Verdict? {
         for rule in rules {
             if let c = rule.condition, !c.holds(view) { continue }
             switch rule.action {
             case .allow:
                 return nil
-            case .deny(let status):
-                return status
-            case let .header(action, name, lowercasedName, format, samples):
-                var value: String?
-                if let format {
-                    var r = view.base
-                    // A sample with no value is empty in a header (a log line shows `-`).
-                    r.emptySamples = true
-                    for (text, expr) in samples {
-                        if let v = expr.evaluate(view) { r.samples[text] = v.text }
-                    }
-                    value = String(decoding: format.render(r), as: UTF8.self)
-                }
+            case .deny(let status, let reply):
+                if let reply { return .reply(reply.render(view.base, view, errors: errors), status: status, termination: ("P", "R")) }
+                return .deny(status)
+            case .tarpit(let status, let reply):
+                return .tarpit(status, reply?.render(view.base, view, errors: errors), tarpit)
+            case .reply(let reply):
+                return .reply(reply.render(view.base, view, errors: errors), status: reply.status, termination: ("L", "R"))
+            case .redirect(let r):
+                guard let bytes = r.render(target: view.target, host: view.host, view.base, view) else { continue }
+                return .reply(bytes, status: r.spec.code, termination: ("L", "R"))
+            case .auth(let realm):
+                return .reply(errors.response(401, extraHeader: "www-authenticate: Basic realm=\"\(realm)\""),
+                              status: 401, termination: ("P", "R"))
+            case let .header(action, name, lowercasedName, format):
+                let value = format?.render(view.base, view)
                 view.edits.apply(action, name: name, lowercasedName: lowercasedName, value: value)
+            case let .replace(name, lowercasedName, regex, format, perValue):
+                let current = view.lines(lowercasedName)
+                guard !current.isEmpty else { continue }
+                let template = format.render(view.base, view)
+                var changed = false
+                let replaced = current.map { line -> String in
+                    if perValue {
+                        // Each comma-separated value; one that is replaced loses the spaces before it.
+                        return splitHeaderValues(line).map { raw in
+                            let v = raw.trimmingCharacters(in: .whitespaces)
+                            if let r = regex.replacingWhole(v, with: template) { changed = true; return r }
+                            return raw
+                        }.joined(separator: ",")
+                    }
+                    if let r = regex.replacingWhole(line, with: template) { changed = true; return r }
+                    return line
+                }
+                guard changed else { continue }
+                view.edits.apply(.del, name: name, lowercasedName: lowercasedName, value: nil)
+                for v in replaced { view.edits.apply(.add, name: name, lowercasedName: lowercasedName, value: v) }
+            case let .requestLine(action, regex, format):
+                let value = format.render(view.base, view)
+                if action == .setMethod {
+                    view.edits.method = value
+                } else if let regex {
+                    guard let r = regex.replacingWhole(RequestTarget.subject(action, view.target), with: value) else { continue }
+                    view.edits.uri = RequestTarget.apply(action, r, to: view.target)
+                } else {
+                    view.edits.uri = RequestTarget.apply(action, value, to: view.target)
+                }
+            case .setStatus:
+                continue
             }
         }
         return nil
@@ -303,22 +443,34 @@ enum RuleEngine {
     enum Route {
         /// Go on with this backend (nil: none, a 503) and these header edits.
         case proceed(BackendRuntime?, HeaderEdits)
-        /// A `deny`: answer this status; the backend chosen by then, if any.
-        case deny(Int, BackendRuntime?)
+        /// The rules answered: how, and the backend chosen by then, if any.
+        case stop(Verdict, BackendRuntime?)
     }
 
     /// The frontend's rules, `use_backend` (else the default backend), then the backend's rules
     /// (a `listen` runs its rules once): haproxy's order.
     static func route<V: RequestView>(_ frontend: FrontendRuntime, _ view: inout V) -> Route {
-        if let status = run(frontend.rules.request, on: &view) { return .deny(status, nil) }
+        if let monitor = frontend.rules.monitorURI, (monitor.hasPrefix("/") ? RequestTarget.pathAndQuery(view.receivedTarget) : view.receivedTarget) == monitor {
+            return .stop(.silent(monitorResponse), nil)
+        }
+        if let v = run(frontend.rules.request, on: &view, errors: frontend.errors, tarpit: tarpitTimeout(frontend.config)) {
+            return .stop(v, nil)
+        }
         let chosen = chooseBackend(frontend.switches, view) ?? frontend.defaultBackend
         if let be = chosen, be.name != frontend.name || be.config.kind != .listen,
            !be.rules.request.isEmpty {
             view.base.backendName = be.name
-            if let status = run(be.rules.request, on: &view) { return .deny(status, be) }
+            if let v = run(be.rules.request, on: &view, errors: be.errors, tarpit: tarpitTimeout(be.config)) { return .stop(v, be) }
         }
         return .proceed(chosen, view.edits)
     }
+
+    static func tarpitTimeout(_ p: Proxy) -> TimeAmount? {
+        (p.timeouts.tarpit ?? p.timeouts.connect)?.timeAmount
+    }
+
+    /// haproxy's answer to `monitor-uri`.
+    static let monitorResponse = ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-length: 58\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n\r\n<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n")
 
     /// The backend of the first `use_backend` whose condition holds, nil for the default.
     static func chooseBackend<V: RequestView>(_ switches: [(backend: BackendRuntime, condition: CompiledCondition?)], _ view: V) -> BackendRuntime? {

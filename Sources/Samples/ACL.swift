@@ -90,6 +90,31 @@ public struct ACLRegex: @unchecked Sendable {
     public func matches(_ text: String) -> Bool {
         (try? regex.firstMatch(in: text)) != nil
     }
+
+    /// The groups of the first match (0 = the whole match; nil for a group that did not take
+    /// part), nil without a match.
+    public func firstMatchGroups(_ text: String) -> [Substring?]? {
+        guard let m = try? regex.firstMatch(in: text) else { return nil }
+        return (0..<m.output.count).map { m.output[$0].substring }
+    }
+
+    /// haproxy's replace-header/-value/-path/-uri: the whole `text` becomes `template` with
+    /// `\0`...`\9` replaced by the match's groups, nil when the regex does not match.
+    public func replacingWhole(_ text: String, with template: String) -> String? {
+        guard let groups = firstMatchGroups(text) else { return nil }
+        var out = ""
+        var it = template.makeIterator()
+        while let c = it.next() {
+            guard c == "\\" else { out.append(c); continue }
+            guard let d = it.next() else { out.append(c); break }
+            if let n = d.wholeNumberValue, d.isASCII {
+                if n < groups.count, let g = groups[n] { out += g }
+            } else {
+                out.append(d)
+            }
+        }
+        return out
+    }
 }
 
 /// One pattern of an ACL line.
@@ -145,7 +170,7 @@ public struct ACLTerm: Sendable {
              "be_id", "srv_id", "be_conn", "fe_conn", "queue", "avg_queue", "connslots", "date", "int", "req.len",
              "res.hdr_cnt", "shdr_cnt", "fc_http_major", "srv_is_up", "req.body_len", "req.body_size":
             return name == "srv_is_up" ? .bool : .int
-        case "ssl_fc", "always_true", "always_false", "bool", "req.proto_http":
+        case "ssl_fc", "always_true", "always_false", "bool", "req.proto_http", "http_auth":
             return .bool
         default:
             return .string

@@ -32,16 +32,19 @@ final class LexerTests: XCTestCase {
 
     func testEnvironment() {
         let env = ["PORT": "8080", "EMPTY": "", "LIST": "a b c"]
-        XCTAssertEqual(words("bind :${PORT}", env), ["bind", ":8080"])
+        // haproxy 2.6 expands variables only inside double quotes (addresses expand their own).
+        XCTAssertEqual(words("bind :${PORT}", env), ["bind", ":${PORT}"])
+        XCTAssertEqual(Lexer.expandInAddress(":${PORT}", environment: env), ":8080")
+        XCTAssertEqual(Lexer.expandInAddress("127.0.0.1:$PORT", environment: env), "127.0.0.1:8080")
         XCTAssertEqual(words("bind \":${PORT}\"", env), ["bind", ":8080"])
         XCTAssertEqual(words("bind ':${PORT}'", env), ["bind", ":${PORT}"])
-        XCTAssertEqual(words("x $PORT", env), ["x", "8080"])
-        XCTAssertEqual(words("x ${UNSET} y", env), ["x", "y"])
+        XCTAssertEqual(words("x $PORT", env), ["x", "$PORT"])
+        XCTAssertEqual(words("user bob password $6$salt$hash", env), ["user", "bob", "password", "$6$salt$hash"])
         XCTAssertEqual(words("x \"${UNSET}\" y", env), ["x", "", "y"])
-        XCTAssertEqual(words("x ${UNSET-127.0.0.1}:514", env), ["x", "127.0.0.1:514"])
-        XCTAssertEqual(words("x ${EMPTY-def}", env), ["x"])
-        XCTAssertEqual(words("x ${PORT-9}", env), ["x", "8080"])
-        XCTAssertEqual(words("x ${LIST[*]}", env), ["x", "a", "b", "c"])
+        XCTAssertEqual(words("x \"${UNSET-127.0.0.1}:514\"", env), ["x", "127.0.0.1:514"])
+        XCTAssertEqual(words("x \"${EMPTY-def}\"", env), ["x", ""])
+        XCTAssertEqual(words("x \"${PORT-9}\"", env), ["x", "8080"])
+        XCTAssertEqual(words("x \"${LIST[*]}\"", env), ["x", "a", "b", "c"])
         XCTAssertEqual(words(#"x \${PORT}"#, env), ["x", "${PORT}"])
     }
 
@@ -59,8 +62,8 @@ final class ConditionTests: XCTestCase {
     func testPredicates() {
         XCTAssertEqual(eval("defined(A)"), true)
         XCTAssertEqual(eval("defined(Z)"), false)
-        XCTAssertEqual(eval("streq(${B},x)"), true)
-        XCTAssertEqual(eval("strneq(${B},x)"), false)
+        XCTAssertEqual(eval("streq(\"${B}\",x)"), true)
+        XCTAssertEqual(eval("strneq(\"${B}\",x)"), false)
         XCTAssertEqual(eval("feature(EPOLL)"), true)
         XCTAssertEqual(eval("feature(QUIC)"), false)
         XCTAssertEqual(eval("version_atleast(2.4)"), true)

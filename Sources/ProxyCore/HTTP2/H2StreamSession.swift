@@ -14,7 +14,7 @@ import NIOHTTP2
 /// stream can), so a slow reader holds the peer's HTTP/2 window instead of filling the proxy's
 /// memory. A plain object kept by its `H2ClientConnection` (no stream channel).
 final class H2StreamSession: @unchecked Sendable {
-    enum Phase { case waitingHeaders, assigning, queued, connecting, exchanging, done }
+    enum Phase { case waitingHeaders, assigning, queued, connecting, exchanging, tarpit, done }
 
     let frontend: FrontendRuntime
     let loopContext: LoopContext
@@ -49,6 +49,8 @@ final class H2StreamSession: @unchecked Sendable {
     private var edits = HeaderEdits()
     private var clientNeedsFlush = false
     private var timer = LazyTimer()
+    /// What a tarpitted request answers when `timeout tarpit` ends.
+    private var tarpitEnd: (() -> Void)?
     private var xlog: ExchangeLog?
     /// Flow control of the client's stream.
     var flow: H2StreamFlow
@@ -146,6 +148,7 @@ final class H2StreamSession: @unchecked Sendable {
         case .waitingHeaders, .assigning: ("C", "R")
         case .queued: ("C", "Q")
         case .connecting: ("C", "C")
+        case .tarpit: ("C", "T")
         case .exchanging, .done: responseStarted ? ("C", "D") : ("C", "H")
         }
     }
@@ -180,11 +183,11 @@ final class H2StreamSession: @unchecked Sendable {
         }
         var chosen = frontend.defaultBackend
         if frontend.hasRequestRules {
-            var view = H2RequestView(headers: requestHeaders, base: ruleRecord())
+            var view = H2RequestView(headers: requestHeaders, base: ruleRecord(), userlists: frontend.userlists)
             switch RuleEngine.route(frontend, &view) {
-            case let .deny(status, be):
+            case let .stop(verdict, be):
                 backend = be
-                sendError(status)
+                answer(verdict)
                 return
             case let .proceed(be, e):
                 chosen = be
@@ -332,10 +335,36 @@ final class H2StreamSession: @unchecked Sendable {
         if up.isWritable { resumeReading() }
     }
 
+    /// The block with these pseudo-headers set, the pseudo-headers kept first (HTTP/2 requires it).
+    static func settingPseudoHeaders(_ headers: HPACKHeaders, _ values: [String: String]) -> HPACKHeaders {
+        var out = HPACKHeaders()
+        var pending = values
+        for (name, value, indexing) in headers where name.hasPrefix(":") {
+            out.add(name: name, value: pending.removeValue(forKey: name) ?? value, indexing: indexing)
+        }
+        for (name, value) in pending.sorted(by: { $0.key < $1.key }) { out.add(name: name, value: value) }
+        for (name, value, indexing) in headers where !name.hasPrefix(":") { out.add(name: name, value: value, indexing: indexing) }
+        return out
+    }
+
     private func outgoingRequestHeaders() -> HPACKHeaders {
         var headers = requestHeaders
         for name in edits.deleted { headers.remove(name: name) }
         for (name, value) in edits.added { headers.add(name: name.lowercased(), value: value) }
+        if edits.method != nil || edits.uri != nil {
+            var pseudo: [String: String] = [:]
+            if let m = edits.method { pseudo[":method"] = m }
+            if let u = edits.uri {
+                let prefix = RequestTarget.authorityPrefix(u)
+                if let r = prefix.range(of: "://") {
+                    pseudo[":scheme"] = String(prefix[..<r.lowerBound])
+                    pseudo[":authority"] = String(prefix[r.upperBound...])
+                }
+                let pq = RequestTarget.pathAndQuery(u)
+                pseudo[":path"] = pq.isEmpty ? "/" : pq
+            }
+            headers = Self.settingPseudoHeaders(headers, pseudo)
+        }
         let http = frontend.http(with: backend)
         if let ff = http.forwardFor, let client = connection.remoteAddress,
            !(http.forwardForExcept?.contains(client) ?? false) {
@@ -533,12 +562,38 @@ final class H2StreamSession: @unchecked Sendable {
     /// HAProxy's error response, as h2 frames.
     private func sendError(_ status: Int, termination: (Character, Character)? = nil) {
         let errors = backend?.errors ?? frontend.errors
-        let (headers, body) = H2Translate.response(fromHTTP1: errors.response(status))
-        if xlog != nil {
+        sendReply(errors.response(status), status: status, termination: termination ?? HTTPSession.termination(forError: status))
+    }
+
+    /// How the request rules ended a request.
+    private func answer(_ verdict: Verdict) {
+        switch verdict {
+        case .deny(let status):
+            sendError(status)
+        case let .reply(bytes, status, termination):
+            sendReply(bytes, status: status, termination: termination)
+        case .silent(let bytes):
+            sendReply(bytes, status: 200, termination: nil)
+        case let .tarpit(status, bytes, delay):
+            let end = { [self] in
+                if let bytes { sendReply(bytes, status: status, termination: ("P", "T")) } else { sendError(status, termination: ("P", "T")) }
+            }
+            guard let delay else { return end() }
+            phase = .tarpit
+            tarpitEnd = end
+            armTimeout(delay, queue: false)
+        }
+    }
+
+    /// A whole response of our own (an error, a rule's reply, given as an HTTP/1 message), as h2
+    /// frames; logged unless `termination` is nil.
+    private func sendReply(_ message: ByteBuffer, status: Int, termination: (Character, Character)?) {
+        let (headers, body) = H2Translate.response(fromHTTP1: message)
+        if xlog != nil, let termination {
             xlog!.status = status
             xlog!.bytesOut += Int64(H2Translate.htxSize(headers, startLine: 8 + 3) + body.readableBytes)
+            logExchange(termination)
         }
-        logExchange(termination ?? HTTPSession.termination(forError: status))
         phase = .done
         timer.cancel()
         upstream?.cancel()
@@ -548,8 +603,9 @@ final class H2StreamSession: @unchecked Sendable {
             if !backend.cancel(waiter) { waiter.onGrant = nil }
         }
         releaseServer()
-        write(.headers(.init(headers: headers, endStream: false)))
-        write(.data(.init(data: .byteBuffer(body), endStream: true)))
+        let empty = body.readableBytes == 0
+        write(.headers(.init(headers: headers, endStream: empty)))
+        if !empty { write(.data(.init(data: .byteBuffer(body), endStream: true))) }
         // The rest of the request is not wanted: HAProxy resets the client stream if it goes on.
         if !requestEnded { write(.rstStream(.cancel)) }
         flush()
@@ -582,6 +638,11 @@ final class H2StreamSession: @unchecked Sendable {
 
     private func timerFired() {
         guard !closed, timer.firedAndExpired(on: eventLoop, fire: { self.timerFired() }) else { return }
+        if phase == .tarpit, let end = tarpitEnd {
+            tarpitEnd = nil
+            end()
+            return
+        }
         if timeoutIsQueue {
             if phase == .queued, let waiter, let backend, backend.cancel(waiter) {
                 self.waiter = nil

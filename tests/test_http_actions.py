@@ -128,6 +128,31 @@ SCENARIOS = {
          "be_static": ["http-request set-path /assets%[path]"]},
         [("GET", "/api/v1", {}), ("GET", "/api/ret", {}), ("GET", "/api/x", {}), ("GET", "/static/a.css", {}),
          ("GET", "/z", {})]),
+    "http-response header rules and response fetches": (
+        ["http-response set-header X-Status %[status]",
+         "http-response add-header X-Cookie %[res.cook(app)]",
+         "http-response set-header X-App-Last %[res.hdr(x-app)]",
+         "http-response set-header X-App-Cnt %[res.hdr_cnt(x-app)]",
+         "http-response del-header Server",
+         "http-response replace-header Set-Cookie ^app=([0-9]+)(.*)$ app=\\1-%[be_name]\\2",
+         "http-response replace-value X-App ^v1$ version1",
+         "http-response set-header X-NotFound yes if { status eq 404 }",
+         "http-response set-header X-Type %[res.hdr(content-type)] if { res.hdr(content-type) -m sub text }"],
+        {}, [("GET", "/a", {}), ("GET", "/status/404", {}), ("GET", "/status/500", {})]),
+    "http-response set-status, deny, return, redirect": (
+        ["http-response set-status 503 if { status eq 500 }",
+         "http-response set-status 299 reason \"All Fine\" if { status eq 201 }",
+         "http-response deny if { status eq 403 }",
+         "http-response deny deny_status 500 if { status eq 418 }",
+         "http-response return status 200 content-type text/plain string replaced if { status eq 410 }",
+         "http-response redirect location /gone code 301 if { status eq 404 }"],
+        {}, [("GET", p, {}) for p in ("/status/500", "/status/201", "/status/403", "/status/418", "/status/410",
+                                      "/status/404", "/ok")]),
+    "http-response rules of the backend, then the frontend": (
+        ["use_backend be_api if { path_beg /api }", "http-response set-header X-Order fe",
+         "http-response add-header X-Fe-Saw %[res.hdr(x-order)]"],
+        {"be_api": ["http-response set-header X-Order be", "http-response set-header X-Be %[be_name]"]},
+        [("GET", "/api/x", {}), ("GET", "/other", {})]),
     "monitor-uri is answered before the rules": (
         ["monitor-uri /health", "http-request deny if { path /health }"],
         {}, [("GET", "/health", {}), ("GET", "/health?x", {}), ("GET", "/other", {})]),
@@ -148,10 +173,16 @@ def config(port, servers, fe, be_lines, workdir):
 
 
 def echo_responder(req, conn, srv):
-    """The server's name, the request line it read, then its X-* lines (lowercased names, in order)."""
+    """The server's name, the request line it read, then its X-* lines (lowercased names, in order);
+    `/status/N...` answers status N; every response has X-App and Set-Cookie lines."""
     lines = [f"{k.lower()}: {v}" for k, v in req.headers if k.lower().startswith("x-")]
     body = "\n".join([srv.name, f"{req.method} {req.target}"] + lines) + "\n"
-    return make_response(200, body.encode(), {"Content-Type": "text/plain"})
+    status = 200
+    if req.target.startswith("/status/"):
+        status = int(req.target.split("/")[2][:3])
+    return make_response(status, body.encode(), {"Content-Type": "text/plain", "X-App": "v1, v2",
+                                                 "Set-Cookie": "app=42; Path=/", "Server": "echo/1.0"},
+                         reason="Whatever" if status not in (200, 404, 500) else None)
 
 
 def write_files(workdir):
@@ -231,7 +262,8 @@ def test_actions_on_http2_requests(differ):
         fe = ["http-request redirect location /moved code 301 if { path /r }",
               "http-request return status 200 content-type text/plain string hi if { path /ret }",
               "http-request set-path /v2%[path] if { path_beg /sp }",
-              "http-request set-method PUT if { path_beg /v2/sp }"]
+              "http-request set-method PUT if { path_beg /v2/sp }",
+              "http-response set-header X-Resp r-%[status]", "http-response del-header Server"]
         text = config(port, servers, fe, {}, env.workdir).replace(f"bind 127.0.0.1:{port}", f"bind 127.0.0.1:{port} proto h2")
         env.proxy(impl, text, port, name=f"acth2-{impl}")
         out = []
@@ -249,6 +281,7 @@ def test_actions_on_http2_requests(differ):
         assert r[0]["status"].startswith("HTTP/2 301") and "location: /moved" in r[0]["headers"], r
         assert r[1]["body"] == "hi", r
         assert "PUT /v2/sp/x?q=1" in r[2]["body"], r
+        assert "x-resp: r-200" in r[2]["headers"] and not any(h.startswith("server:") for h in r[2]["headers"]), r
     differ(run, check)
 
 

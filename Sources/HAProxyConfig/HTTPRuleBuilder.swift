@@ -18,7 +18,8 @@ enum HTTPRuleSet: String {
         case .response:
             [.add, .allow, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setStatus]
         case .afterResponse:
-            [.add, .allow, .del, .replaceHeader, .replaceValue, .set, .setStatus]
+            // Parsed by haproxy's rules, run on every response including the proxy's own: not yet.
+            []
         }
     }
 

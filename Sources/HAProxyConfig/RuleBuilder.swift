@@ -148,7 +148,7 @@ extension ConfigParser {
             for case .sample(let expr) in format.tokens {
                 do throws(SampleError) {
                     let parsed = try SampleExpression.parse(expr)
-                    if current!.proxy.kind == .frontend && ["be_name", "be_id", "srv_name", "srv_id", "nbsrv"].contains(parsed.fetch.name) {
+                    if ruleSet == "http-request" && current!.proxy.kind == .frontend && ["be_name", "be_id", "srv_name", "srv_id", "nbsrv"].contains(parsed.fetch.name) {
                         alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(expr)> may not be reliably used here because it needs 'backend' which is not available here.")
                         return false
                     }

@@ -75,6 +75,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// A tarpitted request's answer, sent when `timeout tarpit` ends.
     private var tarpitReply: (Int, ByteBuffer?)?
     private var responseEdits: (drop: [Int], add: [String])?
+    /// `http-response set-status`: the new status line.
+    private var responseStatusLine: ByteBuffer?
 
     private var clientNeedsFlush = false
     private var serverNeedsFlush = false
@@ -343,6 +345,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
         self.backend = backend
         assignServer(avoid: nil)
+    }
+
+    /// The exchange's facts for `http-response` rules (the backend and server are known).
+    private func responseRuleRecord() -> LogRecord {
+        var r = currentHead.map { ruleRecord($0) } ?? LogRecord()
+        r.backendName = backend?.name ?? frontend.name
+        r.serverName = server?.name ?? "<NOSRV>"
+        return r
     }
 
     /// The connection's facts, as the fetches of rules read them.
@@ -784,6 +794,27 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 }
                 return
             }
+            var ruleEdits: (HeaderEdits, (code: Int, reason: String)?)?
+            if let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty {
+                var view = H1ResponseView(head: bytes.getSlice(at: bytes.readerIndex, length: response.length)!, response: response,
+                                          base: responseRuleRecord())
+                let requestView = H1RequestView(head: currentHead!, request: request, base: view.base)
+                var verdict = RuleEngine.runResponse(backend.rules.response, on: &view, errors: backend.errors, request: requestView)
+                if verdict == nil, backend.name != frontend.name || backend.config.kind != .listen {
+                    verdict = RuleEngine.runResponse(frontend.rules.response, on: &view, errors: frontend.errors, request: requestView)
+                }
+                if let verdict {
+                    serverReusable = false
+                    server?.observe(.httpInvalidHeaders)
+                    switch verdict {
+                    case .deny(let status): sendError(status, termination: ("P", "H"))
+                    case let .reply(b, status, termination): sendReply(b, status: status, termination: termination)
+                    default: sendError(502, termination: ("P", "H"))
+                    }
+                    return
+                }
+                if !view.edits.isEmpty || view.status != nil { ruleEdits = (view.edits, view.status) }
+            }
             responseHeadDone = true
             responseStarted = true
             if xlog != nil { noteResponseHead(bytes) }
@@ -791,10 +822,26 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             if !HTTP1Parser.responseAllowsReuse(response) || responseFraming == .untilClose { serverReusable = false }
             if responseFraming == .untilClose { clientKeepAlive = false }
             responseEdits = nil
+            responseStatusLine = nil
             if let ck = backend?.cookie, let server, cookieX != nil {
                 let e = cookieX!.response(ck, server: server, requestMethod: requestMethod, head: bytes, response: response)
                 if !e.drop.isEmpty || !e.add.isEmpty { responseEdits = e }
                 if xlog != nil { xlog!.cookieState = (cookieX!.requestFlag, cookieX!.responseFlag) }
+            }
+            if let (edits, status) = ruleEdits {
+                var e = responseEdits ?? (drop: [], add: [])
+                for (k, field) in response.headers.enumerated() where !e.drop.contains(k) {
+                    let deleted = bytes.withUnsafeReadableBytes { raw in
+                        edits.deleted.contains { equalsLowercaseASCII(raw, Int(field.nameStart), Int(field.nameEnd), $0) }
+                    }
+                    if deleted { e.drop.append(k) }
+                }
+                e.add += edits.added.map { "\($0.name): \($0.value)" }
+                responseEdits = e
+                if let status {
+                    responseStatusLine = ByteBuffer(string: "HTTP/1.\(response.minorVersion) \(status.code) \(status.reason)\r\n")
+                    if xlog != nil { xlog!.status = status.code }
+                }
             }
             // Common case: an unmodified head and a whole sized body in this read go out as one slice.
             if case .contentLength(let n) = responseFraming, n <= Int64(bytes.readableBytes - response.length),
@@ -856,6 +903,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// and the lines cookie persistence adds.
     private func writeHeadReplacingConnection(_ head: ByteBuffer, with line: ByteBuffer?) {
         var segmentStart = 0
+        if let statusLine = responseStatusLine {
+            context.write(wrapOutboundOut(statusLine), promise: nil)
+            segmentStart = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 10).map { $0 + 1 } ?? 0 }
+        }
         let dropped = responseEdits?.drop ?? []
         for (k, field) in response.headers.enumerated() {
             let isConnection = line != nil && head.withUnsafeReadableBytes {

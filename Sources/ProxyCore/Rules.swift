@@ -145,19 +145,57 @@ struct HeaderEdits {
     }
 }
 
-/// A request as rules see it, for HTTP/1 and HTTP/2 alike: the header lines (after the edits of
-/// the rules run so far), the request line's parts, and the connection's facts.
-protocol RequestView: SampleSource {
+/// A message's header lines as rules see them (after the edits of the rules run so far).
+protocol MessageView: SampleSource {
     var base: LogRecord { get set }
     var edits: HeaderEdits { get set }
+    /// The received header lines with this (lowercased) name, in order, before edits.
+    func receivedValues(_ lowercasedName: String) -> [String]
+}
+
+extension MessageView {
+    /// Header lines after the rules' edits.
+    func lines(_ lowercasedName: String) -> [String] {
+        (edits.deleted.contains(lowercasedName) ? [] : receivedValues(lowercasedName)) + edits.addedValues(lowercasedName)
+    }
+}
+
+/// haproxy's `hdr()`: values split at commas (outside quotes), spaces trimmed.
+func commaSplitValues(_ lines: [String]) -> [String] {
+    var out: [String] = []
+    for line in lines {
+        var current = ""
+        var quoted = false
+        for c in line {
+            if c == "\"" { quoted.toggle() }
+            if c == "," && !quoted {
+                out.append(current.trimmingCharacters(in: .whitespaces))
+                current = ""
+            } else {
+                current.append(c)
+            }
+        }
+        out.append(current.trimmingCharacters(in: .whitespaces))
+    }
+    return out
+}
+
+/// `occ`: 0/absent = all (ACLs) or the last (samples), N>0 = the Nth, N<0 = from the end.
+func pickOccurrence(_ values: [String], _ occ: String?, all: Bool) -> [String] {
+    guard let occ, let n = Int(occ), n != 0 else { return all ? values : values.last.map { [$0] } ?? [] }
+    let i = n > 0 ? n - 1 : values.count + n
+    return values.indices.contains(i) ? [values[i]] : []
+}
+
+/// A request as rules see it, for HTTP/1 and HTTP/2 alike: the header lines (after the edits of
+/// the rules run so far), the request line's parts, and the connection's facts.
+protocol RequestView: MessageView {
     var receivedMethod: String { get }
     /// The request target as received (origin form, or absolute for h2's `:scheme://:authority:path`).
     var receivedTarget: String { get }
     /// `userlist` sections, for `http_auth()`.
     var userlists: Userlists? { get }
     var version: String { get }
-    /// The received header lines with this (lowercased) name, in order, before edits.
-    func receivedValues(_ lowercasedName: String) -> [String]
     /// Every received header line (name, value), in order, before edits.
     func receivedLines() -> [(String, String)]
 }
@@ -165,38 +203,6 @@ protocol RequestView: SampleSource {
 extension RequestView {
     var method: String { edits.method ?? receivedMethod }
     var target: String { edits.uri ?? receivedTarget }
-
-    /// Header lines after the rules' edits.
-    func lines(_ lowercasedName: String) -> [String] {
-        (edits.deleted.contains(lowercasedName) ? [] : receivedValues(lowercasedName)) + edits.addedValues(lowercasedName)
-    }
-
-    /// haproxy's `hdr()`: values split at commas (outside quotes), spaces trimmed.
-    static func commaValues(_ lines: [String]) -> [String] {
-        var out: [String] = []
-        for line in lines {
-            var current = ""
-            var quoted = false
-            for c in line {
-                if c == "\"" { quoted.toggle() }
-                if c == "," && !quoted {
-                    out.append(current.trimmingCharacters(in: .whitespaces))
-                    current = ""
-                } else {
-                    current.append(c)
-                }
-            }
-            out.append(current.trimmingCharacters(in: .whitespaces))
-        }
-        return out
-    }
-
-    /// `occ`: 0/absent = all (ACLs) or the last (samples), N>0 = the Nth, N<0 = from the end.
-    static func pick(_ values: [String], _ occ: String?, all: Bool) -> [String] {
-        guard let occ, let n = Int(occ), n != 0 else { return all ? values : values.last.map { [$0] } ?? [] }
-        let i = n > 0 ? n - 1 : values.count + n
-        return values.indices.contains(i) ? [values[i]] : []
-    }
 
     var path: String {
         var t = Substring(target)
@@ -243,11 +249,11 @@ extension RequestView {
         case "req.proto_http": return [.bool(true)]
         case "req.hdr", "hdr":
             guard let n = args.first, !n.isEmpty else { return [] }
-            return Self.pick(Self.commaValues(lines(n.lowercased())), args.count > 1 ? args[1] : nil, all: all).map(SampleValue.string)
+            return pickOccurrence(commaSplitValues(lines(n.lowercased())), args.count > 1 ? args[1] : nil, all: all).map(SampleValue.string)
         case "req.fhdr":
-            return Self.pick(lines(args[0].lowercased()), args.count > 1 ? args[1] : nil, all: all).map(SampleValue.string)
+            return pickOccurrence(lines(args[0].lowercased()), args.count > 1 ? args[1] : nil, all: all).map(SampleValue.string)
         case "req.hdr_cnt", "hdr_cnt":
-            if let n = args.first, !n.isEmpty { return [.int(Int64(Self.commaValues(lines(n.lowercased())).count))] }
+            if let n = args.first, !n.isEmpty { return [.int(Int64(commaSplitValues(lines(n.lowercased())).count))] }
             let received = receivedLines().filter { !edits.deleted.contains($0.0.lowercased()) }.count
             return [.int(Int64(received + edits.added.count))]
         case "req.cook", "cook":
@@ -378,6 +384,68 @@ enum Verdict {
 }
 
 enum RuleEngine {
+    /// set/add/del-header, replace-header/-value on a request or a response.
+    static func applyHeaderRule<V: MessageView>(_ action: CompiledRequestRule.Action, to view: inout V) {
+        switch action {
+        case let .header(action, name, lowercasedName, format):
+            let value = format?.render(view.base, view)
+            view.edits.apply(action, name: name, lowercasedName: lowercasedName, value: value)
+        case let .replace(name, lowercasedName, regex, format, perValue):
+            let current = view.lines(lowercasedName)
+            guard !current.isEmpty else { return }
+            let template = format.render(view.base, view)
+            var changed = false
+            let replaced = current.map { line -> String in
+                if perValue {
+                    // Each comma-separated value; one that is replaced loses the spaces before it.
+                    return splitHeaderValues(line).map { raw in
+                        let v = raw.trimmingCharacters(in: .whitespaces)
+                        if let r = regex.replacingWhole(v, with: template) { changed = true; return r }
+                        return raw
+                    }.joined(separator: ",")
+                }
+                if let r = regex.replacingWhole(line, with: template) { changed = true; return r }
+                return line
+            }
+            guard changed else { return }
+            view.edits.apply(.del, name: name, lowercasedName: lowercasedName, value: nil)
+            for v in replaced { view.edits.apply(.add, name: name, lowercasedName: lowercasedName, value: v) }
+        default:
+            return
+        }
+    }
+
+    /// Runs `http-response`/`http-after-response` rules on a response. Returns how the response is
+    /// replaced (deny: the proxy's 502 or the status given; return/redirect: their reply), nil when
+    /// it goes on with `view.edits` and `view.status`.
+    static func runResponse<V: ResponseView>(_ rules: [CompiledRequestRule], on view: inout V, errors: ErrorResponses,
+                                             request: some SampleSource) -> Verdict? {
+        for rule in rules {
+            if let c = rule.condition, !c.holds(view) { continue }
+            switch rule.action {
+            case .allow:
+                return nil
+            case .deny(let status, let reply):
+                if let reply { return .reply(reply.render(view.base, view, errors: errors), status: status, termination: ("P", "H")) }
+                return .deny(status)
+            case .reply(let reply):
+                return .reply(reply.render(view.base, view, errors: errors), status: reply.status, termination: ("L", "H"))
+            case .redirect(let r):
+                let target = request.fetch("url", [])?.text ?? "/"
+                let host = request.fetch("req.hdr", ["host"])?.text
+                guard let bytes = r.render(target: target, host: host, view.base, view) else { continue }
+                return .reply(bytes, status: r.spec.code, termination: ("L", "H"))
+            case let .setStatus(code, reason):
+                view.status = (code, reason ?? HTTPReason.phrase(code))
+            case .header, .replace:
+                applyHeaderRule(rule.action, to: &view)
+            case .tarpit, .auth, .requestLine:
+                continue
+            }
+        }
+        return nil
+    }
+
     /// Runs `rules` in order against `view` (header and request-line rules edit it). Returns how
     /// the request ends here, or nil when it goes on (an `allow` ends this rule set).
     static func run<V: RequestView>(_ rules: [CompiledRequestRule], on view: inout V, errors: ErrorResponses,
@@ -400,29 +468,8 @@ enum RuleEngine {
             case .auth(let realm):
                 return .reply(errors.response(401, extraHeader: "www-authenticate: Basic realm=\"\(realm)\""),
                               status: 401, termination: ("P", "R"))
-            case let .header(action, name, lowercasedName, format):
-                let value = format?.render(view.base, view)
-                view.edits.apply(action, name: name, lowercasedName: lowercasedName, value: value)
-            case let .replace(name, lowercasedName, regex, format, perValue):
-                let current = view.lines(lowercasedName)
-                guard !current.isEmpty else { continue }
-                let template = format.render(view.base, view)
-                var changed = false
-                let replaced = current.map { line -> String in
-                    if perValue {
-                        // Each comma-separated value; one that is replaced loses the spaces before it.
-                        return splitHeaderValues(line).map { raw in
-                            let v = raw.trimmingCharacters(in: .whitespaces)
-                            if let r = regex.replacingWhole(v, with: template) { changed = true; return r }
-                            return raw
-                        }.joined(separator: ",")
-                    }
-                    if let r = regex.replacingWhole(line, with: template) { changed = true; return r }
-                    return line
-                }
-                guard changed else { continue }
-                view.edits.apply(.del, name: name, lowercasedName: lowercasedName, value: nil)
-                for v in replaced { view.edits.apply(.add, name: name, lowercasedName: lowercasedName, value: v) }
+            case .header, .replace:
+                applyHeaderRule(rule.action, to: &view)
             case let .requestLine(action, regex, format):
                 let value = format.render(view.base, view)
                 if action == .setMethod {
@@ -476,5 +523,99 @@ enum RuleEngine {
     static func chooseBackend<V: RequestView>(_ switches: [(backend: BackendRuntime, condition: CompiledCondition?)], _ view: V) -> BackendRuntime? {
         for s in switches where s.condition?.holds(view) ?? true { return s.backend }
         return nil
+    }
+}
+
+/// A response as `http-response` rules see it: its status and header lines (after the edits of
+/// the rules run so far), and the exchange's facts.
+protocol ResponseView: MessageView {
+    var receivedStatus: Int { get }
+    var version: String { get }
+    /// set-status: the new code and reason.
+    var status: (code: Int, reason: String)? { get set }
+}
+
+extension ResponseView {
+    func cookies() -> [(String, String)] {
+        lines("set-cookie").compactMap { line in
+            let first = line.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            guard let eq = first.firstIndex(of: "=") else { return nil }
+            return (String(first[..<eq]), String(first[first.index(after: eq)...]))
+        }
+    }
+
+    func values(_ name: String, _ args: [String], all: Bool) -> [SampleValue]? {
+        switch name {
+        case "status": return [.int(Int64(status?.code ?? receivedStatus))]
+        case "res.ver": return [.string(version)]
+        case "res.hdr", "shdr":
+            guard let n = args.first, !n.isEmpty else { return [] }
+            return pickOccurrence(commaSplitValues(lines(n.lowercased())), args.count > 1 ? args[1] : nil, all: all).map(SampleValue.string)
+        case "res.fhdr":
+            return pickOccurrence(lines(args[0].lowercased()), args.count > 1 ? args[1] : nil, all: all).map(SampleValue.string)
+        case "res.hdr_cnt", "shdr_cnt":
+            return [.int(Int64(commaSplitValues(lines((args.first ?? "").lowercased())).count))]
+        case "res.cook", "scook":
+            let name = args.first ?? ""
+            let matching = cookies().filter { name.isEmpty || $0.0 == name }.map { SampleValue.string($0.1) }
+            return all ? matching : Array(matching.prefix(1))
+        default:
+            return nil
+        }
+    }
+
+    func fetch(_ name: String, _ args: [String]) -> SampleValue? {
+        if let v = values(name, args, all: false) { return v.first }
+        return LogSampleSource(record: base, tls: false).fetch(name, args)
+    }
+
+    func fetchAll(_ name: String, _ args: [String]) -> [SampleValue] {
+        if let v = values(name, args, all: true) { return v }
+        return LogSampleSource(record: base, tls: false).fetch(name, args).map { [$0] } ?? []
+    }
+}
+
+/// An HTTP/1 response head as the parser found it.
+struct H1ResponseView: ResponseView {
+    let head: ByteBuffer
+    let response: MessageHead
+    var base: LogRecord
+    var edits = HeaderEdits()
+    var status: (code: Int, reason: String)?
+
+    var receivedStatus: Int { response.status }
+    var version: String { "1.\(response.minorVersion)" }
+
+    func receivedValues(_ lowercasedName: String) -> [String] {
+        var out: [String] = []
+        for field in response.headers {
+            let matches = head.withUnsafeReadableBytes { equalsLowercaseASCII($0, Int(field.nameStart), Int(field.nameEnd), lowercasedName) }
+            if matches, let v = head.getString(at: head.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart)) {
+                out.append(v)
+            }
+        }
+        return out
+    }
+}
+
+/// An HTTP/2 response header block.
+struct H2ResponseView: ResponseView {
+    let headers: HPACKHeaders
+    var base: LogRecord
+    var edits = HeaderEdits()
+    var status: (code: Int, reason: String)?
+
+    var receivedStatus: Int { headers.first(name: ":status").flatMap { Int($0) } ?? 0 }
+    var version: String { "2.0" }
+
+    func receivedValues(_ lowercasedName: String) -> [String] { headers[lowercasedName] }
+
+    /// The block after the rules' edits.
+    func edited() -> HPACKHeaders {
+        var h = headers
+        for name in edits.deleted { h.remove(name: name) }
+        for (name, value) in edits.added { h.add(name: name.lowercased(), value: value) }
+        if let status { h = H2StreamSession.settingPseudoHeaders(h, [":status": String(status.code)]) }
+        return h
     }
 }

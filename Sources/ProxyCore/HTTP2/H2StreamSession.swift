@@ -426,11 +426,35 @@ final class H2StreamSession: @unchecked Sendable {
 
     func upstreamRead(_ payload: HTTP2Frame.FramePayload) {
         guard phase == .exchanging else { return }
+        var payload = payload
         armTimeout(backend?.serverTimeout, queue: false)
         switch payload {
-        case .headers(let h):
+        case .headers(var h):
             if !responseStarted {
-                let status = h.headers.first(name: ":status").flatMap { Int($0) } ?? 0
+                var status = h.headers.first(name: ":status").flatMap { Int($0) } ?? 0
+                if status >= 200, let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty {
+                    var view = H2ResponseView(headers: h.headers, base: ruleRecord())
+                    view.base.backendName = backend.name
+                    view.base.serverName = server?.name ?? "<NOSRV>"
+                    let requestView = H2RequestView(headers: requestHeaders, base: view.base)
+                    var verdict = RuleEngine.runResponse(backend.rules.response, on: &view, errors: backend.errors, request: requestView)
+                    if verdict == nil, backend.name != frontend.name || backend.config.kind != .listen {
+                        verdict = RuleEngine.runResponse(frontend.rules.response, on: &view, errors: frontend.errors, request: requestView)
+                    }
+                    if let verdict {
+                        switch verdict {
+                        case .deny(let s): sendError(s, termination: ("P", "H"))
+                        case let .reply(b, s, termination): sendReply(b, status: s, termination: termination)
+                        default: sendError(502, termination: ("P", "H"))
+                        }
+                        return
+                    }
+                    if !view.edits.isEmpty || view.status != nil {
+                        h.headers = view.edited()
+                        status = view.status?.code ?? status
+                        payload = .headers(h)
+                    }
+                }
                 if status >= 200 || status == 101 {
                     responseStarted = true
                     noteResponseHead(h.headers, status: status)

@@ -110,11 +110,19 @@ public struct SampleExpression: Sendable, Equatable {
                 i = text.index(after: i)
                 var current = ""
                 var closed = false
+                var quote: Character?
                 while i < text.endIndex {
                     let c = text[i]
-                    if c == "\\", text.index(after: i) < text.endIndex {
+                    // haproxy 2.6: '...' is literal, "..." and bare text unescape \\, \' and \"
+                    // (any other backslash stays); `,` and `)` only count outside quotes.
+                    if c == "\\", quote != "'", text.index(after: i) < text.endIndex,
+                       ["\\", "'", "\""].contains(text[text.index(after: i)]) {
                         i = text.index(after: i)
                         current.append(text[i])
+                    } else if let q = quote {
+                        if c == q { quote = nil } else { current.append(c) }
+                    } else if c == "'" || c == "\"" {
+                        quote = c
                     } else if c == ")" {
                         closed = true
                         break

@@ -178,10 +178,12 @@ public struct ACLTerm: Sendable {
     }
 
     static func type(ofConverter name: String) -> SampleType {
+        if let (_, output) = MapFile.kind(ofConverter: name) { return output == .int ? .int : output == .ip ? .ip : .string }
         switch name {
-        case "length", "add", "sub", "mul", "div", "mod", "and", "or", "xor", "neg", "sdbm", "djb2", "wt6", "crc32":
+        case "length", "add", "sub", "mul", "div", "mod", "and", "or", "xor", "neg", "sdbm", "djb2", "wt6", "crc32",
+             "xxh3", "xxh32", "xxh64", "strcmp":
             return .int
-        case "not", "bool", "even", "odd":
+        case "not", "bool", "even", "odd", "secure_memcmp":
             return .bool
         case "ipmask":
             return .ip

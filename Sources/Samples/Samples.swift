@@ -38,6 +38,8 @@ public protocol SampleSource {
     func fetch(_ name: String, _ args: [String]) -> SampleValue?
     /// Every value of a fetch that has several (header occurrences, cookies): what ACLs test.
     func fetchAll(_ name: String, _ args: [String]) -> [SampleValue]
+    /// The session's variables (`var()`, `set-var`, ...); nil by default (Variables.swift).
+    var variables: VariableStore? { get }
 }
 
 extension SampleSource {
@@ -51,6 +53,8 @@ public struct SampleExpression: Sendable, Equatable {
     public struct Call: Sendable, Equatable {
         public var name: String
         public var args: [String]
+        /// Map files, regexes, variable names: compiled once by `parse` (Converters.swift).
+        public var compiled: CompiledConverter? = nil
     }
 
     public var fetch: Call
@@ -71,7 +75,7 @@ public struct SampleExpression: Sendable, Equatable {
         "req.cook_cnt": 0...1, "cook_cnt": 0...1, "req.proto_http": 0...0, "res.cook": 0...1, "scook": 0...1,
         "req.ssl_sni": 0...0, "srv_is_up": 1...1, "be_conn": 0...1, "fe_conn": 0...1, "queue": 0...1,
         "avg_queue": 0...1, "connslots": 0...1, "date": 0...2, "req.len": 0...0, "res.hdr_cnt": 0...1,
-        "shdr_cnt": 0...1, "http_auth": 1...1,
+        "shdr_cnt": 0...1, "http_auth": 1...1, "var": 1...2,
     ]
 
     /// What a fetch reads that a log line no longer has ("HTTP request headers" / "HTTP response
@@ -95,7 +99,7 @@ public struct SampleExpression: Sendable, Equatable {
         "mod": 1...1, "and": 1...1, "or": 1...1, "xor": 1...1, "neg": 0...0, "not": 0...0, "bool": 0...0,
         "json": 0...1, "sdbm": 0...1, "djb2": 0...1, "wt6": 0...1, "crc32": 0...1, "ipmask": 1...2,
         "url_dec": 0...1, "ltrim": 1...1, "rtrim": 1...1, "even": 0...0, "odd": 0...0,
-    ]
+    ].merging(Converters.arity) { old, _ in old }
 
     /// Parses `fetch(args),conv(args),...` with HAProxy's error wording.
     public static func parse(_ text: String) throws(SampleError) -> SampleExpression {
@@ -110,11 +114,19 @@ public struct SampleExpression: Sendable, Equatable {
                 i = text.index(after: i)
                 var current = ""
                 var closed = false
+                var quote: Character?
                 while i < text.endIndex {
                     let c = text[i]
-                    if c == "\\", text.index(after: i) < text.endIndex {
+                    // haproxy 2.6: '...' is literal, "..." and bare text unescape \\, \' and \"
+                    // (any other backslash stays); `,` and `)` only count outside quotes.
+                    if c == "\\", quote != "'", text.index(after: i) < text.endIndex,
+                       ["\\", "'", "\""].contains(text[text.index(after: i)]) {
                         i = text.index(after: i)
                         current.append(text[i])
+                    } else if let q = quote {
+                        if c == q { quote = nil } else { current.append(c) }
+                    } else if c == "'" || c == "\"" {
+                        quote = c
                     } else if c == ")" {
                         closed = true
                         break
@@ -145,21 +157,31 @@ public struct SampleExpression: Sendable, Equatable {
         guard arity.contains(fetch.args.count) else {
             throw SampleError("fetch method '\(fetch.name)' : expects \(arity.lowerBound == arity.upperBound ? "\(arity.lowerBound)" : "\(arity.lowerBound) to \(arity.upperBound)") argument(s), got \(fetch.args.count)")
         }
-        for conv in calls.dropFirst() {
+        if fetch.name == "var" {
+            do throws(SampleError) { _ = try VariableName(parsing: fetch.args[0]) } catch {
+                throw SampleError("invalid args in fetch method 'var' : \(error.description)")
+            }
+        }
+        var converters = Array(calls.dropFirst())
+        for k in converters.indices {
+            let conv = converters[k]
             guard let a = converterArity[conv.name] else { throw SampleError("unknown converter '\(conv.name)'") }
             guard a.contains(conv.args.count) else {
                 throw SampleError("converter '\(conv.name)' : expects \(a.lowerBound == a.upperBound ? "\(a.lowerBound)" : "\(a.lowerBound) to \(a.upperBound)") argument(s), got \(conv.args.count)")
             }
+            converters[k].compiled = try CompiledConverter.compile(conv)
         }
-        return SampleExpression(fetch: fetch, converters: Array(calls.dropFirst()))
+        return SampleExpression(fetch: fetch, converters: converters)
     }
 
     /// The value, or nil when the fetch has none here or a converter fails (HAProxy then logs `-`
     /// and rules see "not found").
     public func evaluate(_ source: some SampleSource) -> SampleValue? {
-        guard var v = constant ?? source.fetch(fetch.name, fetch.args) else { return nil }
+        let vars = source.variables
+        guard var v = constant ?? (fetch.name == "var" ? Converters.fetchVariable(fetch.args, vars) : source.fetch(fetch.name, fetch.args))
+        else { return nil }
         for c in converters {
-            guard let next = Self.convert(v, c) else { return nil }
+            guard let next = Self.convert(v, c, vars) else { return nil }
             v = next
         }
         return v
@@ -167,12 +189,14 @@ public struct SampleExpression: Sendable, Equatable {
 
     /// Every value (each header occurrence, each cookie of that name), converted: what an ACL tests.
     public func evaluateAll(_ source: some SampleSource) -> [SampleValue] {
-        let values = constant.map { [$0] } ?? source.fetchAll(fetch.name, fetch.args)
+        let vars = source.variables
+        let values = constant.map { [$0] }
+            ?? (fetch.name == "var" ? Converters.fetchVariable(fetch.args, vars).map { [$0] } ?? [] : source.fetchAll(fetch.name, fetch.args))
         guard !converters.isEmpty else { return values }
         return values.compactMap { value in
             var v = value
             for c in converters {
-                guard let next = Self.convert(v, c) else { return nil }
+                guard let next = Self.convert(v, c, vars) else { return nil }
                 v = next
             }
             return v
@@ -191,7 +215,7 @@ public struct SampleExpression: Sendable, Equatable {
         }
     }
 
-    static func convert(_ v: SampleValue, _ c: Call) -> SampleValue? {
+    static func convert(_ v: SampleValue, _ c: Call, _ vars: VariableStore? = nil) -> SampleValue? {
         func intArg(_ k: Int) -> Int64? { k < c.args.count ? Int64(c.args[k]) : nil }
         switch c.name {
         case "lower": return .string(v.text.lowercased())
@@ -219,7 +243,7 @@ public struct SampleExpression: Sendable, Equatable {
             let sep = String(c.args[1].first ?? " ")
             return .string(parts[first..<last].joined(separator: sep))
         case "add", "sub", "mul", "div", "mod", "and", "or", "xor":
-            guard let a = v.asInt, let b = intArg(0) else { return nil }
+            guard let a = v.asInt, let b = intArg(0) ?? Converters.variableOperand(c, vars) else { return nil }
             switch c.name {
             case "add": return .int(a &+ b)
             case "sub": return .int(a &- b)
@@ -267,6 +291,17 @@ public struct SampleExpression: Sendable, Equatable {
             return .string("\(m >> 24).\((m >> 16) & 255).\((m >> 8) & 255).\(m & 255)")
         case "url_dec":
             return .string(URLDecoding.decode(v.text, plusIsSpace: c.args.first.map { $0 == "1" } ?? false))
+        case "regsub": return Converters.regsub(v, c)
+        case "concat": return Converters.concat(v, c, vars)
+        case "set-var": return Converters.setVar(v, c, vars)
+        case "unset-var": return Converters.unsetVar(v, c, vars)
+        case "strcmp": return Converters.strcmp(v, c, vars)
+        case "secure_memcmp": return Converters.secureMemcmp(v, c, vars)
+        case "xxh3", "xxh32", "xxh64": return Converters.xxhash(v, c)
+        case "http_date": return Converters.httpDate(v, c)
+        case "utime", "ltime": return Converters.formatTime(v, c)
+        case "url_enc": return Converters.urlEncode(v)
+        case _ where c.name.hasPrefix("map"): return Converters.map(v, c)
         default:
             return nil
         }

@@ -159,9 +159,7 @@ def txn_scenario(env, impl):
     return run_scenario(env, impl, *TXN_SCENARIO)
 
 
-def test_converters_txn_variables(differ, impl):
-    if impl == "fulcrum":
-        pytest.xfail("txn./req. variables need the VariableStore in Fulcrum's request views (set-var work)")
+def test_converters_txn_variables(differ):
     differ(txn_scenario)
 
 

@@ -153,6 +153,17 @@ SCENARIOS = {
          "http-response add-header X-Fe-Saw %[res.hdr(x-order)]"],
         {"be_api": ["http-response set-header X-Order be", "http-response set-header X-Be %[be_name]"]},
         [("GET", "/api/x", {}), ("GET", "/other", {})]),
+    "set-var, set-var-fmt, unset-var and var() in rules, ACLs and responses": (
+        ["http-request set-var(txn.route) path,field(2,/)",
+         "http-request set-var-fmt(txn.who) \"%[src]-%[method]\"",
+         "http-request unset-var(txn.who) if { path_beg /api }",
+         "http-request set-header X-Who %[var(txn.who)]",
+         "http-request set-var(req.tmp) str(only-in-request)",
+         "http-request set-header X-Tmp %[var(req.tmp)]",
+         "use_backend be_api if { var(txn.route) -m str api }",
+         "http-response set-header X-Route %[var(txn.route)]",
+         "http-response set-header X-Tmp-Later %[var(req.tmp)]"],
+        {}, [("GET", "/api/x", {}), ("GET", "/web/y", {}), ("GET", "/", {})]),
     "monitor-uri is answered before the rules": (
         ["monitor-uri /health", "http-request deny if { path /health }"],
         {}, [("GET", "/health", {}), ("GET", "/health?x", {}), ("GET", "/other", {})]),

@@ -14,9 +14,11 @@ enum HTTPRuleSet: String {
         switch self {
         case .request:
             [.add, .allow, .auth, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setMethod,
-             .setPath, .setPathQ, .setQuery, .setURI, .tarpit, .replacePath, .replacePathQ, .replaceURI]
+             .setPath, .setPathQ, .setQuery, .setURI, .tarpit, .replacePath, .replacePathQ, .replaceURI,
+             .setVar, .setVarFmt, .unsetVar]
         case .response:
-            [.add, .allow, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setStatus]
+            [.add, .allow, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setStatus,
+             .setVar, .setVarFmt, .unsetVar]
         case .afterResponse:
             // Parsed by haproxy's rules, run on every response including the proxy's own: not yet.
             []
@@ -68,8 +70,19 @@ extension ConfigParser {
             alert("'\(set.rawValue)' expects \(set.haproxyActions.map { "'\($0)'" }.joined(separator: ", ")), but got ''.")
             return
         }
-        let name = words[1]
-        guard let action = HTTPRequestRule.Action(rawValue: name), set.supported.contains(action) else {
+        var name = words[1]
+        // `set-var(NAME)`: the action, and the variable's name in parentheses.
+        var variable: String?
+        if let open = name.firstIndex(of: "("), ["set-var", "set-var-fmt", "unset-var"].contains(String(name[..<open])) {
+            guard name.hasSuffix(")") else {
+                alert("'\(set.rawValue) \(name)' : missing closing ')' after the variable name.")
+                return
+            }
+            variable = String(name[name.index(after: open)..<name.index(before: name.endIndex)])
+            name = String(name[..<open])
+        }
+        guard let action = HTTPRequestRule.Action(rawValue: name), set.supported.contains(action),
+              variable != nil || ![.setVar, .setVarFmt, .unsetVar].contains(action) else {
             let known = set.haproxyActions
             let bare = known.map { $0.replacingOccurrences(of: "(*)", with: "") }
             if bare.contains(where: { name == $0 || name.hasPrefix($0 + "(") || ($0 == "track-sc" && name.hasPrefix("track-sc")) }) {
@@ -136,6 +149,26 @@ extension ConfigParser {
             guard exactly(1, " <format>") else { return }
             rule.value = words[2]
             guard format(words[2]) else { return }
+        case .setVar, .setVarFmt, .unsetVar:
+            do throws(SampleError) { _ = try VariableName(parsing: variable!) } catch {
+                fail("\(error.description).")
+                return
+            }
+            rule.name = variable!
+            if action == .unsetVar {
+                guard exactly(0, "") else { return }
+            } else {
+                guard exactly(1, action == .setVar ? " <expr>" : " <format>") else { return }
+                rule.value = words[2]
+                if action == .setVarFmt {
+                    guard format(words[2]) else { return }
+                } else {
+                    do throws(SampleError) { _ = try SampleExpression.parse(words[2]) } catch {
+                        fail("failed to parse sample expression <\(words[2])> : \(error.description).")
+                        return
+                    }
+                }
+            }
         case .setStatus:
             guard argc >= 3, let code = Int(words[2]), (100...999).contains(code) else {
                 fail("expects an integer status code between 100 and 999.")

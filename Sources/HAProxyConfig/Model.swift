@@ -544,6 +544,8 @@ public struct HTTPRequestRule: Sendable, Hashable {
         case setMethod = "set-method", setStatus = "set-status"
         case replacePath = "replace-path", replacePathQ = "replace-pathq", replaceURI = "replace-uri"
         case redirect, `return`, auth, tarpit
+        /// `set-var(NAME) EXPR`, `set-var-fmt(NAME) FMT`, `unset-var(NAME)` (the name in `name`).
+        case setVar = "set-var", setVarFmt = "set-var-fmt", unsetVar = "unset-var"
     }
     public var action: Action
     /// The header name (header actions).

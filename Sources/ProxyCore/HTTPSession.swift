@@ -4,6 +4,7 @@ import HealthChecks
 import Logging
 import HTTP1
 import NIOCore
+import Samples
 import NIOPosix
 
 /// One client connection in `mode http`: parses requests, picks a server, forwards the request
@@ -75,6 +76,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// A tarpitted request's answer, sent when `timeout tarpit` ends.
     private var tarpitReply: (Int, ByteBuffer?)?
     private var responseEdits: (drop: [Int], add: [String])?
+    /// The session's and current transaction's variables (set-var), made by the first rule run.
+    private var variables: VariableStore?
     /// `http-response set-status`: the new status line.
     private var responseStatusLine: ByteBuffer?
 
@@ -315,7 +318,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         var chosen = frontend.defaultBackend
         var edits = HeaderEdits()
         if frontend.hasRequestRules {
+            if variables == nil { variables = VariableStore() }
+            variables!.beginTransaction()
             var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer), userlists: frontend.userlists)
+            view.variables = variables
             switch RuleEngine.route(frontend, &view) {
             case let .stop(verdict, be):
                 backend = be
@@ -798,6 +804,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             if let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty {
                 var view = H1ResponseView(head: bytes.getSlice(at: bytes.readerIndex, length: response.length)!, response: response,
                                           base: responseRuleRecord())
+                variables?.endRequest()
+                view.variables = variables
                 let requestView = H1RequestView(head: currentHead!, request: request, base: view.base)
                 var verdict = RuleEngine.runResponse(backend.rules.response, on: &view, errors: backend.errors, request: requestView)
                 if verdict == nil, backend.name != frontend.name || backend.config.kind != .listen {

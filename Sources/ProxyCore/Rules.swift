@@ -50,6 +50,9 @@ struct CompiledRequestRule {
         case reply(CompiledReply)
         case redirect(CompiledRedirect)
         case auth(realm: String)
+        case setVar(VariableName, SampleExpression)
+        case setVarFmt(VariableName, RuleFormat)
+        case unsetVar(VariableName)
     }
 
     let action: Action
@@ -107,6 +110,17 @@ struct ProxyRules {
                 guard let spec = r.redirect, let c = CompiledRedirect(spec) else { return nil }
                 action = .redirect(c)
             case .auth: action = .auth(realm: r.reason ?? proxy.name)
+            case .setVar, .setVarFmt, .unsetVar:
+                guard let name = try? VariableName(parsing: r.name) else { return nil }
+                if r.action == .unsetVar {
+                    action = .unsetVar(name)
+                } else if r.action == .setVarFmt {
+                    guard let f = RuleFormat(r.value) else { return nil }
+                    action = .setVarFmt(name, f)
+                } else {
+                    guard let text = r.value, let e = try? SampleExpression.parse(text) else { return nil }
+                    action = .setVar(name, e)
+                }
             }
             return CompiledRequestRule(action: action, condition: condition(r.condition))
         }
@@ -290,6 +304,7 @@ struct H1RequestView: RequestView {
     let request: MessageHead
     var base: LogRecord
     var edits = HeaderEdits()
+    var variables: VariableStore?
     var userlists: Userlists?
 
     var receivedMethod: String {
@@ -324,6 +339,7 @@ struct H2RequestView: RequestView {
     let headers: HPACKHeaders
     var base: LogRecord
     var edits = HeaderEdits()
+    var variables: VariableStore?
     var userlists: Userlists?
 
     var receivedMethod: String { headers.first(name: ":method") ?? "" }
@@ -415,6 +431,21 @@ enum RuleEngine {
         }
     }
 
+    /// set-var/set-var-fmt/unset-var.
+    static func applyVariableRule<V: MessageView>(_ action: CompiledRequestRule.Action, to view: V) {
+        guard let vars = view.variables else { return }
+        switch action {
+        case let .setVar(name, expr):
+            if let v = expr.evaluate(view) { vars.set(name, v) }
+        case let .setVarFmt(name, format):
+            vars.set(name, .string(format.render(view.base, view)))
+        case let .unsetVar(name):
+            vars.unset(name)
+        default:
+            return
+        }
+    }
+
     /// Runs `http-response`/`http-after-response` rules on a response. Returns how the response is
     /// replaced (deny: the proxy's 502 or the status given; return/redirect: their reply), nil when
     /// it goes on with `view.edits` and `view.status`.
@@ -439,6 +470,8 @@ enum RuleEngine {
                 view.status = (code, reason ?? HTTPReason.phrase(code))
             case .header, .replace:
                 applyHeaderRule(rule.action, to: &view)
+            case .setVar, .setVarFmt, .unsetVar:
+                applyVariableRule(rule.action, to: view)
             case .tarpit, .auth, .requestLine:
                 continue
             }
@@ -470,6 +503,8 @@ enum RuleEngine {
                               status: 401, termination: ("P", "R"))
             case .header, .replace:
                 applyHeaderRule(rule.action, to: &view)
+            case .setVar, .setVarFmt, .unsetVar:
+                applyVariableRule(rule.action, to: view)
             case let .requestLine(action, regex, format):
                 let value = format.render(view.base, view)
                 if action == .setMethod {
@@ -581,6 +616,7 @@ struct H1ResponseView: ResponseView {
     let response: MessageHead
     var base: LogRecord
     var edits = HeaderEdits()
+    var variables: VariableStore?
     var status: (code: Int, reason: String)?
 
     var receivedStatus: Int { response.status }
@@ -603,6 +639,7 @@ struct H2ResponseView: ResponseView {
     let headers: HPACKHeaders
     var base: LogRecord
     var edits = HeaderEdits()
+    var variables: VariableStore?
     var status: (code: Int, reason: String)?
 
     var receivedStatus: Int { headers.first(name: ":status").flatMap { Int($0) } ?? 0 }

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
+import Samples
 
 /// One client HTTP/2 stream (`bind ... proto h2`): a request balanced on its own (round robin per
 /// request even on one client connection, as HAProxy), carried to an h2 server on a stream of a
@@ -49,6 +50,8 @@ final class H2StreamSession: @unchecked Sendable {
     private var edits = HeaderEdits()
     private var clientNeedsFlush = false
     private var timer = LazyTimer()
+    /// The stream's variables (set-var), made when rules run.
+    private var variables: VariableStore?
     /// What a tarpitted request answers when `timeout tarpit` ends.
     private var tarpitEnd: (() -> Void)?
     private var xlog: ExchangeLog?
@@ -183,7 +186,9 @@ final class H2StreamSession: @unchecked Sendable {
         }
         var chosen = frontend.defaultBackend
         if frontend.hasRequestRules {
+            variables = VariableStore()
             var view = H2RequestView(headers: requestHeaders, base: ruleRecord(), userlists: frontend.userlists)
+            view.variables = variables
             switch RuleEngine.route(frontend, &view) {
             case let .stop(verdict, be):
                 backend = be
@@ -434,6 +439,8 @@ final class H2StreamSession: @unchecked Sendable {
                 var status = h.headers.first(name: ":status").flatMap { Int($0) } ?? 0
                 if status >= 200, let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty {
                     var view = H2ResponseView(headers: h.headers, base: ruleRecord())
+                    variables?.endRequest()
+                    view.variables = variables
                     view.base.backendName = backend.name
                     view.base.serverName = server?.name ?? "<NOSRV>"
                     let requestView = H2RequestView(headers: requestHeaders, base: view.base)

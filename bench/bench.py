@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-WORKLOADS = ["http-keepalive", "http-close", "http-1m", "tcp-bulk", "http-log-stuck", "h2c", "grpc-unary"]
+WORKLOADS = ["http-keepalive", "http-close", "http-1m", "tcp-bulk", "http-log-stuck", "h2c", "grpc-unary", "http-rules"]
 IMPLS = ["direct", "fulcrum", "haproxy"]
 
 
@@ -167,6 +167,7 @@ class Bench:
         # `http-log-stuck`: keep-alive through a frontend whose `option httplog` goes to a unix
         # datagram socket nobody reads (its buffer fills: every further line must be dropped).
         self.log_port = free_port()
+        self.rules_port = free_port()
         self.stuck_path = self.tmp / "stuck-log.sock"
         self.stuck = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.stuck.bind(str(self.stuck_path))
@@ -267,6 +268,20 @@ frontend fe_log
     option httplog
     log {self.stuck_path} local0
     default_backend be_http
+# http-rules: keep-alive with 5 rules (4 http-request, 1 use_backend) and a cookie insert
+frontend fe_rules
+    bind 127.0.0.1:{self.rules_port}
+    acl is_api path_beg /api
+    acl is_static path_end .css .js
+    http-request set-header X-Forwarded-Port %[dst_port]
+    http-request add-header X-Forwarded-Proto http
+    http-request deny if {{ path_beg /admin }} !LOCALHOST
+    http-request set-header X-Route api if is_api
+    use_backend be_rules if !is_static
+    default_backend be_http
+backend be_rules
+    cookie SERVERID insert indirect nocache
+    server nginx 127.0.0.1:{self.nginx_port} cookie s1
 """
 
     def start_proxy(self, impl):
@@ -342,6 +357,7 @@ frontend fe_log
                 row["failed"] = err
                 return row
             port = {"tcp-bulk": self.tcp_port, "http-log-stuck": self.log_port, "h2c": self.h2_port,
+                    "http-rules": self.rules_port,
                     "grpc-unary": self.grpc_port}.get(workload, self.http_port)
         perf = None
         perf_out = self.tmp / f"perf-{impl}-{workload}-{rnd}.txt"

@@ -1123,8 +1123,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         // The rest of the request body cannot be told apart from a next request: close.
         if !requestBodyDone { clientKeepAlive = false }
         let closing = status == 400 || status == 408 || !clientKeepAlive
-        if closing && status != 400 && status != 408 {
-            // haproxy's HTTP/1 layer says so when it closes after its own response.
+        if closing && status != 400 && status != 408 && request.connection.close && request.minorVersion == 1 {
+            // haproxy's HTTP/1 layer answers a client's `Connection: close` in its own responses too.
             context.write(wrapOutboundOut(body.insertingHeaderLine(StaticBuffers.connectionCloseLower)), promise: nil)
         } else {
             context.write(wrapOutboundOut(body), promise: nil)

@@ -360,6 +360,10 @@ public struct Proxy: Sendable, Hashable {
     public var backendSwitches: [BackendSwitchRule] = []
     /// `cookie NAME ...` persistence.
     public var cookie: CookiePersistence?
+    /// `stick-table ...`, `tcp-request ...` and `stick ...` lines (StickModel.swift).
+    public var stickTable: StickTableConfig?
+    public var tcpRequestRules: [TCPRequestRule] = []
+    public var stickRules: [StickRule] = []
     /// Enabled capabilities derived from `kind`.
     public var isFrontend: Bool { kind != .backend }
     public var isBackend: Bool { kind != .frontend }
@@ -530,7 +534,11 @@ public enum HealthCheckProtocol: Sendable, Hashable {
 public struct HTTPRequestRule: Sendable, Hashable {
     public enum Action: String, Sendable, Hashable {
         case set = "set-header", add = "add-header", del = "del-header", allow, deny
+        /// `track-scN`, `sc-inc-gpc0(N)`, `sc-set-gpt0(N)`: the action is in `counter`.
+        case stickCounter = "track-sc"
     }
+    /// The stick counter action of a `.stickCounter` rule.
+    public var counter: StickCounterAction?
     public var action: Action
     /// The header name (header actions).
     public var name: String

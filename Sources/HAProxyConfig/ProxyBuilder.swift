@@ -146,6 +146,12 @@ extension ConfigParser {
         case "enabled": current!.proxy.disabled = false
         case "http-request" where ["set-header", "add-header", "del-header", "allow", "deny"].contains(arg(1) ?? ""):
             parseHTTPRequestRule(words)
+        case "http-request" where (arg(1) ?? "").hasPrefix("track-sc") || (arg(1) ?? "").hasPrefix("sc-inc-gpc0")
+            || (arg(1) ?? "").hasPrefix("sc-inc-gpc1") || (arg(1) ?? "").hasPrefix("sc-set-gpt0"):
+            parseHTTPRequestCounterRule(words)
+        case "stick-table": parseStickTable(words)
+        case "tcp-request": parseTCPRequest(words)
+        case "stick": parseStick(words, backendCapability: backendCap)
         case "acl":
             parseACL(words)
         case "cookie":

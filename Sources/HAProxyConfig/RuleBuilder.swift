@@ -154,6 +154,8 @@ extension ConfigParser {
         var rule = HTTPRequestRule(action: action, location: location)
         var rest: ArraySlice<String>
         switch action {
+        case .stickCounter:
+            return parseHTTPRequestCounterRule(words)  // StickBuilder.swift
         case .allow:
             rest = words[2...]
         case .deny:

@@ -29,6 +29,8 @@ public final class FrontendRuntime: @unchecked Sendable {
     let switches: [(backend: BackendRuntime, condition: CompiledCondition?)]
     /// True when requests go through rules (or may change backend) before their server is chosen.
     let hasRequestRules: Bool
+    /// Stick counters (nil when the configuration has no stick table).
+    let stick: FrontendStick?
     /// The HTTP settings with each backend `use_backend` can choose (the default's are `http`).
     private let httpByBackend: [ObjectIdentifier: HTTPSettings]
 
@@ -52,7 +54,8 @@ public final class FrontendRuntime: @unchecked Sendable {
         var httpKeepAlive: TimeAmount?
     }
 
-    init(config: Proxy, defaultBackend: BackendRuntime?, backends: [String: BackendRuntime], global: GlobalSettings) {
+    init(config: Proxy, defaultBackend: BackendRuntime?, backends: [String: BackendRuntime], global: GlobalSettings,
+         tables: StickTables = .none) {
         self.config = config
         self.name = config.name
         self.defaultBackend = defaultBackend
@@ -62,7 +65,8 @@ public final class FrontendRuntime: @unchecked Sendable {
         uniqueIDFormat = config.uniqueIDFormat.flatMap { try? LogFormat.compile($0, httpMode: config.mode == .http) }
         uniqueIDHeader = uniqueIDFormat == nil ? nil : config.uniqueIDHeader
         http = Self.settings(config, defaultBackend?.config, global)
-        rules = ProxyRules(config)
+        rules = ProxyRules(config, tables: tables)
+        stick = tables.isEmpty ? nil : FrontendStick(config, tables: tables)
         switches = rules.switches.compactMap { s in backends[s.backend].map { ($0, s.condition) } }
         var byBackend: [ObjectIdentifier: HTTPSettings] = [:]
         for (be, _) in switches where byBackend[ObjectIdentifier(be)] == nil {

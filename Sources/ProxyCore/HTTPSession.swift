@@ -71,6 +71,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// Cookie persistence of the current exchange (backends with `cookie`).
     private var cookieX: CookieExchange?
     private var responseEdits: (drop: [Int], add: [String])?
+    /// Stick counters of the connection and of the current request, and the stick rules'
+    /// decision for it (nil without stick tables / `stick` rules: StickCounters.swift).
+    private var stickSession: StickSession?
+    private var stickStream: StickStream?
+    private var stickX: StickExchange?
 
     private var clientNeedsFlush = false
     private var serverNeedsFlush = false
@@ -121,6 +126,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         timer.cancel()
         lastConnection = nil
         loopContext.removeSession(self)
+        stickStream?.end()
+        stickSession?.end()
         self.context = nil
     }
 
@@ -149,6 +156,16 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func start(context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
+        if let stick = frontend.stick {
+            // `tcp-request connection` rules: a rejected connection is closed without a word.
+            let session = StickSession(stick)
+            stickSession = session
+            guard session.accept(client: context.channel.remoteAddress, local: context.channel.localAddress) else {
+                phase = .closed
+                context.close(promise: nil)
+                return
+            }
+        }
         loopContext.addSession(self)
         clientAddress = context.channel.remoteAddress
         localPort = context.channel.localAddress?.port
@@ -307,8 +324,18 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         timer.disarm()
         var chosen = frontend.defaultBackend
         var edits = HeaderEdits()
+        if let session = stickSession {
+            stickStream?.end()
+            let stream = session.stream()
+            stickStream = stream
+            guard stream.beginHTTPRequest(base: ruleRecord(headBuffer)) else {
+                // `tcp-request content reject`: the connection closes without a response.
+                closeClient()
+                return
+            }
+        }
         if frontend.hasRequestRules {
-            var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer))
+            var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer), stick: stickStream)
             switch RuleEngine.route(frontend, &view) {
             case let .deny(status, be):
                 backend = be
@@ -328,6 +355,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 if !rewritten.isEmpty { edits.apply(.add, name: "Cookie", lowercasedName: "cookie", value: rewritten) }
             }
             cookieX = x
+        }
+        stickX = nil
+        if let be = chosen, let stick = be.stick {
+            var base = ruleRecord(headBuffer)
+            base.backendName = be.name
+            let view = H1RequestView(head: headBuffer, request: request, base: base, edits: edits, stick: stickStream)
+            let (server, stores) = stick.evaluate(view)
+            stickX = StickExchange(server: server, stores: stores)
         }
         if !frontend.switches.isEmpty { settings = frontend.http(with: chosen) }
         serverReusable = !settings.closeServerSide
@@ -423,6 +458,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             // The cookie's server when it can serve; else balanced, and the log says `D`.
             assignment = backend.assign(server: i, loop: context.eventLoop)
             if assignment == nil { cookieX!.requestFlag = "D" }
+        }
+        if assignment == nil, avoid == nil, let i = stickX?.server {
+            // `stick match|on`: the server the key stuck to, while it can serve.
+            assignment = backend.assign(server: i, loop: context.eventLoop)
         }
         if assignment == nil {
             let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
@@ -772,6 +811,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             }
             responseHeadDone = true
             responseStarted = true
+            if let stream = stickStream {
+                stream.response(status: response.status)
+                if let x = stickX, let server, let stick = backend?.stick { stick.store(x.stores, server: server.index) }
+                stickX = nil
+            }
             if xlog != nil { noteResponseHead(bytes) }
             responseFraming = HTTP1Parser.responseFraming(response, requestMethod: requestMethod)
             if !HTTP1Parser.responseAllowsReuse(response) || responseFraming == .untilClose { serverReusable = false }
@@ -930,6 +974,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func finishExchange() {
         logExchange(("-", "-"))
+        if stickStream != nil { stickStream!.end(); stickStream = nil }
         flushAll()
         setReuser(clientKeepAlive)
         if let connection {
@@ -996,6 +1041,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func sendError(_ status: Int, termination: (Character, Character)? = nil) {
         let errors = backend?.errors ?? frontend.errors
         abortServerSide()
+        if let stream = stickStream {
+            stream.response(status: status)
+            stream.end()
+            stickStream = nil
+        }
         let body = errors.response(status)
         if xlog != nil {
             xlog!.status = status

@@ -12,6 +12,8 @@ struct CompiledRequestRule {
                     samples: [(String, SampleExpression)])
         case allow
         case deny(Int)
+        /// `track-scN`, `sc-inc-gpc0(N)`, `sc-set-gpt0(N)` (StickCounters.swift).
+        case counter(CompiledCounterAction?)
     }
 
     let action: Action
@@ -25,7 +27,7 @@ struct ProxyRules {
     /// `use_backend` in order: the backend's name and the condition (nil = always).
     let switches: [(backend: String, condition: CompiledCondition?)]
 
-    init(_ proxy: Proxy) {
+    init(_ proxy: Proxy, tables: StickTables = .none) {
         var acls: [String: [ACLTerm]] = [:]
         for a in proxy.acls {
             // Parsed once at load already (errors there stop the start); failures cannot happen here.
@@ -42,6 +44,7 @@ struct ProxyRules {
             switch r.action {
             case .allow: action = .allow
             case .deny: action = .deny(r.status ?? 403)
+            case .stickCounter: action = .counter(r.counter.flatMap { CompiledCounterAction($0, proxy: proxy.name, tables: tables, http: true) })
             case .set, .add, .del:
                 let format = r.value.flatMap { try? LogFormat.compile($0, httpMode: true) }
                 let samples: [(String, SampleExpression)] = format?.tokens.compactMap { token in
@@ -85,6 +88,8 @@ struct HeaderEdits {
 protocol RequestView: SampleSource {
     var base: LogRecord { get set }
     var edits: HeaderEdits { get set }
+    /// The request's stick counters (nil without stick tables).
+    var stick: StickStream? { get }
     var method: String { get }
     /// The request target as received (origin form, or absolute for h2's `:scheme://:authority:path`).
     var target: String { get }
@@ -196,11 +201,13 @@ extension RequestView {
 
     func fetch(_ name: String, _ args: [String]) -> SampleValue? {
         if let v = values(name, args, all: false) { return v.first }
+        if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v }
         return LogSampleSource(record: base, tls: false).fetch(name, args)
     }
 
     func fetchAll(_ name: String, _ args: [String]) -> [SampleValue] {
         if let v = values(name, args, all: true) { return v }
+        if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v.map { [$0] } ?? [] }
         return LogSampleSource(record: base, tls: false).fetch(name, args).map { [$0] } ?? []
     }
 }
@@ -211,6 +218,7 @@ struct H1RequestView: RequestView {
     let request: MessageHead
     var base: LogRecord
     var edits = HeaderEdits()
+    var stick: StickStream?
 
     var method: String {
         head.getString(at: head.readerIndex, length: request.methodEnd) ?? ""
@@ -244,6 +252,7 @@ struct H2RequestView: RequestView {
     let headers: HPACKHeaders
     var base: LogRecord
     var edits = HeaderEdits()
+    var stick: StickStream?
 
     var method: String { headers.first(name: ":method") ?? "" }
     var target: String { headers.first(name: ":path") ?? "/" }
@@ -283,6 +292,8 @@ enum RuleEngine {
                 return nil
             case .deny(let status):
                 return status
+            case .counter(let action):
+                if let action, let stick = view.stick { stick.perform(action, source: view) }
             case let .header(action, name, lowercasedName, format, samples):
                 var value: String?
                 if let format {

@@ -47,6 +47,9 @@ final class H2StreamSession: @unchecked Sendable {
     private var responseEnded = false
     /// What the `http-request` header rules did to the request.
     private var edits = HeaderEdits()
+    /// The request's stick counters and the `stick` rules' decision (nil without stick tables).
+    private var stickStream: StickStream?
+    private var stickX: StickExchange?
     private var clientNeedsFlush = false
     private var timer = LazyTimer()
     private var xlog: ExchangeLog?
@@ -179,8 +182,17 @@ final class H2StreamSession: @unchecked Sendable {
             }
         }
         var chosen = frontend.defaultBackend
+        if let session = connection.stickSession {
+            let stream = session.stream()
+            stickStream = stream
+            guard stream.beginHTTPRequest(base: ruleRecord()) else {
+                // `tcp-request content reject`: the stream is refused without a response.
+                resetClient(.refusedStream)
+                return
+            }
+        }
         if frontend.hasRequestRules {
-            var view = H2RequestView(headers: requestHeaders, base: ruleRecord())
+            var view = H2RequestView(headers: requestHeaders, base: ruleRecord(), stick: stickStream)
             switch RuleEngine.route(frontend, &view) {
             case let .deny(status, be):
                 backend = be
@@ -196,6 +208,12 @@ final class H2StreamSession: @unchecked Sendable {
             return
         }
         self.backend = backend
+        if let stick = backend.stick {
+            var base = ruleRecord()
+            base.backendName = backend.name
+            let (server, stores) = stick.evaluate(H2RequestView(headers: requestHeaders, base: base, edits: edits, stick: stickStream))
+            stickX = StickExchange(server: server, stores: stores)
+        }
         assignServer(avoid: nil)
     }
 
@@ -209,7 +227,9 @@ final class H2StreamSession: @unchecked Sendable {
         guard let backend else { return }
         if avoid != nil { xlog?.redispatched = true }
         let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
-        switch backend.assign(key: key, avoid: avoid, loop: eventLoop) {
+        // `stick match|on`: the server the key stuck to, while it can serve.
+        let stuck = avoid == nil ? stickX?.server.flatMap { backend.assign(server: $0, loop: eventLoop) } : nil
+        switch stuck ?? backend.assign(key: key, avoid: avoid, loop: eventLoop) {
         case .server(let s):
             xlog?.assigned = true
             server = s
@@ -465,6 +485,11 @@ final class H2StreamSession: @unchecked Sendable {
 
     private func noteResponseHead(_ headers: HPACKHeaders, status: Int) {
         server?.observe(TrafficEvent.forStatus(status))
+        if let stream = stickStream {
+            stream.response(status: status)
+            if let x = stickX, let server, let stick = backend?.stick { stick.store(x.stores, server: server.index) }
+            stickX = nil
+        }
         guard xlog != nil else { return }
         xlog!.responseHead = .now()
         xlog!.status = status
@@ -495,6 +520,7 @@ final class H2StreamSession: @unchecked Sendable {
         phase = .done
         upstream = nil
         releaseServer()
+        stickStream?.end()
         flush()
     }
 
@@ -510,6 +536,7 @@ final class H2StreamSession: @unchecked Sendable {
         guard phase != .done else { return }
         if phase != .waitingHeaders { logExchange(termination) }
         phase = .done
+        stickStream?.end()
         timer.cancel()
         if let waiter, let backend {
             self.waiter = nil
@@ -522,6 +549,7 @@ final class H2StreamSession: @unchecked Sendable {
 
     private func resetClient(_ code: HTTP2ErrorCode) {
         phase = .done
+        stickStream?.end()
         timer.cancel()
         upstream?.cancel()
         upstream = nil
@@ -537,6 +565,10 @@ final class H2StreamSession: @unchecked Sendable {
         if xlog != nil {
             xlog!.status = status
             xlog!.bytesOut += Int64(H2Translate.htxSize(headers, startLine: 8 + 3) + body.readableBytes)
+        }
+        if let stream = stickStream {
+            stream.response(status: status)
+            stream.end()
         }
         logExchange(termination ?? HTTPSession.termination(forError: status))
         phase = .done

@@ -67,7 +67,7 @@ let package = Package(
         .target(name: "VRRPCLI", dependencies: ["KeepalivedConfig", "VRRPDaemon"]),
         .executableTarget(name: "fulcrum-vrrp", dependencies: ["VRRPCLI"]),
 
-        .testTarget(name: "HAProxyConfigTests", dependencies: ["HAProxyConfig"]),
+        .testTarget(name: "HAProxyConfigTests", dependencies: ["HAProxyConfig", "Stickiness"]),
         .testTarget(name: "BalancingTests", dependencies: ["Balancing"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "HealthChecksTests", dependencies: ["HealthChecks", "HAProxyConfig"]),

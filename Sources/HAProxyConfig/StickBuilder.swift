@@ -279,6 +279,10 @@ extension ConfigParser {
             alert("tcp-request \(what) is not allowed because \(p.kind.rawValue) \(p.name) is not a frontend")
             return
         }
+        if !p.isFrontend {
+            alert("'tcp-request content' in a backend is not yet supported by Fulcrum (comes with the TCP rules work); it is in frontends and listens.")
+            return
+        }
         guard words.count >= 3 else {
             alert("'tcp-request \(what)' expects \(Self.tcpRequestActions) in \(label) (got '').")
             return

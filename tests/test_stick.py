@@ -132,7 +132,12 @@ def connection_outcomes(port, n, mode):
     """n connections one after the other: 'served' (a response / the echo) or 'closed' (no byte)."""
     out = []
     for i in range(n):
-        c = Client(port, timeout=5)
+        try:
+            c = Client(port, timeout=5)
+        except ConnectionResetError:
+            # Rejected (with a reset) before connect() even returned.
+            out.append("closed")
+            continue
         try:
             if mode == "http":
                 c.send(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -140,6 +145,8 @@ def connection_outcomes(port, n, mode):
                 c.send(b"hello\n")
             data = c.read_until_close(5)
             out.append("served" if data else "closed")
+        except (ConnectionResetError, BrokenPipeError):
+            out.append("closed")
         finally:
             c.close()
     return out
@@ -149,7 +156,7 @@ def connection_outcomes(port, n, mode):
 def test_connection_rate_limit_rejects_without_a_response(differ, mode):
     """`tcp-request connection track-sc0 src` + `reject if { sc_conn_rate(0) gt 3 }`: the 4th and later
     connections within the period are closed without a byte (http and tcp mode)."""
-    def run(env, impl):
+    def run(env, impl, mode):
         handler = http_handler(echo_responder) if mode == "http" else tcp_name_handler
         srv = env.backend(handler, name="s1")
         port = free_port()
@@ -163,7 +170,7 @@ def test_connection_rate_limit_rejects_without_a_response(differ, mode):
 
     def check(result):
         assert result["outcomes"] == ["served"] * 3 + ["closed"] * 4, result
-    differ(run, check)
+    differ(run, check, mode=mode)
 
 
 def tcp_name_handler(conn):
@@ -260,6 +267,45 @@ def test_tcp_content_tracking_and_unstored_data(differ):
     def check(result):
         assert [s for s, _ in result["requests"]] == [200, 200, 200, 403, 403], result
     differ(run, check)
+
+
+@pytest.mark.parametrize("mode", ["http", "tcp"])
+def test_counters_in_log_format(differ, mode):
+    """`%[sc0_*]`, `%[sc_*(N)]` and `%[src_*]` in a log-format show the counters as they are when the
+    line is written (before the request's own tracking is released)."""
+    from test_logging import SyslogReceiver
+
+    def run(env, impl, mode):
+        handler = http_handler(echo_responder) if mode == "http" else tcp_name_handler
+        srv = env.backend(handler, name="s1")
+        syslog = SyslogReceiver()
+        try:
+            port = free_port()
+            track = "http-request track-sc0 src" if mode == "http" else "tcp-request connection track-sc0 src"
+            fmt = ("%[sc0_http_req_cnt]/%[sc_http_err_cnt(0)]/%[sc0_conn_cur]/%[src_conn_cnt]/%[sc0_tracked]/%[sc1_tracked]"
+                   if mode == "http" else "%[sc0_conn_cur]/%[sc0_conn_cnt]/%[src_conn_cur]/%[sc_conn_rate(0)]")
+            text = http_cfg(port, [srv.port], mode=mode, frontend_extra=f"""
+                log 127.0.0.1:{syslog.port} format raw local0
+                log-format "{fmt}"
+                stick-table type ip size 1k store http_req_cnt,http_err_cnt,conn_cur,conn_cnt,conn_rate(10s)
+                {track}
+            """)
+            env.proxy(impl, text, port, name=f"lg-{impl}")
+            if mode == "http":
+                for path in ["/", "/nf", "/"]:
+                    http_get(port, path)
+                    syslog.collect(len(syslog.lines) + 1)
+            else:
+                for _ in range(3):
+                    connection_outcomes(port, 1, "tcp")
+                    syslog.collect(len(syslog.lines) + 1)
+            return {"lines": [l.strip() for l in syslog.lines]}
+        finally:
+            syslog.close()
+
+    def check(result):
+        assert len(result["lines"]) == 3, result
+    differ(run, check, mode=mode)
 
 
 # --------------------------------------------------------------------------
@@ -370,7 +416,7 @@ def test_stick_on_src_keeps_clients_on_their_server_and_moves_them_when_it_goes_
     client address stays on the server it first got (round robin alone would alternate); when that
     server fails its checks the client is balanced to the other one and stored there, so it stays
     there after the first server comes back."""
-    def run(env, impl):
+    def run(env, impl, mode):
         handler = switch_tcp_handler if mode == "tcp" else switch_http_handler
         servers = [Switchable(n, handler) for n in ("a", "b")]
         try:
@@ -411,7 +457,7 @@ backend be
         assert result["again"] == [x for x in result["first"] for _ in range(2)], result
         assert result["moved"] == ["b", "b", "b", "b"], result
         assert result["back"] == ["b", "b", "b", "b"], result
-    differ(run, check)
+    differ(run, check, mode=mode)
 
 
 def test_stick_match_and_store_request_by_header(differ):

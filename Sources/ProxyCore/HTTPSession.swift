@@ -1041,11 +1041,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func sendError(_ status: Int, termination: (Character, Character)? = nil) {
         let errors = backend?.errors ?? frontend.errors
         abortServerSide()
-        if let stream = stickStream {
-            stream.response(status: status)
-            stream.end()
-            stickStream = nil
-        }
+        stickStream?.response(status: status)
         let body = errors.response(status)
         if xlog != nil {
             xlog!.status = status
@@ -1059,6 +1055,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             }
             logExchange(termination ?? Self.termination(forError: status))
         }
+        if stickStream != nil { stickStream!.end(); stickStream = nil }
         context.write(wrapOutboundOut(body), promise: nil)
         clientNeedsFlush = true
         responseStarted = true
@@ -1169,6 +1166,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                                       local: context?.channel.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
         LogSampleSource.fill(&record, logger.sampleExpressions)
+        stickStream?.fillLog(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
         logger.log(record, isError: isError)
         if !asap { xlog!.endExchange(at: now) }

@@ -216,6 +216,16 @@ final class StickStream {
 
     deinit { end() }
 
+    /// The stick fetches of a log format, as the request's counters are when the line is built.
+    func fillLog(_ record: inout LogRecord, _ expressions: [(String, SampleExpression)]) {
+        guard !expressions.isEmpty else { return }
+        var source: StickRuleRunner.Source?
+        for (text, expr) in expressions where StickFetches.arity[expr.fetch.name] != nil {
+            if source == nil { source = StickRuleRunner.Source(base: record, slots: slots, tables: config.tables) }
+            if let v = expr.evaluate(source!) { record.samples[text] = v.text }
+        }
+    }
+
     /// A stick fetch (`sc*_`, `src_*`, `table_*`) for a rule of `proxy`; nil when not one (or no value).
     func fetch(_ name: String, _ args: [String], client: String?, proxy: String) -> SampleValue?? {
         StickFetching.fetch(name, args, slots: slots, tables: config.tables, client: client, proxy: proxy)

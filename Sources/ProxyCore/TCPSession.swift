@@ -330,6 +330,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         r.tt = ExchangeLog.ms(x.accept, now)
         logger.fillCounters(&r, frontend: frontend, backend: backend, server: server, leaving: true)
         LogSampleSource.fill(&r, logger.sampleExpressions)
+        stickStream?.fillLog(&r, logger.sampleExpressions)
         logger.log(r, isError: termination.0 != "-")
     }
 

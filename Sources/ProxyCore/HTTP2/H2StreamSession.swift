@@ -566,11 +566,9 @@ final class H2StreamSession: @unchecked Sendable {
             xlog!.status = status
             xlog!.bytesOut += Int64(H2Translate.htxSize(headers, startLine: 8 + 3) + body.readableBytes)
         }
-        if let stream = stickStream {
-            stream.response(status: status)
-            stream.end()
-        }
+        stickStream?.response(status: status)
         logExchange(termination ?? HTTPSession.termination(forError: status))
+        stickStream?.end()
         phase = .done
         timer.cancel()
         upstream?.cancel()
@@ -598,6 +596,7 @@ final class H2StreamSession: @unchecked Sendable {
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
         if serverReleased { record.srvConn = max(0, record.srvConn - 1) }
         LogSampleSource.fill(&record, logger.sampleExpressions)
+        stickStream?.fillLog(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
         logger.log(record, isError: isError)
     }

@@ -17,7 +17,9 @@ let package = Package(
     ],
     targets: [
         // L1: haproxy.cfg -> validated model. Pure Swift, no NIO.
-        .target(name: "HAProxyConfig", dependencies: ["Logging", "Samples"]),
+        .target(name: "HAProxyConfig", dependencies: ["Logging", "Samples", "Stickiness"]),
+        // L1: stick tables (keys, counters, frequency counters, expiry, size). Pure Swift.
+        .target(name: "Stickiness"),
         // L1: balance algorithms over plain indices and weights. Pure Swift.
         .target(name: "Balancing"),
         // L2: server health state machine, check evaluation and HAProxy's messages. Pure Swift.
@@ -36,7 +38,7 @@ let package = Package(
         .target(
             name: "ProxyCore",
             dependencies: [
-                "HAProxyConfig", "Balancing", "HTTP1", "HealthChecks", "Logging", "Samples",
+                "HAProxyConfig", "Balancing", "HTTP1", "HealthChecks", "Logging", "Samples", "Stickiness",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -65,12 +67,13 @@ let package = Package(
         .target(name: "VRRPCLI", dependencies: ["KeepalivedConfig", "VRRPDaemon"]),
         .executableTarget(name: "fulcrum-vrrp", dependencies: ["VRRPCLI"]),
 
-        .testTarget(name: "HAProxyConfigTests", dependencies: ["HAProxyConfig"]),
+        .testTarget(name: "HAProxyConfigTests", dependencies: ["HAProxyConfig", "Stickiness"]),
         .testTarget(name: "BalancingTests", dependencies: ["Balancing"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "HealthChecksTests", dependencies: ["HealthChecks", "HAProxyConfig"]),
         .testTarget(name: "LoggingTests", dependencies: ["Logging"]),
         .testTarget(name: "SamplesTests", dependencies: ["Samples"]),
+        .testTarget(name: "StickinessTests", dependencies: ["Stickiness"]),
         .testTarget(name: "KeepalivedConfigTests", dependencies: ["KeepalivedConfig", "VRRPCLI"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
         .testTarget(name: "FulcrumCLITests", dependencies: ["FulcrumCLI"]),

@@ -122,6 +122,8 @@ extension ConfigParser {
         }
 
         switch action {
+        case .stickCounter:
+            return  // `http-request track-sc*` & co go to parseHTTPRequestCounterRule (StickBuilder.swift)
         case .allow:
             if argc > 2 { rest = words[2...] }
         case .set, .add, .del:

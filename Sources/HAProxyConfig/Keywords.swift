@@ -71,10 +71,9 @@ public enum Keywords {
         func alert(_ keys: [String], _ work: String) { for k in keys { m[k] = .notYet(work: work) } }
         alert(["use-server", "monitor fail"], "content switching")
         alert(["http-error", "errorloc", "errorloc302", "errorloc303"], "HTTP rules")
-        alert(["tcp-request", "tcp-response"], "TCP rules")
+        alert(["tcp-response"], "TCP rules")
         alert(["option persist", "force-persist", "ignore-persist", "persist rdp-cookie",
                "option prefer-last-server"], "persistence")
-        alert(["stick-table", "stick", "stick match", "stick on", "stick store-request", "stick store-response"], "stick tables")
         alert(["stats enable", "stats uri", "stats auth", "stats admin", "stats refresh", "stats realm",
                "stats hide-version", "stats show-desc", "stats show-legends", "stats show-modules",
                "stats show-node", "stats scope", "stats http-request", "stats"], "stats page")

@@ -367,6 +367,10 @@ public struct Proxy: Sendable, Hashable {
     public var backendSwitches: [BackendSwitchRule] = []
     /// `cookie NAME ...` persistence.
     public var cookie: CookiePersistence?
+    /// `stick-table ...`, `tcp-request ...` and `stick ...` lines (StickModel.swift).
+    public var stickTable: StickTableConfig?
+    public var tcpRequestRules: [TCPRequestRule] = []
+    public var stickRules: [StickRule] = []
     /// Enabled capabilities derived from `kind`.
     public var isFrontend: Bool { kind != .backend }
     public var isBackend: Bool { kind != .frontend }
@@ -546,7 +550,11 @@ public struct HTTPRequestRule: Sendable, Hashable {
         case redirect, `return`, auth, tarpit
         /// `set-var(NAME) EXPR`, `set-var-fmt(NAME) FMT`, `unset-var(NAME)` (the name in `name`).
         case setVar = "set-var", setVarFmt = "set-var-fmt", unsetVar = "unset-var"
+        /// `track-scN`, `sc-inc-gpc0(N)`, `sc-set-gpt0(N)`: the action is in `counter`.
+        case stickCounter = "track-sc"
     }
+    /// The stick counter action of a `.stickCounter` rule.
+    public var counter: StickCounterAction?
     public var action: Action
     /// The header name (header actions).
     public var name: String

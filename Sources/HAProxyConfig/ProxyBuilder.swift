@@ -144,6 +144,9 @@ extension ConfigParser {
             }
         case "disabled": current!.proxy.disabled = true
         case "enabled": current!.proxy.disabled = false
+        case "http-request" where (arg(1) ?? "").hasPrefix("track-sc") || (arg(1) ?? "").hasPrefix("sc-inc-gpc0")
+            || (arg(1) ?? "").hasPrefix("sc-inc-gpc1") || (arg(1) ?? "").hasPrefix("sc-set-gpt0"):
+            parseHTTPRequestCounterRule(words)
         case "http-request":
             parseHTTPRule(words, set: .request)
         case "http-response":
@@ -154,6 +157,9 @@ extension ConfigParser {
             parseRedirectLine(words)
         case "monitor-uri":
             parseMonitorURI(words, frontendCapability: frontendCap)
+        case "stick-table": parseStickTable(words)
+        case "tcp-request": parseTCPRequest(words)
+        case "stick": parseStick(words, backendCapability: backendCap)
         case "acl":
             parseACL(words)
         case "cookie":

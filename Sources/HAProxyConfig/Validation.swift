@@ -20,6 +20,7 @@ extension ConfigParser {
     }
 
     mutating func validate() {
+        validateStickiness()
         // Duplicate names per capability.
         var frontNames: [String: ProxyState] = [:]
         var backNames: [String: ProxyState] = [:]

@@ -76,6 +76,8 @@ public final class BackendRuntime: @unchecked Sendable {
     let rules: ProxyRules
     /// `cookie NAME insert|rewrite|prefix ...` (servers carry their `cookie VALUE`).
     let cookie: CookiePersistence?
+    /// `stick on|match|store-request` (nil without).
+    let stick: BackendStick?
     /// 16 for dynamic algorithms (weights can ramp), 1 for static and hash ones.
     let weightScale: Int
     private let lock = NIOLock()
@@ -86,13 +88,14 @@ public final class BackendRuntime: @unchecked Sendable {
     /// Effective `maxconn` per server (ramped by `slowstart`); 0 = unlimited.
     private var maxconn: [Int]
 
-    init(config: Proxy, servers: [ServerRuntime]) {
+    init(config: Proxy, servers: [ServerRuntime], tables: StickTables = .none) {
         self.config = config
         self.name = config.name
         self.servers = servers
         self.errors = ErrorResponses(overrides: config.errorFiles)
         self.retryPolicy = config.mode == .http ? RetryPolicy(directives: config.directives) : RetryPolicy()
-        self.rules = ProxyRules(config)
+        self.rules = ProxyRules(config, tables: tables)
+        self.stick = BackendStick(config, tables: tables)
         self.cookie = config.cookie
         self.served = Array(repeating: 0, count: servers.count)
         self.maxconn = servers.map(\.config.maxconn)

@@ -31,6 +31,8 @@ public final class FrontendRuntime: @unchecked Sendable {
     let hasRequestRules: Bool
     /// `userlist` sections (for `http_auth()`), nil when there are none.
     let userlists: Userlists?
+    /// Stick counters (nil when the configuration has no stick table).
+    let stick: FrontendStick?
     /// The HTTP settings with each backend `use_backend` can choose (the default's are `http`).
     private let httpByBackend: [ObjectIdentifier: HTTPSettings]
 
@@ -55,7 +57,7 @@ public final class FrontendRuntime: @unchecked Sendable {
     }
 
     init(config: Proxy, defaultBackend: BackendRuntime?, backends: [String: BackendRuntime], global: GlobalSettings,
-         userlists: Userlists? = nil) {
+         userlists: Userlists? = nil, tables: StickTables = .none) {
         self.userlists = userlists
         self.config = config
         self.name = config.name
@@ -66,7 +68,8 @@ public final class FrontendRuntime: @unchecked Sendable {
         uniqueIDFormat = config.uniqueIDFormat.flatMap { try? LogFormat.compile($0, httpMode: config.mode == .http) }
         uniqueIDHeader = uniqueIDFormat == nil ? nil : config.uniqueIDHeader
         http = Self.settings(config, defaultBackend?.config, global)
-        rules = ProxyRules(config)
+        rules = ProxyRules(config, tables: tables)
+        stick = tables.isEmpty ? nil : FrontendStick(config, tables: tables)
         switches = rules.switches.compactMap { s in backends[s.backend].map { ($0, s.condition) } }
         var byBackend: [ObjectIdentifier: HTTPSettings] = [:]
         for (be, _) in switches where byBackend[ObjectIdentifier(be)] == nil {

@@ -80,6 +80,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var variables: VariableStore?
     /// `http-response set-status`: the new status line.
     private var responseStatusLine: ByteBuffer?
+    /// Stick counters of the connection and of the current request, and the stick rules'
+    /// decision for it (nil without stick tables / `stick` rules: StickCounters.swift).
+    private var stickSession: StickSession?
+    private var stickStream: StickStream?
+    private var stickX: StickExchange?
 
     private var clientNeedsFlush = false
     private var serverNeedsFlush = false
@@ -130,6 +135,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         timer.cancel()
         lastConnection = nil
         loopContext.removeSession(self)
+        stickStream?.end()
+        stickSession?.end()
         self.context = nil
     }
 
@@ -158,6 +165,16 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func start(context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
+        if let stick = frontend.stick {
+            // `tcp-request connection` rules: a rejected connection is closed without a word.
+            let session = StickSession(stick)
+            stickSession = session
+            guard session.accept(client: context.channel.remoteAddress, local: context.channel.localAddress) else {
+                phase = .closed
+                context.close(promise: nil)
+                return
+            }
+        }
         loopContext.addSession(self)
         clientAddress = context.channel.remoteAddress
         localPort = context.channel.localAddress?.port
@@ -317,10 +334,21 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         timer.disarm()
         var chosen = frontend.defaultBackend
         var edits = HeaderEdits()
+        if let session = stickSession {
+            stickStream?.end()
+            let stream = session.stream()
+            stickStream = stream
+            guard stream.beginHTTPRequest(base: ruleRecord(headBuffer)) else {
+                // `tcp-request content reject`: the connection closes without a response.
+                closeClient()
+                return
+            }
+        }
         if frontend.hasRequestRules {
             if variables == nil { variables = VariableStore() }
             variables!.beginTransaction()
-            var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer), userlists: frontend.userlists)
+            var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer), userlists: frontend.userlists,
+                                     stick: stickStream)
             view.variables = variables
             switch RuleEngine.route(frontend, &view) {
             case let .stop(verdict, be):
@@ -341,6 +369,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 if !rewritten.isEmpty { edits.apply(.add, name: "Cookie", lowercasedName: "cookie", value: rewritten) }
             }
             cookieX = x
+        }
+        stickX = nil
+        if let be = chosen, let stick = be.stick {
+            var base = ruleRecord(headBuffer)
+            base.backendName = be.name
+            let view = H1RequestView(head: headBuffer, request: request, base: base, edits: edits, stick: stickStream)
+            let (server, stores) = stick.evaluate(view)
+            stickX = StickExchange(server: server, stores: stores)
         }
         if !frontend.switches.isEmpty { settings = frontend.http(with: chosen) }
         serverReusable = !settings.closeServerSide
@@ -453,6 +489,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             // The cookie's server when it can serve; else balanced, and the log says `D`.
             assignment = backend.assign(server: i, loop: context.eventLoop)
             if assignment == nil { cookieX!.requestFlag = "D" }
+        }
+        if assignment == nil, avoid == nil, let i = stickX?.server {
+            // `stick match|on`: the server the key stuck to, while it can serve.
+            assignment = backend.assign(server: i, loop: context.eventLoop)
         }
         if assignment == nil {
             let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
@@ -806,6 +846,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                                           base: responseRuleRecord())
                 variables?.endRequest()
                 view.variables = variables
+                view.stick = stickStream
                 let requestView = H1RequestView(head: currentHead!, request: request, base: view.base)
                 var verdict = RuleEngine.runResponse(backend.rules.response, on: &view, errors: backend.errors, request: requestView)
                 if verdict == nil, backend.name != frontend.name || backend.config.kind != .listen {
@@ -825,6 +866,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             }
             responseHeadDone = true
             responseStarted = true
+            if let stream = stickStream {
+                stream.response(status: response.status)
+                if let x = stickX, let server, let stick = backend?.stick { stick.store(x.stores, server: server.index) }
+                stickX = nil
+            }
             if xlog != nil { noteResponseHead(bytes) }
             responseFraming = HTTP1Parser.responseFraming(response, requestMethod: requestMethod)
             if !HTTP1Parser.responseAllowsReuse(response) || responseFraming == .untilClose { serverReusable = false }
@@ -1003,6 +1049,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func finishExchange() {
         logExchange(("-", "-"))
+        if stickStream != nil { stickStream!.end(); stickStream = nil }
         flushAll()
         setReuser(clientKeepAlive)
         if let connection {
@@ -1109,6 +1156,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// client allows it.
     private func sendReply(_ body: ByteBuffer, status: Int, termination: (Character, Character)?, countBytes: Bool = true) {
         abortServerSide()
+        stickStream?.response(status: status)
         if xlog != nil, let termination {
             xlog!.status = status
             // haproxy's %B for the messages its HTTP layer generates: their internal size.
@@ -1120,6 +1168,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             }
             logExchange(termination)
         }
+        if stickStream != nil { stickStream!.end(); stickStream = nil }
         // The rest of the request body cannot be told apart from a next request: close.
         if !requestBodyDone { clientKeepAlive = false }
         let closing = status == 400 || status == 408 || !clientKeepAlive
@@ -1235,6 +1284,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                                       local: context?.channel.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
         LogSampleSource.fill(&record, logger.sampleExpressions)
+        stickStream?.fillLog(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
         logger.log(record, isError: isError)
         if !asap { xlog!.endExchange(at: now) }

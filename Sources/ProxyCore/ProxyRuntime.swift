@@ -48,6 +48,7 @@ public final class ProxyRuntime: @unchecked Sendable {
         }
         limits = ConnectionLimits(globalMaxconn: configuration.global.maxconn ?? Self.defaultMaxconn)
         var globalIndex = 0
+        let tables = StickTables(configuration)
         for proxy in configuration.proxies where proxy.isBackend {
             var servers: [ServerRuntime] = []
             for (i, s) in proxy.servers.enumerated() {
@@ -61,7 +62,7 @@ public final class ProxyRuntime: @unchecked Sendable {
                 servers.append(ServerRuntime(config: s, index: i, globalIndex: globalIndex, address: address, tls: tls))
                 globalIndex += 1
             }
-            let backend = BackendRuntime(config: proxy, servers: servers)
+            let backend = BackendRuntime(config: proxy, servers: servers, tables: tables)
             let sendHostname = configuration.global.logSendHostname != nil
             backend.logger = ProxyLogger(proxy: proxy, global: configuration.global, senders: { LogTargetSender($0, sendHostname: sendHostname) })
             backends[proxy.name] = backend
@@ -71,7 +72,7 @@ public final class ProxyRuntime: @unchecked Sendable {
             let backendName = proxy.kind == .listen ? (proxy.defaultBackend ?? proxy.name) : proxy.defaultBackend
             let backend = backendName.flatMap { backends[$0] }
             let frontend = FrontendRuntime(config: proxy, defaultBackend: backend, backends: backends, global: configuration.global,
-                                           userlists: userlists)
+                                           userlists: userlists, tables: tables)
             let sendHostname = configuration.global.logSendHostname != nil
             frontend.logger = ProxyLogger(proxy: proxy, global: configuration.global, senders: { LogTargetSender($0, sendHostname: sendHostname) })
             frontend.limits = limits

@@ -53,6 +53,8 @@ struct CompiledRequestRule {
         case setVar(VariableName, SampleExpression)
         case setVarFmt(VariableName, RuleFormat)
         case unsetVar(VariableName)
+        /// `track-scN`, `sc-inc-gpc0(N)`, `sc-set-gpt0(N)` (StickCounters.swift).
+        case counter(CompiledCounterAction?)
     }
 
     let action: Action
@@ -71,7 +73,7 @@ struct ProxyRules {
     /// `monitor-uri`.
     let monitorURI: String?
 
-    init(_ proxy: Proxy) {
+    init(_ proxy: Proxy, tables: StickTables = .none) {
         var acls: [String: [ACLTerm]] = [:]
         for a in proxy.acls {
             // Parsed once at load already (errors there stop the start); failures cannot happen here.
@@ -93,6 +95,7 @@ struct ProxyRules {
             case .return:
                 guard let reply = CompiledReply(r.reply) else { return nil }
                 action = .reply(reply)
+            case .stickCounter: action = .counter(r.counter.flatMap { CompiledCounterAction($0, proxy: proxy.name, tables: tables, http: true) })
             case .set, .add, .del:
                 action = .header(r.action, name: r.name, lowercasedName: r.name.lowercased(), format: RuleFormat(r.value))
             case .replaceHeader, .replaceValue:
@@ -163,6 +166,8 @@ struct HeaderEdits {
 protocol MessageView: SampleSource {
     var base: LogRecord { get set }
     var edits: HeaderEdits { get set }
+    /// The request's stick counters (nil without stick tables).
+    var stick: StickStream? { get }
     /// The received header lines with this (lowercased) name, in order, before edits.
     func receivedValues(_ lowercasedName: String) -> [String]
 }
@@ -289,11 +294,13 @@ extension RequestView {
 
     func fetch(_ name: String, _ args: [String]) -> SampleValue? {
         if let v = values(name, args, all: false) { return v.first }
+        if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v }
         return LogSampleSource(record: base, tls: false).fetch(name, args)
     }
 
     func fetchAll(_ name: String, _ args: [String]) -> [SampleValue] {
         if let v = values(name, args, all: true) { return v }
+        if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v.map { [$0] } ?? [] }
         return LogSampleSource(record: base, tls: false).fetch(name, args).map { [$0] } ?? []
     }
 }
@@ -306,6 +313,7 @@ struct H1RequestView: RequestView {
     var edits = HeaderEdits()
     var variables: VariableStore?
     var userlists: Userlists?
+    var stick: StickStream?
 
     var receivedMethod: String {
         head.getString(at: head.readerIndex, length: request.methodEnd) ?? ""
@@ -341,6 +349,7 @@ struct H2RequestView: RequestView {
     var edits = HeaderEdits()
     var variables: VariableStore?
     var userlists: Userlists?
+    var stick: StickStream?
 
     var receivedMethod: String { headers.first(name: ":method") ?? "" }
     var receivedTarget: String { headers.first(name: ":path") ?? "/" }
@@ -472,7 +481,7 @@ enum RuleEngine {
                 applyHeaderRule(rule.action, to: &view)
             case .setVar, .setVarFmt, .unsetVar:
                 applyVariableRule(rule.action, to: view)
-            case .tarpit, .auth, .requestLine:
+            case .tarpit, .auth, .requestLine, .counter:
                 continue
             }
         }
@@ -501,6 +510,8 @@ enum RuleEngine {
             case .auth(let realm):
                 return .reply(errors.response(401, extraHeader: "www-authenticate: Basic realm=\"\(realm)\""),
                               status: 401, termination: ("P", "R"))
+            case .counter(let action):
+                if let action, let stick = view.stick { stick.perform(action, source: view) }
             case .header, .replace:
                 applyHeaderRule(rule.action, to: &view)
             case .setVar, .setVarFmt, .unsetVar:
@@ -601,11 +612,13 @@ extension ResponseView {
 
     func fetch(_ name: String, _ args: [String]) -> SampleValue? {
         if let v = values(name, args, all: false) { return v.first }
+        if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v }
         return LogSampleSource(record: base, tls: false).fetch(name, args)
     }
 
     func fetchAll(_ name: String, _ args: [String]) -> [SampleValue] {
         if let v = values(name, args, all: true) { return v }
+        if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v.map { [$0] } ?? [] }
         return LogSampleSource(record: base, tls: false).fetch(name, args).map { [$0] } ?? []
     }
 }
@@ -617,6 +630,7 @@ struct H1ResponseView: ResponseView {
     var base: LogRecord
     var edits = HeaderEdits()
     var variables: VariableStore?
+    var stick: StickStream?
     var status: (code: Int, reason: String)?
 
     var receivedStatus: Int { response.status }
@@ -640,6 +654,7 @@ struct H2ResponseView: ResponseView {
     var base: LogRecord
     var edits = HeaderEdits()
     var variables: VariableStore?
+    var stick: StickStream?
     var status: (code: Int, reason: String)?
 
     var receivedStatus: Int { headers.first(name: ":status").flatMap { Int($0) } ?? 0 }

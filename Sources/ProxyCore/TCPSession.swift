@@ -53,6 +53,10 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     private let logger: ProxyLogger?
     private var xlog: ExchangeLog?
     private var termination: (Character, Character) = ("-", "-")
+    /// Stick counters of the connection and the `stick` rules' decision (nil without stick tables).
+    private var stickSession: StickSession?
+    private var stickStream: StickStream?
+    private var stickX: StickExchange?
 
     init(frontend: FrontendRuntime, backend: BackendRuntime?, loopContext: LoopContext? = nil) {
         self.frontend = frontend
@@ -80,10 +84,18 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
             serverChannel?.close(promise: nil)
             serverSide?.session = nil
         }
+        stickStream?.end()
+        stickSession?.end()
         self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        if let stick = frontend.stick, !startStick(stick, context: context) {
+            // Rejected by a `tcp-request` rule: closed without a word (and not logged).
+            closed = true
+            context.close(promise: nil)
+            return
+        }
         loopContext?.addTCPSession(self)
         localPort = context.channel.localAddress?.port
         if let logger {
@@ -104,12 +116,33 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         assign(avoid: nil)
     }
 
+    /// `tcp-request connection|content` rules and `stick` rules; false when the connection is rejected.
+    private func startStick(_ stick: FrontendStick, context: ChannelHandlerContext) -> Bool {
+        let session = StickSession(stick)
+        stickSession = session
+        guard session.accept(client: context.channel.remoteAddress, local: context.channel.localAddress) else { return false }
+        let stream = session.stream()
+        stickStream = stream
+        var base = LogRecord.forRules(client: context.channel.remoteAddress, local: context.channel.localAddress,
+                                      frontend: frontend.name, requestLine: nil)
+        guard stream.runContentRules(base: base) else { return false }
+        if let backend, let rules = backend.stick {
+            base.backendName = backend.name
+            let source = StickRuleRunner.Source(base: base, slots: stream.slots, tables: stick.tables)
+            let (server, stores) = rules.evaluate(source)
+            stickX = StickExchange(server: server, stores: stores)
+        }
+        return true
+    }
+
     private func assign(avoid: Int?) {
         guard let backend else { return }
         let key = backend.config.balance.isHashBased ? context.channel.remoteAddress.flatMap(addressBytes) : nil
         xlog?.assigned = true
         if avoid != nil { xlog?.redispatched = true }
-        switch backend.assign(key: key, avoid: avoid, loop: context.eventLoop) {
+        // `stick match|on`: the server the key stuck to, while it can serve.
+        let stuck = avoid == nil ? stickX?.server.flatMap { backend.assign(server: $0, loop: context.eventLoop) } : nil
+        switch stuck ?? backend.assign(key: key, avoid: avoid, loop: context.eventLoop) {
         case .server(let s):
             server = s
             connect()
@@ -157,6 +190,10 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
                         self.xlog!.backendSource = channel.localAddress.map { ($0.ipAddress ?? "-", $0.port ?? 0) }
                     }
                     guard !self.closed else { channel.close(promise: nil); return }
+                    if let x = self.stickX, let stick = backend.stick {
+                        stick.store(x.stores, server: server.index)
+                        self.stickX = nil
+                    }
                     self.serverSide = side
                     self.serverChannel = channel
                     for b in self.pending { channel.write(b, promise: nil) }
@@ -275,6 +312,8 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         if let server, let backend { self.server = nil; backend.release(server) }
         serverChannel?.close(promise: nil)
         serverSide?.session = nil
+        stickStream?.end()
+        stickSession?.end()
         context.close(promise: nil)
     }
 
@@ -291,6 +330,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         r.tt = ExchangeLog.ms(x.accept, now)
         logger.fillCounters(&r, frontend: frontend, backend: backend, server: server, leaving: true)
         LogSampleSource.fill(&r, logger.sampleExpressions)
+        stickStream?.fillLog(&r, logger.sampleExpressions)
         logger.log(r, isError: termination.0 != "-")
     }
 

@@ -32,6 +32,8 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private let streamWindow: Int
     private var connectionWindow: H2ConnectionWindow
     var needsFlush = false
+    /// Stick counters of the connection (nil without stick tables); its streams start with them.
+    private(set) var stickSession: StickSession?
 
     init(frontend: FrontendRuntime, loopContext: LoopContext) {
         self.frontend = frontend
@@ -53,6 +55,15 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         self.context = context
         remoteAddress = context.channel.remoteAddress
         localAddress = context.channel.localAddress
+        if let stick = frontend.stick {
+            let session = StickSession(stick)
+            stickSession = session
+            // `tcp-request connection reject`: closed without a word.
+            guard session.accept(client: remoteAddress, local: localAddress) else {
+                context.close(promise: nil)
+                return
+            }
+        }
         loopContext.addH2Connection(self)
         armIdle()
     }
@@ -61,6 +72,7 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         idleTimer.cancel()
         loopContext.removeH2Connection(self)
         closeAllStreams()
+        stickSession?.end()
         self.context = nil
     }
 

@@ -48,6 +48,9 @@ final class H2StreamSession: @unchecked Sendable {
     private var responseEnded = false
     /// What the `http-request` header rules did to the request.
     private var edits = HeaderEdits()
+    /// The request's stick counters and the `stick` rules' decision (nil without stick tables).
+    private var stickStream: StickStream?
+    private var stickX: StickExchange?
     private var clientNeedsFlush = false
     private var timer = LazyTimer()
     /// The stream's variables (set-var), made when rules run.
@@ -185,9 +188,18 @@ final class H2StreamSession: @unchecked Sendable {
             }
         }
         var chosen = frontend.defaultBackend
+        if let session = connection.stickSession {
+            let stream = session.stream()
+            stickStream = stream
+            guard stream.beginHTTPRequest(base: ruleRecord()) else {
+                // `tcp-request content reject`: the stream is refused without a response.
+                resetClient(.refusedStream)
+                return
+            }
+        }
         if frontend.hasRequestRules {
             variables = VariableStore()
-            var view = H2RequestView(headers: requestHeaders, base: ruleRecord(), userlists: frontend.userlists)
+            var view = H2RequestView(headers: requestHeaders, base: ruleRecord(), userlists: frontend.userlists, stick: stickStream)
             view.variables = variables
             switch RuleEngine.route(frontend, &view) {
             case let .stop(verdict, be):
@@ -204,6 +216,12 @@ final class H2StreamSession: @unchecked Sendable {
             return
         }
         self.backend = backend
+        if let stick = backend.stick {
+            var base = ruleRecord()
+            base.backendName = backend.name
+            let (server, stores) = stick.evaluate(H2RequestView(headers: requestHeaders, base: base, edits: edits, stick: stickStream))
+            stickX = StickExchange(server: server, stores: stores)
+        }
         assignServer(avoid: nil)
     }
 
@@ -217,7 +235,9 @@ final class H2StreamSession: @unchecked Sendable {
         guard let backend else { return }
         if avoid != nil { xlog?.redispatched = true }
         let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
-        switch backend.assign(key: key, avoid: avoid, loop: eventLoop) {
+        // `stick match|on`: the server the key stuck to, while it can serve.
+        let stuck = avoid == nil ? stickX?.server.flatMap { backend.assign(server: $0, loop: eventLoop) } : nil
+        switch stuck ?? backend.assign(key: key, avoid: avoid, loop: eventLoop) {
         case .server(let s):
             xlog?.assigned = true
             server = s
@@ -441,6 +461,7 @@ final class H2StreamSession: @unchecked Sendable {
                     var view = H2ResponseView(headers: h.headers, base: ruleRecord())
                     variables?.endRequest()
                     view.variables = variables
+                    view.stick = stickStream
                     view.base.backendName = backend.name
                     view.base.serverName = server?.name ?? "<NOSRV>"
                     let requestView = H2RequestView(headers: requestHeaders, base: view.base)
@@ -525,6 +546,11 @@ final class H2StreamSession: @unchecked Sendable {
 
     private func noteResponseHead(_ headers: HPACKHeaders, status: Int) {
         server?.observe(TrafficEvent.forStatus(status))
+        if let stream = stickStream {
+            stream.response(status: status)
+            if let x = stickX, let server, let stick = backend?.stick { stick.store(x.stores, server: server.index) }
+            stickX = nil
+        }
         guard xlog != nil else { return }
         xlog!.responseHead = .now()
         xlog!.status = status
@@ -555,6 +581,7 @@ final class H2StreamSession: @unchecked Sendable {
         phase = .done
         upstream = nil
         releaseServer()
+        stickStream?.end()
         flush()
     }
 
@@ -570,6 +597,7 @@ final class H2StreamSession: @unchecked Sendable {
         guard phase != .done else { return }
         if phase != .waitingHeaders { logExchange(termination) }
         phase = .done
+        stickStream?.end()
         timer.cancel()
         if let waiter, let backend {
             self.waiter = nil
@@ -582,6 +610,7 @@ final class H2StreamSession: @unchecked Sendable {
 
     private func resetClient(_ code: HTTP2ErrorCode) {
         phase = .done
+        stickStream?.end()
         timer.cancel()
         upstream?.cancel()
         upstream = nil
@@ -620,11 +649,13 @@ final class H2StreamSession: @unchecked Sendable {
     /// frames; logged unless `termination` is nil.
     private func sendReply(_ message: ByteBuffer, status: Int, termination: (Character, Character)?) {
         let (headers, body) = H2Translate.response(fromHTTP1: message)
+        stickStream?.response(status: status)
         if xlog != nil, let termination {
             xlog!.status = status
             xlog!.bytesOut += Int64(H2Translate.htxSize(headers, startLine: 8 + 3) + body.readableBytes)
             logExchange(termination)
         }
+        stickStream?.end()
         phase = .done
         timer.cancel()
         upstream?.cancel()
@@ -653,6 +684,7 @@ final class H2StreamSession: @unchecked Sendable {
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
         if serverReleased { record.srvConn = max(0, record.srvConn - 1) }
         LogSampleSource.fill(&record, logger.sampleExpressions)
+        stickStream?.fillLog(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
         logger.log(record, isError: isError)
     }

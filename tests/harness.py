@@ -31,6 +31,13 @@ def haproxy_bin() -> str:
     return os.environ.get("HAPROXY_BIN") or "haproxy"
 
 
+def config_check(impl, cfg, cwd=None):
+    """`-c -f CFG` with the implementation's binary: (exit code, stdout + stderr)."""
+    binary = fulcrum_bin() if impl == "fulcrum" else haproxy_bin()
+    r = subprocess.run([binary, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=20, cwd=cwd)
+    return r.returncode, r.stdout + r.stderr
+
+
 # --------------------------------------------------------------------------
 # small utilities
 # --------------------------------------------------------------------------

@@ -319,15 +319,12 @@ CONFIG_ERRORS = [
 
 @pytest.mark.parametrize("line,message", CONFIG_ERRORS, ids=[c[0] for c in CONFIG_ERRORS])
 def test_config_errors_name_file_line_and_haproxys_words(impl, tmp_path, line, message):
-    import subprocess
-    from harness import fulcrum_bin, haproxy_bin
+    from harness import config_check
     cfg = tmp_path / "bad.cfg"
     text = config(free_port(), {b: 1 for b in BACKENDS}, [line], {}, tmp_path)
     cfg.write_text(text)
     lineno = next(i for i, l in enumerate(text.splitlines(), 1) if l.strip() == line)
-    binary = fulcrum_bin() if impl == "fulcrum" else haproxy_bin()
-    r = subprocess.run([binary, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=20)
-    out = r.stdout + r.stderr
-    assert r.returncode != 0, out
+    rc, out = config_check(impl, cfg)
+    assert rc != 0, out
     assert message in out, out
     assert f"bad.cfg:{lineno}]" in out, out

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from harness import (Client, cfg_head, free_port, fulcrum_bin, haproxy_bin, http_cfg, http_get, http_handler,
+from harness import (Client, cfg_head, config_check, free_port, http_cfg, http_get, http_handler,
                      make_response, wait_for)
 
 
@@ -592,10 +592,8 @@ def test_config_errors_name_file_line_and_haproxys_words(impl, tmp_path, fe, be,
     text = head + "frontend fe\n    bind 127.0.0.1:1\n" + "".join(f"    {l}\n" for l in fe) + "    default_backend be\n"
     text += "backend be\n" + "".join(f"    {l}\n" for l in be) + "    server s1 127.0.0.1:2\n"
     cfg.write_text(text)
-    binary = fulcrum_bin() if impl == "fulcrum" else haproxy_bin()
-    r = subprocess.run([binary, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=20)
-    out = r.stdout + r.stderr
-    assert r.returncode != 0, out
+    rc, out = config_check(impl, cfg)
+    assert rc != 0, out
     assert message in out, out
     if where is not None:
         lines = text.splitlines()

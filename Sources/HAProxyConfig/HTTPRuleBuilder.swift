@@ -109,6 +109,15 @@ extension ConfigParser {
         // The words before `if`/`unless`.
         let argc = words.prefix { $0 != "if" && $0 != "unless" }.count
         var rest: ArraySlice<String> = words[argc...]
+        /// An optional `KEYWORD VALUE` pair at `i`: its value (nil when absent) and the index after it.
+        func optionalValue(_ keyword: String, at i: Int, missing: String) -> (String?, Int)? {
+            guard i < argc, words[i] == keyword else { return (nil, i) }
+            guard i + 1 < argc else {
+                fail(missing)
+                return nil
+            }
+            return (words[i + 1], i + 2)
+        }
         func exactly(_ n: Int, _ what: String) -> Bool {
             guard argc - 2 >= n else {
                 fail("expects exactly \(n) argument\(n == 1 ? "" : "s")\(what).")
@@ -134,19 +143,16 @@ extension ConfigParser {
                 rule.value = words[3]
                 guard format(words[3]) else { return }
             }
-        case .replaceHeader, .replaceValue:
-            guard exactly(3, "") else { return }
-            rule.name = words[2]
-            rule.pattern = words[3]
-            do throws(RuleWordsError) { try Self.checkRegex(words[3]) } catch { fail(error.message); return }
-            rule.value = words[4]
-            guard format(words[4]) else { return }
-        case .replacePath, .replacePathQ, .replaceURI:
-            guard exactly(2, "") else { return }
-            rule.pattern = words[2]
-            do throws(RuleWordsError) { try Self.checkRegex(words[2]) } catch { fail(error.message); return }
-            rule.value = words[3]
-            guard format(words[3]) else { return }
+        case .replaceHeader, .replaceValue, .replacePath, .replacePathQ, .replaceURI:
+            // [NAME] REGEX FMT (the header actions name their header first).
+            let named = action == .replaceHeader || action == .replaceValue
+            guard exactly(named ? 3 : 2, "") else { return }
+            let at = named ? 3 : 2
+            if named { rule.name = words[2] }
+            rule.pattern = words[at]
+            do throws(RuleWordsError) { try Self.checkRegex(words[at]) } catch { fail(error.message); return }
+            rule.value = words[at + 1]
+            guard format(words[at + 1]) else { return }
         case .setPath, .setPathQ, .setQuery, .setURI, .setMethod:
             guard exactly(1, " <format>") else { return }
             rule.value = words[2]
@@ -177,27 +183,13 @@ extension ConfigParser {
                 return
             }
             rule.status = code
-            var i = 3
-            if i < argc, words[i] == "reason" {
-                guard i + 1 < argc else {
-                    fail("'reason' expects a string.")
-                    return
-                }
-                rule.reason = words[i + 1]
-                i += 2
-            }
-            rest = words[i...]
+            guard let (reason, next) = optionalValue("reason", at: 3, missing: "'reason' expects a string.") else { return }
+            rule.reason = reason
+            rest = words[next...]
         case .auth:
-            var i = 2
-            if i < argc, words[i] == "realm" {
-                guard i + 1 < argc else {
-                    fail("missing realm value.")
-                    return
-                }
-                rule.reason = words[i + 1]
-                i += 2
-            }
-            rest = words[i...]
+            guard let (realm, next) = optionalValue("realm", at: 2, missing: "missing realm value.") else { return }
+            rule.reason = realm
+            rest = words[next...]
         case .redirect:
             do throws(RuleWordsError) {
                 let spec = try Self.parseRedirect(Array(words[2..<argc]), isFormat: true)
@@ -324,7 +316,6 @@ extension ConfigParser {
     static func parseReply(_ words: [String], action: HTTPRequestRule.Action, set: HTTPRuleSet,
                            warnings: inout [String]) throws(RuleWordsError) -> (ReplySpec, Int) {
         var reply = ReplySpec()
-        reply.isReturn = action == .return
         reply.status = action == .return ? 200 : action == .tarpit ? 500 : (set == .request ? 403 : 502)
         var explicitBody = false
         var errorfileBody = false

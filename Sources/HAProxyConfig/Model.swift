@@ -621,8 +621,6 @@ public struct ReplySpec: Sendable, Hashable {
     public var contentType: String?
     public var body: Body = .none
     public var headers: [(name: String, format: String)] = []
-    /// A `return` (its default-errorfiles body is sent; deny/tarpit go through the error path).
-    public var isReturn = false
     public init() {}
 
     public static func == (a: ReplySpec, b: ReplySpec) -> Bool {

@@ -848,11 +848,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 view.variables = variables
                 view.stick = stickStream
                 let requestView = H1RequestView(head: currentHead!, request: request, base: view.base)
-                var verdict = RuleEngine.runResponse(backend.rules.response, on: &view, errors: backend.errors, request: requestView)
-                if verdict == nil, backend.name != frontend.name || backend.config.kind != .listen {
-                    verdict = RuleEngine.runResponse(frontend.rules.response, on: &view, errors: frontend.errors, request: requestView)
-                }
-                if let verdict {
+                if let verdict = RuleEngine.respond(frontend, backend, &view, request: requestView) {
                     serverReusable = false
                     server?.observe(.httpInvalidHeaders)
                     switch verdict {

@@ -122,7 +122,7 @@ struct CompiledReply {
     let headers: [(name: String, format: RuleFormat)]
 
     /// nil for deny/tarpit without a payload of their own (the error message path serves them).
-    init?(_ spec: ReplySpec?) {
+    init?(_ spec: ReplySpec?, isReturn: Bool = false) {
         guard let spec else { return nil }
         status = spec.status
         contentType = spec.contentType
@@ -130,7 +130,7 @@ struct CompiledReply {
         case .none: body = .none
         case .errorMessage:
             // deny/tarpit: the error message path serves them; return: the proxy's message.
-            guard spec.isReturn else { return nil }
+            guard isReturn else { return nil }
             body = .errorMessage
         case .message(let bytes): body = .message(Self.lowercasingNames(bytes))
         case .bytes(let bytes): body = .bytes(String(decoding: bytes, as: UTF8.self))
@@ -282,39 +282,13 @@ final class Userlists: @unchecked Sendable {
         guard let users = lists[list], let authorization else { return false }
         let parts = authorization.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "basic",
-              let decoded = Base64Decoder.decode(String(parts[1]).trimmingCharacters(in: .whitespaces)) else { return false }
+              let decoded = Base64.decode(String(parts[1]).trimmingCharacters(in: .whitespaces)) else { return false }
         let text = String(decoding: decoded, as: UTF8.self)
         guard let colon = text.firstIndex(of: ":") else { return false }
         let name = String(text[..<colon]), password = String(text[text.index(after: colon)...])
         guard let user = users[name] else { return false }
         if user.insecure { return user.password == password }
         return Crypt.matches(password, hash: user.password)
-    }
-}
-
-enum Base64Decoder {
-    static func decode(_ text: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        var acc: UInt32 = 0, bits = 0
-        for c in text.utf8 {
-            let v: UInt32
-            switch c {
-            case 65...90: v = UInt32(c - 65)
-            case 97...122: v = UInt32(c - 71)
-            case 48...57: v = UInt32(c + 4)
-            case 43: v = 62
-            case 47: v = 63
-            case 61: continue
-            default: return nil
-            }
-            acc = acc << 6 | v
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8((acc >> UInt32(bits)) & 0xFF))
-            }
-        }
-        return out
     }
 }
 

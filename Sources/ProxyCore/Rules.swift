@@ -93,7 +93,7 @@ struct ProxyRules {
             case .deny: action = .deny(r.status ?? 403, CompiledReply(r.reply))
             case .tarpit: action = .tarpit(r.status ?? 500, CompiledReply(r.reply))
             case .return:
-                guard let reply = CompiledReply(r.reply) else { return nil }
+                guard let reply = CompiledReply(r.reply, isReturn: true) else { return nil }
                 action = .reply(reply)
             case .stickCounter: action = .counter(r.counter.flatMap { CompiledCounterAction($0, proxy: proxy.name, tables: tables, http: true) })
             case .set, .add, .del:
@@ -133,8 +133,6 @@ struct ProxyRules {
         switches = proxy.backendSwitches.map { ($0.backend, condition($0.condition)) }
         monitorURI = proxy.monitorURI
     }
-
-    var isEmpty: Bool { request.isEmpty && switches.isEmpty }
 }
 
 /// What the header rules did to a request so far: the received header names whose lines go, and
@@ -170,6 +168,9 @@ protocol MessageView: SampleSource {
     var stick: StickStream? { get }
     /// The received header lines with this (lowercased) name, in order, before edits.
     func receivedValues(_ lowercasedName: String) -> [String]
+    /// The values of the fetches the message answers itself (all occurrences or the one a sample
+    /// takes), nil for the others.
+    func values(_ name: String, _ args: [String], all: Bool) -> [SampleValue]?
 }
 
 extension MessageView {
@@ -177,26 +178,36 @@ extension MessageView {
     func lines(_ lowercasedName: String) -> [String] {
         (edits.deleted.contains(lowercasedName) ? [] : receivedValues(lowercasedName)) + edits.addedValues(lowercasedName)
     }
+
+    /// The message's own fetches, then the stick counters, then the connection's facts.
+    func fetch(_ name: String, _ args: [String]) -> SampleValue? {
+        if let v = values(name, args, all: false) { return v.first }
+        if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v }
+        return LogSampleSource(record: base, tls: false).fetch(name, args)
+    }
+
+    func fetchAll(_ name: String, _ args: [String]) -> [SampleValue] {
+        if let v = values(name, args, all: true) { return v }
+        if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v.map { [$0] } ?? [] }
+        return LogSampleSource(record: base, tls: false).fetch(name, args).map { [$0] } ?? []
+    }
+}
+
+/// The values of an HTTP/1 head's header lines with this (lowercased) name, in order.
+func headerValues(_ head: ByteBuffer, _ fields: [HeaderField], _ lowercasedName: String) -> [String] {
+    var out: [String] = []
+    for field in fields {
+        let matches = head.withUnsafeReadableBytes { equalsLowercaseASCII($0, Int(field.nameStart), Int(field.nameEnd), lowercasedName) }
+        if matches, let v = head.getString(at: head.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart)) {
+            out.append(v)
+        }
+    }
+    return out
 }
 
 /// haproxy's `hdr()`: values split at commas (outside quotes), spaces trimmed.
 func commaSplitValues(_ lines: [String]) -> [String] {
-    var out: [String] = []
-    for line in lines {
-        var current = ""
-        var quoted = false
-        for c in line {
-            if c == "\"" { quoted.toggle() }
-            if c == "," && !quoted {
-                out.append(current.trimmingCharacters(in: .whitespaces))
-                current = ""
-            } else {
-                current.append(c)
-            }
-        }
-        out.append(current.trimmingCharacters(in: .whitespaces))
-    }
-    return out
+    lines.flatMap { splitHeaderValues($0).map { $0.trimmingCharacters(in: .whitespaces) } }
 }
 
 /// `occ`: 0/absent = all (ACLs) or the last (samples), N>0 = the Nth, N<0 = from the end.
@@ -291,18 +302,6 @@ extension RequestView {
             return nil
         }
     }
-
-    func fetch(_ name: String, _ args: [String]) -> SampleValue? {
-        if let v = values(name, args, all: false) { return v.first }
-        if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v }
-        return LogSampleSource(record: base, tls: false).fetch(name, args)
-    }
-
-    func fetchAll(_ name: String, _ args: [String]) -> [SampleValue] {
-        if let v = values(name, args, all: true) { return v }
-        if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v.map { [$0] } ?? [] }
-        return LogSampleSource(record: base, tls: false).fetch(name, args).map { [$0] } ?? []
-    }
 }
 
 /// An HTTP/1 request: its head as received and the parser's fields.
@@ -323,16 +322,7 @@ struct H1RequestView: RequestView {
     }
     var version: String { "1.\(request.minorVersion)" }
 
-    func receivedValues(_ lowercasedName: String) -> [String] {
-        var out: [String] = []
-        for field in request.headers {
-            let matches = head.withUnsafeReadableBytes { equalsLowercaseASCII($0, Int(field.nameStart), Int(field.nameEnd), lowercasedName) }
-            if matches, let v = head.getString(at: head.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart)) {
-                out.append(v)
-            }
-        }
-        return out
-    }
+    func receivedValues(_ lowercasedName: String) -> [String] { headerValues(head, request.headers, lowercasedName) }
 
     func receivedLines() -> [(String, String)] {
         request.headers.map { f in
@@ -550,12 +540,24 @@ enum RuleEngine {
             return .stop(v, nil)
         }
         let chosen = chooseBackend(frontend.switches, view) ?? frontend.defaultBackend
-        if let be = chosen, be.name != frontend.name || be.config.kind != .listen,
-           !be.rules.request.isEmpty {
+        if let be = chosen, !isOwnListen(frontend, be), !be.rules.request.isEmpty {
             view.base.backendName = be.name
             if let v = run(be.rules.request, on: &view, errors: be.errors, tarpit: tarpitTimeout(be.config)) { return .stop(v, be) }
         }
         return .proceed(chosen, view.edits)
+    }
+
+    /// `http-response` rules: the backend's, then the frontend's (a `listen` runs its rules once).
+    static func respond<V: ResponseView>(_ frontend: FrontendRuntime, _ backend: BackendRuntime, _ view: inout V,
+                                         request: some SampleSource) -> Verdict? {
+        if let v = runResponse(backend.rules.response, on: &view, errors: backend.errors, request: request) { return v }
+        guard !isOwnListen(frontend, backend) else { return nil }
+        return runResponse(frontend.rules.response, on: &view, errors: frontend.errors, request: request)
+    }
+
+    /// The backend half of the frontend's own `listen` section (its rules are the frontend's).
+    static func isOwnListen(_ frontend: FrontendRuntime, _ backend: BackendRuntime) -> Bool {
+        backend.name == frontend.name && backend.config.kind == .listen
     }
 
     static func tarpitTimeout(_ p: Proxy) -> TimeAmount? {
@@ -609,18 +611,6 @@ extension ResponseView {
             return nil
         }
     }
-
-    func fetch(_ name: String, _ args: [String]) -> SampleValue? {
-        if let v = values(name, args, all: false) { return v.first }
-        if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v }
-        return LogSampleSource(record: base, tls: false).fetch(name, args)
-    }
-
-    func fetchAll(_ name: String, _ args: [String]) -> [SampleValue] {
-        if let v = values(name, args, all: true) { return v }
-        if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v.map { [$0] } ?? [] }
-        return LogSampleSource(record: base, tls: false).fetch(name, args).map { [$0] } ?? []
-    }
 }
 
 /// An HTTP/1 response head as the parser found it.
@@ -636,16 +626,7 @@ struct H1ResponseView: ResponseView {
     var receivedStatus: Int { response.status }
     var version: String { "1.\(response.minorVersion)" }
 
-    func receivedValues(_ lowercasedName: String) -> [String] {
-        var out: [String] = []
-        for field in response.headers {
-            let matches = head.withUnsafeReadableBytes { equalsLowercaseASCII($0, Int(field.nameStart), Int(field.nameEnd), lowercasedName) }
-            if matches, let v = head.getString(at: head.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart)) {
-                out.append(v)
-            }
-        }
-        return out
-    }
+    func receivedValues(_ lowercasedName: String) -> [String] { headerValues(head, response.headers, lowercasedName) }
 }
 
 /// An HTTP/2 response header block.

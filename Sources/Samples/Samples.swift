@@ -327,7 +327,8 @@ extension String {
     }
 }
 
-enum Base64 {
+/// Standard base64 (the `base64`/`b64dec` converters, Basic credentials).
+public enum Base64 {
     static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     static func encode(_ bytes: [UInt8]) -> String {
@@ -344,7 +345,7 @@ enum Base64 {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func decode(_ text: String) -> [UInt8]? {
+    public static func decode(_ text: String) -> [UInt8]? {
         var values: [UInt8] = []
         for c in text.utf8 where c != UInt8(ascii: "=") {
             guard let v = alphabet.firstIndex(of: c) else { return nil }

@@ -465,11 +465,7 @@ final class H2StreamSession: @unchecked Sendable {
                     view.base.backendName = backend.name
                     view.base.serverName = server?.name ?? "<NOSRV>"
                     let requestView = H2RequestView(headers: requestHeaders, base: view.base)
-                    var verdict = RuleEngine.runResponse(backend.rules.response, on: &view, errors: backend.errors, request: requestView)
-                    if verdict == nil, backend.name != frontend.name || backend.config.kind != .listen {
-                        verdict = RuleEngine.runResponse(frontend.rules.response, on: &view, errors: frontend.errors, request: requestView)
-                    }
-                    if let verdict {
+                    if let verdict = RuleEngine.respond(frontend, backend, &view, request: requestView) {
                         switch verdict {
                         case .deny(let s): sendError(s, termination: ("P", "H"))
                         case let .reply(b, s, termination): sendReply(b, status: s, termination: termination)

@@ -70,7 +70,7 @@ public struct LogRecord: Sendable {
     /// Rule values (`http-request set-header X %[...]`): a sample with no value renders nothing,
     /// where a log line shows `-` (haproxy's behaviour for both).
     public var emptySamples = false
-    public init() {}
+    @inlinable public init() {}
 }
 
 /// A `log-format` string compiled once: literals and variables.

@@ -171,3 +171,29 @@ public enum Syslog {
         return out
     }
 }
+
+/// A piece of a log-format as rule values render it without a `LogRecord`.
+public enum FormatPiece: Sendable {
+    case literal(String)
+    /// A run of spaces (printed once, and not first nor after another).
+    case separator
+    /// `%[...]` as written.
+    case sample(String)
+}
+
+extension LogFormat {
+    /// The format as literals, separators and samples, in order; nil when it has log variables
+    /// (`%ci`, `%r`, ...), which need a `LogRecord`.
+    public var samplePieces: [FormatPiece]? {
+        var out: [FormatPiece] = []
+        for op in program {
+            switch op {
+            case .literal(let bytes): out.append(.literal(String(decoding: bytes, as: UTF8.self)))
+            case .separator: out.append(.separator)
+            case .sample(let expr, _): out.append(.sample(expr))
+            case .variable: return nil
+            }
+        }
+        return out
+    }
+}

@@ -76,6 +76,8 @@ public final class BackendRuntime: @unchecked Sendable {
     let rules: ProxyRules
     /// `cookie NAME insert|rewrite|prefix ...` (servers carry their `cookie VALUE`).
     let cookie: CookiePersistence?
+    /// The `Set-Cookie` line `cookie ... insert` adds, per server (nil: none).
+    let cookieInsertLines: [String?]
     /// `stick on|match|store-request` (nil without).
     let stick: BackendStick?
     /// 16 for dynamic algorithms (weights can ramp), 1 for static and hash ones.
@@ -97,6 +99,7 @@ public final class BackendRuntime: @unchecked Sendable {
         self.rules = ProxyRules(config, tables: tables)
         self.stick = BackendStick(config, tables: tables)
         self.cookie = config.cookie
+        self.cookieInsertLines = servers.map { s in config.cookie.flatMap { CookieExchange.insertLine($0, serverCookie: s.config.cookie) } }
         self.served = Array(repeating: 0, count: servers.count)
         self.maxconn = servers.map(\.config.maxconn)
         // Dynamic algorithms work on weights scaled by 16 (HAProxy's BE_WEIGHT_SCALE) so that a

@@ -61,25 +61,36 @@ struct CookieExchange {
 
     /// The response's edits: the header lines (indexes in `response.headers`) to drop and the
     /// lines to add at the end of the head.
-    mutating func response(_ ck: CookiePersistence, server: ServerRuntime, requestMethod: HTTPMethod,
+    mutating func response(_ ck: CookiePersistence, server: ServerRuntime, insertLine: String?, requestMethod: HTTPMethod,
                            head: ByteBuffer, response: MessageHead) -> (drop: [Int], add: [String]) {
         var drop: [Int] = []
         var add: [String] = []
         var serverSetsIt = false
-        var cacheable = (requestMethod == .get || requestMethod == .head)
-            && [200, 203, 204, 206, 300, 301, 404, 405, 410, 414, 501].contains(response.status)
+        var cacheable: Bool
+        switch response.status {
+        case 200, 203, 204, 206, 300, 301, 404, 405, 410, 414, 501: cacheable = requestMethod == .get || requestMethod == .head
+        default: cacheable = false
+        }
         var fresh = false
         for (k, f) in response.headers.enumerated() {
-            let name = (head.getString(at: head.readerIndex + Int(f.nameStart), length: Int(f.nameEnd - f.nameStart)) ?? "").lowercased()
+            // Names compared in place: only the lines that matter are read as text.
+            let kind = head.withUnsafeReadableBytes { raw -> Int in
+                let s = Int(f.nameStart), e = Int(f.nameEnd)
+                if equalsLowercaseASCII(raw, s, e, "set-cookie") { return 1 }
+                if equalsLowercaseASCII(raw, s, e, "cache-control") { return 2 }
+                if equalsLowercaseASCII(raw, s, e, "expires") || equalsLowercaseASCII(raw, s, e, "last-modified")
+                    || equalsLowercaseASCII(raw, s, e, "etag") { return 3 }
+                return 0
+            }
+            if kind == 0 { continue }
+            if kind == 3 { fresh = true; continue }
             let value = head.getString(at: head.readerIndex + Int(f.valueStart), length: Int(f.valueEnd - f.valueStart)) ?? ""
-            switch name {
-            case "cache-control":
+            switch kind {
+            case 2:
                 let v = value.lowercased()
                 if v.contains("private") || v.contains("no-cache") || v.contains("no-store") { cacheable = false }
                 if v.contains("max-age") || v.contains("s-maxage") || v.contains("public") { fresh = true }
-            case "expires", "last-modified", "etag":
-                fresh = true
-            case "set-cookie":
+            case 1:
                 guard let eq = value.firstIndex(of: "="),
                       value[..<eq].trimmingCharacters(in: .whitespaces) == ck.name else { continue }
                 serverSetsIt = true
@@ -100,19 +111,26 @@ struct CookieExchange {
                 break
             }
         }
-        if ck.mode == .insert, let mine = server.config.cookie, !(serverSetsIt && ck.preserve) {
+        if ck.mode == .insert, let line = insertLine, !(serverSetsIt && ck.preserve) {
             let clientHasIt = requestFlag == "V" && persistTo == server.index
             if !clientHasIt && (!ck.postonly || requestMethod == .post) {
-                var line = "Set-Cookie: \(ck.name)=\(mine); path=/"
-                for d in ck.domains { line += "; domain=\(d)" }
-                if ck.httponly { line += "; HttpOnly" }
-                if ck.secure { line += "; Secure" }
-                for a in ck.attrs { line += "; \(a)" }
                 add.append(line)
                 responseFlag = "I"
                 if ck.nocache && cacheable && fresh { add.append("Cache-control: private") }
             }
         }
         return (drop, add)
+    }
+
+    /// The `Set-Cookie` line `insert` adds for a server (nil for a server without `cookie`):
+    /// the same for every response, so made once.
+    static func insertLine(_ ck: CookiePersistence, serverCookie: String?) -> String? {
+        guard ck.mode == .insert, let mine = serverCookie else { return nil }
+        var line = "Set-Cookie: \(ck.name)=\(mine); path=/"
+        for d in ck.domains { line += "; domain=\(d)" }
+        if ck.httponly { line += "; HttpOnly" }
+        if ck.secure { line += "; Secure" }
+        for a in ck.attrs { line += "; \(a)" }
+        return line
     }
 }

@@ -44,6 +44,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var clientKeepAlive = true
     /// The head as it goes to the server, kept until a server connection is ready.
     private var outgoingHead: [ByteBuffer] = []
+    /// The header edits' lists of the previous request, kept for their storage.
+    private var spareEdits = HeaderEdits()
     /// The head last sent, kept for a retry on a fresh connection when a reused one was closed.
     private var sentHead: [ByteBuffer] = []
     /// The request head as the client sent it.
@@ -99,6 +101,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var timer = LazyTimer()
     private var timeoutKind = TimeoutKind.request
     private var clientAddress: SocketAddress?
+    /// The connection's addresses for rules, made on the first request that runs rules.
+    private var connectionFacts: ConnectionFacts?
     private var localPort: Int?
     private var forwardedForLine: ByteBuffer?
     /// The access log of the frontend (nil: no log target) and this exchange's log state.
@@ -333,7 +337,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         replayBody = false
         timer.disarm()
         var chosen = frontend.defaultBackend
+        // The previous request's lists, emptied: their storage serves again.
         var edits = HeaderEdits()
+        swap(&edits, &spareEdits)
+        edits.reset()
         if let session = stickSession {
             stickStream?.end()
             let stream = session.stream()
@@ -350,6 +357,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer), userlists: frontend.userlists,
                                      stick: stickStream)
             view.variables = variables
+            swap(&view.edits, &edits)
             switch RuleEngine.route(frontend, &view) {
             case let .stop(verdict, be):
                 backend = be
@@ -381,6 +389,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if !frontend.switches.isEmpty { settings = frontend.http(with: chosen) }
         serverReusable = !settings.closeServerSide
         buildOutgoingHead(headBuffer, edits)
+        spareEdits = edits
         guard let backend = chosen else {
             sendError(503)
             return
@@ -400,10 +409,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// The connection's facts, as the fetches of rules read them.
     private func ruleRecord(_ head: ByteBuffer) -> LogRecord {
         let lineEnd = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 13) ?? raw.firstIndex(of: 10) ?? raw.count }
-        var base = LogRecord.forRules(client: clientAddress, local: context.channel.localAddress, frontend: frontend.name,
-                                      requestLine: head.getString(at: head.readerIndex, length: lineEnd))
-        base.uniqueID = xlog?.uniqueID
-        return base
+        // The addresses as text are made once per connection (a formatting each).
+        if connectionFacts == nil { connectionFacts = ConnectionFacts(client: clientAddress, local: context.channel.localAddress) }
+        let uniqueID = xlog?.uniqueID
+        return connectionFacts.unsafelyUnwrapped.record(frontend: frontend.name, requestLine: head.getString(at: head.readerIndex, length: lineEnd),
+                                                        uniqueID: uniqueID)
     }
 
     /// The request head for the server: the client's bytes, less the lines we must not forward
@@ -426,7 +436,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             return
         }
         let deleted = edits.deleted
-        // Copy the segments between the header lines left out.
+        // The head for the server is built as one buffer: the kept parts of the client's head
+        // (a copy costs less than a write each), then the lines added.
+        var out = context.channel.allocator.buffer(capacity: head.readableBytes + 64 + edits.added.count * 48)
         var segmentStart = 0
         if edits.method != nil || edits.uri != nil {
             // A rule rewrote the request line: the new one, then the head from its second line.
@@ -434,7 +446,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             let method = edits.method ?? (head.getString(at: head.readerIndex, length: request.methodEnd) ?? "GET")
             let target = edits.uri ?? (head.getString(at: head.readerIndex + request.targetStart,
                                                        length: request.targetEnd - request.targetStart) ?? "/")
-            outgoingHead.append(ByteBuffer(string: "\(method) \(target) HTTP/1.\(request.minorVersion)\r\n"))
+            out.writeString("\(method) \(target) HTTP/1.\(request.minorVersion)\r\n")
             segmentStart = lineEnd
         }
         for field in request.headers {
@@ -446,20 +458,26 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             }
             guard drop else { continue }
             if Int(field.lineStart) > segmentStart {
-                outgoingHead.append(head.getSlice(at: head.readerIndex + segmentStart, length: Int(field.lineStart) - segmentStart)!)
+                out.writeImmutableBuffer(head.getSlice(at: head.readerIndex + segmentStart, length: Int(field.lineStart) - segmentStart)!)
             }
             segmentStart = Int(field.lineEnd)
         }
         let headersEnd = request.headersEnd
         if headersEnd > segmentStart {
-            outgoingHead.append(head.getSlice(at: head.readerIndex + segmentStart, length: headersEnd - segmentStart)!)
+            out.writeImmutableBuffer(head.getSlice(at: head.readerIndex + segmentStart, length: headersEnd - segmentStart)!)
         }
-        for (name, value) in edits.added { outgoingHead.append(ByteBuffer(string: "\(name): \(value)\r\n")) }
-        if let uniqueIDLine { outgoingHead.append(uniqueIDLine) }
-        if addForwardedFor, let line = forwardedFor() { outgoingHead.append(line) }
-        if closeServerSide { outgoingHead.append(StaticBuffers.connectionClose) }
-        if addKeepAlive { outgoingHead.append(StaticBuffers.connectionKeepAlive) }
-        outgoingHead.append(StaticBuffers.crlf)
+        for (name, value) in edits.added {
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        if let uniqueIDLine { out.writeImmutableBuffer(uniqueIDLine) }
+        if addForwardedFor, let line = forwardedFor() { out.writeImmutableBuffer(line) }
+        if closeServerSide { out.writeImmutableBuffer(StaticBuffers.connectionClose) }
+        if addKeepAlive { out.writeImmutableBuffer(StaticBuffers.connectionKeepAlive) }
+        out.writeImmutableBuffer(StaticBuffers.crlf)
+        outgoingHead.append(out)
     }
 
     /// `option forwardfor`: not for clients in `except`, nor (with `if-none`) when the header is there.
@@ -874,7 +892,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             responseEdits = nil
             responseStatusLine = nil
             if let ck = backend?.cookie, let server, cookieX != nil {
-                let e = cookieX!.response(ck, server: server, requestMethod: requestMethod, head: bytes, response: response)
+                let e = cookieX!.response(ck, server: server, insertLine: backend!.cookieInsertLines[server.index],
+                                          requestMethod: requestMethod, head: bytes, response: response)
                 if !e.drop.isEmpty || !e.add.isEmpty { responseEdits = e }
                 if xlog != nil { xlog!.cookieState = (cookieX!.requestFlag, cookieX!.responseFlag) }
             }
@@ -893,11 +912,19 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                     if xlog != nil { xlog!.status = status.code }
                 }
             }
-            // Common case: an unmodified head and a whole sized body in this read go out as one slice.
+            // Common case: a whole sized body in this read goes out with the head in one write: a
+            // slice of what the server sent when the head is unchanged, else a copy when small.
             if case .contentLength(let n) = responseFraming, n <= Int64(bytes.readableBytes - response.length),
-               !responseHeadNeedsChange() {
+               !responseHeadNeedsChange() || n <= 4096 {
                 if xlog != nil { xlog!.bytesOut += n }
-                context.write(wrapOutboundOut(bytes.readSlice(length: response.length + Int(n))!), promise: nil)
+                if responseHeadNeedsChange() {
+                    var out = changedResponseHead(bytes.readSlice(length: response.length)!, bodyRoom: Int(n))
+                    var body = bytes.readSlice(length: Int(n))!
+                    out.writeBuffer(&body)
+                    context.write(wrapOutboundOut(out), promise: nil)
+                } else {
+                    context.write(wrapOutboundOut(bytes.readSlice(length: response.length + Int(n))!), promise: nil)
+                }
                 clientNeedsFlush = true
                 responseDone = true
                 if bytes.readableBytes > 0 { serverReusable = false }
@@ -936,25 +963,33 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     }
 
     private func writeResponseHead(_ head: ByteBuffer) {
-        let closing = !clientKeepAlive
-        if closing && response.minorVersion == 1 && !response.connection.close {
-            writeHeadReplacingConnection(head, with: StaticBuffers.connectionClose)
-        } else if !closing && request.minorVersion == 0 && !response.connection.keepAlive {
-            writeHeadReplacingConnection(head, with: StaticBuffers.connectionKeepAlive)
-        } else if responseEdits != nil {
-            writeHeadReplacingConnection(head, with: nil)
+        if responseHeadNeedsChange() {
+            context.write(wrapOutboundOut(changedResponseHead(head)), promise: nil)
         } else {
             context.write(wrapOutboundOut(head), promise: nil)
         }
         clientNeedsFlush = true
     }
 
-    /// The head less its Connection lines (and the lines cookie persistence drops), plus `line`
-    /// and the lines cookie persistence adds.
-    private func writeHeadReplacingConnection(_ head: ByteBuffer, with line: ByteBuffer?) {
+    /// The head, changed as the exchange needs: less its Connection lines when the client side's
+    /// fate differs (and the lines cookie persistence and rules drop), plus the Connection line
+    /// and the lines cookie persistence and rules add; as one buffer with room for `bodyRoom`
+    /// more bytes (a small body then goes out in the same write).
+    private func changedResponseHead(_ head: ByteBuffer, bodyRoom: Int = 0) -> ByteBuffer {
+        let closing = !clientKeepAlive
+        let line: ByteBuffer?
+        if closing && response.minorVersion == 1 && !response.connection.close {
+            line = StaticBuffers.connectionClose
+        } else if !closing && request.minorVersion == 0 && !response.connection.keepAlive {
+            line = StaticBuffers.connectionKeepAlive
+        } else {
+            line = nil
+        }
+        let added = responseEdits?.add ?? []
+        var out = context.channel.allocator.buffer(capacity: head.readableBytes + 64 + added.count * 64 + bodyRoom)
         var segmentStart = 0
         if let statusLine = responseStatusLine {
-            context.write(wrapOutboundOut(statusLine), promise: nil)
+            out.writeImmutableBuffer(statusLine)
             segmentStart = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 10).map { $0 + 1 } ?? 0 }
         }
         let dropped = responseEdits?.drop ?? []
@@ -964,16 +999,20 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             }
             guard isConnection || dropped.contains(k) else { continue }
             if Int(field.lineStart) > segmentStart {
-                context.write(wrapOutboundOut(head.getSlice(at: head.readerIndex + segmentStart, length: Int(field.lineStart) - segmentStart)!), promise: nil)
+                out.writeImmutableBuffer(head.getSlice(at: head.readerIndex + segmentStart, length: Int(field.lineStart) - segmentStart)!)
             }
             segmentStart = Int(field.lineEnd)
         }
         if response.headersEnd > segmentStart {
-            context.write(wrapOutboundOut(head.getSlice(at: head.readerIndex + segmentStart, length: response.headersEnd - segmentStart)!), promise: nil)
+            out.writeImmutableBuffer(head.getSlice(at: head.readerIndex + segmentStart, length: response.headersEnd - segmentStart)!)
         }
-        for extra in responseEdits?.add ?? [] { context.write(wrapOutboundOut(ByteBuffer(string: extra + "\r\n")), promise: nil) }
-        if let line { context.write(wrapOutboundOut(line), promise: nil) }
-        context.write(wrapOutboundOut(StaticBuffers.crlf), promise: nil)
+        for extra in added {
+            out.writeString(extra)
+            out.writeStaticString("\r\n")
+        }
+        if let line { out.writeImmutableBuffer(line) }
+        out.writeImmutableBuffer(StaticBuffers.crlf)
+        return out
     }
 
     private func forwardResponseBody(_ buffer: ByteBuffer) {

@@ -6,9 +6,27 @@ import NIOHPACK
 import Samples
 
 /// A rule's log-format argument (`%[req.hdr(host)]`, `%ci`, literals), compiled once.
-struct RuleFormat {
+final class RuleFormat {
+    /// How a value is made, cheapest first.
+    enum Kind {
+        /// Literals only: the text, made once.
+        case constant(String)
+        /// One `%[...]` and nothing else: its value's text.
+        case single(SampleExpression?)
+        /// Literals and samples (no log variables): built without a `LogRecord`.
+        case pieces([Piece])
+        /// With log variables: rendered from a `LogRecord`.
+        case record
+    }
+    enum Piece {
+        case literal(String)
+        case separator
+        case sample(SampleExpression?)
+    }
+
     let format: LogFormat
     let samples: [(String, SampleExpression)]
+    let kind: Kind
 
     init?(_ text: String?) {
         guard let text, let format = try? LogFormat.compile(text, httpMode: true) else { return nil }
@@ -17,14 +35,67 @@ struct RuleFormat {
             guard case .sample(let t) = token, let e = try? SampleExpression.parse(t) else { return nil }
             return (t, e)
         }
+        if let parts = format.samplePieces {
+            let pieces: [Piece] = parts.map {
+                switch $0 {
+                case .literal(let l): .literal(l)
+                case .separator: .separator
+                case .sample(let t): .sample(try? SampleExpression.parse(t))
+                }
+            }
+            if !pieces.contains(where: { if case .sample = $0 { true } else { false } }) {
+                kind = .constant(String(decoding: format.render(LogRecord()), as: UTF8.self))
+            } else if pieces.count == 1, case .sample(let e) = pieces[0] {
+                kind = .single(e)
+            } else {
+                kind = .pieces(pieces)
+            }
+        } else {
+            kind = .record
+        }
     }
 
     /// The text, with `base` for the log variables and `source` for the samples (a sample with no
     /// value is empty here, where a log line shows `-`).
     func render(_ base: LogRecord, _ source: some SampleSource) -> String {
-        if samples.isEmpty, format.tokens.count == 1, case .literal(let l) = format.tokens[0] {
-            return String(decoding: l, as: UTF8.self)
+        if case .record = kind { return renderRecord(base, source) }
+        return renderWithoutRecord(source)
+    }
+
+    /// The text for a message's rules: its `base` is read only when the format has log variables.
+    func render<V: MessageView>(_ view: V) -> String {
+        if case .record = kind { return renderRecord(view.base, view) }
+        return renderWithoutRecord(view)
+    }
+
+    /// The text of a format without log variables.
+    private func renderWithoutRecord(_ source: some SampleSource) -> String {
+        switch kind {
+        case .constant(let text):
+            return text
+        case .single(let e):
+            return e?.evaluate(source)?.text ?? ""
+        case .pieces(let pieces):
+            // As the log renderer does with `emptySamples`: a separator prints one space, not
+            // first nor after another; an absent sample prints nothing.
+            var out = ""
+            var lastWasSeparator = true
+            for p in pieces {
+                switch p {
+                case .literal(let l): out += l; lastWasSeparator = false
+                case .separator: if !lastWasSeparator { out += " "; lastWasSeparator = true }
+                case .sample(let e):
+                    if let v = e?.evaluate(source) { out += v.text }
+                    lastWasSeparator = false
+                }
+            }
+            return out
+        case .record:
+            return renderRecord(LogRecord(), source)
         }
+    }
+
+    private func renderRecord(_ base: LogRecord, _ source: some SampleSource) -> String {
         var r = base
         r.emptySamples = true
         for (text, expr) in samples {
@@ -35,13 +106,14 @@ struct RuleFormat {
 }
 
 /// One `http-request`/`http-response`/`redirect` rule, compiled: its action and its condition.
-struct CompiledRequestRule {
+/// A class: running the rules walks them without copying their parts.
+final class CompiledRequestRule {
     enum Action {
-        case header(HTTPRequestRule.Action, name: String, lowercasedName: String, format: RuleFormat?)
+        case header(HeaderRule)
         /// replace-header (whole lines) / replace-value (each comma-separated value).
-        case replace(name: String, lowercasedName: String, regex: ACLRegex, format: RuleFormat, perValue: Bool)
+        case replace(ReplaceRule)
         /// set-path/-pathq/-query/-uri/-method, replace-path/-pathq/-uri (with a regex).
-        case requestLine(HTTPRequestRule.Action, regex: ACLRegex?, format: RuleFormat)
+        case requestLine(RequestLineRule)
         case setStatus(Int, reason: String?)
         case allow
         /// deny, with the proxy's error message (nil reply) or its own reply.
@@ -59,6 +131,58 @@ struct CompiledRequestRule {
 
     let action: Action
     let condition: CompiledCondition?
+
+    init(action: Action, condition: CompiledCondition?) {
+        self.action = action
+        self.condition = condition
+    }
+}
+
+// The payloads of the actions that run per request, as classes: reading one is one retain.
+
+/// set-header/add-header/del-header.
+final class HeaderRule {
+    let action: HTTPRequestRule.Action
+    let name: String
+    let lowercasedName: String
+    let format: RuleFormat?
+
+    init(_ action: HTTPRequestRule.Action, name: String, format: RuleFormat?) {
+        self.action = action
+        self.name = name
+        lowercasedName = name.lowercased()
+        self.format = format
+    }
+}
+
+/// replace-header/replace-value.
+final class ReplaceRule {
+    let name: String
+    let lowercasedName: String
+    let regex: ACLRegex
+    let format: RuleFormat
+    let perValue: Bool
+
+    init(name: String, regex: ACLRegex, format: RuleFormat, perValue: Bool) {
+        self.name = name
+        lowercasedName = name.lowercased()
+        self.regex = regex
+        self.format = format
+        self.perValue = perValue
+    }
+}
+
+/// set-path/-pathq/-query/-uri/-method, replace-path/-pathq/-uri.
+final class RequestLineRule {
+    let action: HTTPRequestRule.Action
+    let regex: ACLRegex?
+    let format: RuleFormat
+
+    init(_ action: HTTPRequestRule.Action, regex: ACLRegex?, format: RuleFormat) {
+        self.action = action
+        self.regex = regex
+        self.format = format
+    }
 }
 
 /// What a proxy's rules need at run time: its `http-request` rules and `use_backend` conditions,
@@ -97,17 +221,16 @@ struct ProxyRules {
                 action = .reply(reply)
             case .stickCounter: action = .counter(r.counter.flatMap { CompiledCounterAction($0, proxy: proxy.name, tables: tables, http: true) })
             case .set, .add, .del:
-                action = .header(r.action, name: r.name, lowercasedName: r.name.lowercased(), format: RuleFormat(r.value))
+                action = .header(HeaderRule(r.action, name: r.name, format: RuleFormat(r.value)))
             case .replaceHeader, .replaceValue:
                 guard let re = regex(), let f = RuleFormat(r.value) else { return nil }
-                action = .replace(name: r.name, lowercasedName: r.name.lowercased(), regex: re, format: f,
-                                  perValue: r.action == .replaceValue)
+                action = .replace(ReplaceRule(name: r.name, regex: re, format: f, perValue: r.action == .replaceValue))
             case .setPath, .setPathQ, .setQuery, .setURI, .setMethod:
                 guard let f = RuleFormat(r.value) else { return nil }
-                action = .requestLine(r.action, regex: nil, format: f)
+                action = .requestLine(RequestLineRule(r.action, regex: nil, format: f))
             case .replacePath, .replacePathQ, .replaceURI:
                 guard let re = regex(), let f = RuleFormat(r.value) else { return nil }
-                action = .requestLine(r.action, regex: re, format: f)
+                action = .requestLine(RequestLineRule(r.action, regex: re, format: f))
             case .setStatus: action = .setStatus(r.status ?? 200, reason: r.reason)
             case .redirect:
                 guard let spec = r.redirect, let c = CompiledRedirect(spec) else { return nil }
@@ -146,18 +269,64 @@ struct HeaderEdits {
 
     var isEmpty: Bool { deleted.isEmpty && added.isEmpty && method == nil && uri == nil }
 
+    /// Empty again, keeping the lists' storage for the next request.
+    mutating func reset() {
+        deleted.removeAll(keepingCapacity: true)
+        added.removeAll(keepingCapacity: true)
+        method = nil
+        uri = nil
+    }
+
     mutating func apply(_ action: HTTPRequestRule.Action, name: String, lowercasedName: String, value: String?) {
         if action != .add {
             if !deleted.contains(lowercasedName) { deleted.append(lowercasedName) }
-            added.removeAll { $0.name.lowercased() == lowercasedName }
+            added.removeAll { equalsLowercasedASCII($0.name, lowercasedName) }
         }
         if action != .del, let value { added.append((name, value)) }
     }
 
     /// The added values of a header (lowercased name).
     func addedValues(_ lowercasedName: String) -> [String] {
-        added.compactMap { $0.name.lowercased() == lowercasedName ? $0.value : nil }
+        added.compactMap { equalsLowercasedASCII($0.name, lowercasedName) ? $0.value : nil }
     }
+}
+
+/// `name` compared with an already lowercased name, ASCII case-insensitively (no copy made).
+@inline(__always)
+func equalsLowercasedASCII(_ name: String, _ lowercased: String) -> Bool {
+    var a = name.utf8.makeIterator(), b = lowercased.utf8.makeIterator()
+    while true {
+        switch (a.next(), b.next()) {
+        case (nil, nil): return true
+        case let (x?, y?):
+            let lx = x &- 65 < 26 ? x | 0x20 : x
+            if lx != y { return false }
+        default: return false
+        }
+    }
+}
+
+/// The path of a request target: up to `?`, after `scheme://authority` in the absolute form
+/// (a `://` after the first `/` or `?` belongs to the path or the query).
+func targetPath(_ t: String) -> Substring {
+    let u = t.utf8
+    var start = u.startIndex
+    var i = u.startIndex
+    while i != u.endIndex {
+        let c = u[i]
+        if c == UInt8(ascii: "/") || c == UInt8(ascii: "?") { break }
+        if c == UInt8(ascii: ":") {
+            let rest = u[u.index(after: i)...]
+            if rest.starts(with: "//".utf8) {
+                let authority = u.index(i, offsetBy: 3)
+                start = u[authority...].firstIndex(of: UInt8(ascii: "/")) ?? u.endIndex
+            }
+            break
+        }
+        i = u.index(after: i)
+    }
+    let end = u[start...].firstIndex(of: UInt8(ascii: "?")) ?? u.endIndex
+    return t[start..<end]
 }
 
 /// A message's header lines as rules see them (after the edits of the rules run so far).
@@ -171,6 +340,9 @@ protocol MessageView: SampleSource {
     /// The values of the fetches the message answers itself (all occurrences or the one a sample
     /// takes), nil for the others.
     func values(_ name: String, _ args: [String], all: Bool) -> [SampleValue]?
+    /// The value of a fetch the message answers itself that has one value at most (the outer nil:
+    /// not such a fetch): no list made.
+    func single(_ name: String, _ args: [String]) -> SampleValue??
 }
 
 extension MessageView {
@@ -181,15 +353,16 @@ extension MessageView {
 
     /// The message's own fetches, then the stick counters, then the connection's facts.
     func fetch(_ name: String, _ args: [String]) -> SampleValue? {
+        if let v = single(name, args) { return v }
         if let v = values(name, args, all: false) { return v.first }
         if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v }
-        return LogSampleSource(record: base, tls: false).fetch(name, args)
+        return LogSampleSource.fetch(name, args, from: base, tls: false)
     }
 
     func fetchAll(_ name: String, _ args: [String]) -> [SampleValue] {
         if let v = values(name, args, all: true) { return v }
         if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v.map { [$0] } ?? [] }
-        return LogSampleSource(record: base, tls: false).fetch(name, args).map { [$0] } ?? []
+        return LogSampleSource.fetch(name, args, from: base, tls: false).map { [$0] } ?? []
     }
 }
 
@@ -234,17 +407,11 @@ extension RequestView {
     var method: String { edits.method ?? receivedMethod }
     var target: String { edits.uri ?? receivedTarget }
 
-    var path: String {
-        var t = Substring(target)
-        if let scheme = t.range(of: "://") {
-            t = t[scheme.upperBound...]
-            t = t.firstIndex(of: "/").map { t[$0...] } ?? ""
-        }
-        return String(t.prefix { $0 != "?" })
-    }
+    var path: String { String(targetPath(target)) }
 
     var query: String? {
-        target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) }
+        let t = target
+        return t.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(t[t.utf8.index(after: $0)...]) }
     }
 
     var host: String? { lines("host").first }
@@ -267,16 +434,25 @@ extension RequestView {
         }
     }
 
-    func values(_ name: String, _ args: [String], all: Bool) -> [SampleValue]? {
+    func single(_ name: String, _ args: [String]) -> SampleValue?? {
         switch name {
         // haproxy's `method` stays the received one after set-method.
-        case "method": return [.string(receivedMethod)]
-        case "path": return [.string(path)]
-        case "query": return query.map { [.string($0)] } ?? []
-        case "url", "uri": return [.string(target)]
-        case "base": return host.map { [.string($0 + path)] } ?? []
-        case "req.ver", "req_ver": return [.string(version)]
-        case "req.proto_http": return [.bool(true)]
+        case "method": return .some(.string(receivedMethod))
+        case "path": return .some(.string(path))
+        case "query": return .some(query.map(SampleValue.string))
+        case "url", "uri": return .some(.string(target))
+        case "base": return .some(host.map { .string($0 + path) })
+        case "req.ver", "req_ver": return .some(.string(version))
+        case "req.proto_http": return .some(.bool(true))
+        case "http_auth":
+            return .some(.bool(userlists?.check(args.first ?? "", authorization: lines("authorization").first) ?? false))
+        default: return nil
+        }
+    }
+
+    func values(_ name: String, _ args: [String], all: Bool) -> [SampleValue]? {
+        if let v = single(name, args) { return v.map { [$0] } ?? [] }
+        switch name {
         case "req.hdr", "hdr":
             guard let n = args.first, !n.isEmpty else { return [] }
             return pickOccurrence(commaSplitValues(lines(n.lowercased())), args.count > 1 ? args[1] : nil, all: all).map(SampleValue.string)
@@ -296,8 +472,6 @@ extension RequestView {
         case "url_param", "urlp":
             let v = urlParams(args[0]).map(SampleValue.string)
             return all ? v : Array(v.prefix(1))
-        case "http_auth":
-            return [.bool(userlists?.check(args.first ?? "", authorization: lines("authorization").first) ?? false)]
         default:
             return nil
         }
@@ -355,6 +529,31 @@ struct H2RequestView: RequestView {
     }
 }
 
+/// A connection's addresses as text, made once for all its requests' rules.
+struct ConnectionFacts {
+    var clientIP = "-", clientPort = 0
+    var localIP = "-", localPort = 0
+
+    init(client: SocketAddress?, local: SocketAddress?) {
+        if let client { clientIP = client.ipAddress ?? "-"; clientPort = client.port ?? 0 }
+        if let local { localIP = local.ipAddress ?? "-"; localPort = local.port ?? 0 }
+    }
+
+    /// The facts as the fetches of rules read them (before any backend is chosen).
+    func record(frontend: String, requestLine: String?, uniqueID: String? = nil) -> LogRecord {
+        var r = LogRecord()
+        r.uniqueID = uniqueID
+        r.clientIP = clientIP
+        r.clientPort = clientPort
+        r.frontendIP = localIP
+        r.frontendPort = localPort
+        r.frontendName = frontend
+        r.backendName = frontend
+        r.requestLine = requestLine
+        return r
+    }
+}
+
 extension LogRecord {
     /// The connection's facts as the fetches of rules read them (before any backend is chosen).
     static func forRules(client: SocketAddress?, local: SocketAddress?, frontend: String, requestLine: String?) -> LogRecord {
@@ -402,13 +601,15 @@ enum RuleEngine {
     /// set/add/del-header, replace-header/-value on a request or a response.
     static func applyHeaderRule<V: MessageView>(_ action: CompiledRequestRule.Action, to view: inout V) {
         switch action {
-        case let .header(action, name, lowercasedName, format):
-            let value = format?.render(view.base, view)
-            view.edits.apply(action, name: name, lowercasedName: lowercasedName, value: value)
-        case let .replace(name, lowercasedName, regex, format, perValue):
+        case .header(let h):
+            let value = h.format?.render(view)
+            view.edits.apply(h.action, name: h.name, lowercasedName: h.lowercasedName, value: value)
+        case .replace(let rule):
+            let name = rule.name, lowercasedName = rule.lowercasedName, regex = rule.regex, format = rule.format
+            let perValue = rule.perValue
             let current = view.lines(lowercasedName)
             guard !current.isEmpty else { return }
-            let template = format.render(view.base, view)
+            let template = format.render(view)
             var changed = false
             let replaced = current.map { line -> String in
                 if perValue {
@@ -437,7 +638,7 @@ enum RuleEngine {
         case let .setVar(name, expr):
             if let v = expr.evaluate(view) { vars.set(name, v) }
         case let .setVarFmt(name, format):
-            vars.set(name, .string(format.render(view.base, view)))
+            vars.set(name, .string(format.render(view)))
         case let .unsetVar(name):
             vars.unset(name)
         default:
@@ -506,8 +707,9 @@ enum RuleEngine {
                 applyHeaderRule(rule.action, to: &view)
             case .setVar, .setVarFmt, .unsetVar:
                 applyVariableRule(rule.action, to: view)
-            case let .requestLine(action, regex, format):
-                let value = format.render(view.base, view)
+            case .requestLine(let rule):
+                let action = rule.action, regex = rule.regex, format = rule.format
+                let value = format.render(view)
                 if action == .setMethod {
                     view.edits.method = value
                 } else if let regex {
@@ -592,10 +794,17 @@ extension ResponseView {
         }
     }
 
-    func values(_ name: String, _ args: [String], all: Bool) -> [SampleValue]? {
+    func single(_ name: String, _ args: [String]) -> SampleValue?? {
         switch name {
-        case "status": return [.int(Int64(status?.code ?? receivedStatus))]
-        case "res.ver": return [.string(version)]
+        case "status": return .some(.int(Int64(status?.code ?? receivedStatus)))
+        case "res.ver": return .some(.string(version))
+        default: return nil
+        }
+    }
+
+    func values(_ name: String, _ args: [String], all: Bool) -> [SampleValue]? {
+        if let v = single(name, args) { return v.map { [$0] } ?? [] }
+        switch name {
         case "res.hdr", "shdr":
             guard let n = args.first, !n.isEmpty else { return [] }
             return pickOccurrence(commaSplitValues(lines(n.lowercased())), args.count > 1 ? args[1] : nil, all: all).map(SampleValue.string)

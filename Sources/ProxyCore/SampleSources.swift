@@ -10,7 +10,11 @@ struct LogSampleSource: SampleSource {
     let tls: Bool
 
     func fetch(_ name: String, _ args: [String]) -> SampleValue? {
-        let r = record
+        Self.fetch(name, args, from: record, tls: tls)
+    }
+
+    /// The value of a fetch from a record's facts (the record is borrowed, not copied).
+    static func fetch(_ name: String, _ args: [String], from r: LogRecord, tls: Bool) -> SampleValue? {
         switch name {
         case "src": return r.clientIP == "-" ? nil : .string(r.clientIP)
         case "src_port": return .int(Int64(r.clientPort))

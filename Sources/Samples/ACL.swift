@@ -327,6 +327,10 @@ public struct ACLTerm: Sendable {
 
     /// True when one of the fetched values matches one of the patterns.
     public func matches(_ source: some SampleSource) -> Bool {
+        if expression.singleValued {
+            guard let value = expression.evaluate(source) else { return false }
+            return matches(value)
+        }
         for value in expression.evaluateAll(source) where matches(value) { return true }
         return false
     }
@@ -487,10 +491,21 @@ public struct ACLCondition: Sendable {
 
 /// A condition with its ACLs compiled: what runs per request.
 public struct CompiledCondition: Sendable {
-    struct Term: Sendable {
-        var negated: Bool
+    /// A class: evaluating walks the terms without copying their parts.
+    final class Term: Sendable {
+        let negated: Bool
         /// The lines of the ACL (same-named lines are ORed).
-        var acl: [ACLTerm]
+        let acl: [Line]
+
+        init(negated: Bool, acl: [ACLTerm]) {
+            self.negated = negated
+            self.acl = acl.map(Line.init)
+        }
+    }
+
+    final class Line: Sendable {
+        let term: ACLTerm
+        init(_ term: ACLTerm) { self.term = term }
     }
 
     let unless: Bool
@@ -528,7 +543,7 @@ public struct CompiledCondition: Sendable {
         var result = alternatives.isEmpty
         for group in alternatives {
             var all = true
-            for t in group where t.acl.contains(where: { $0.matches(source) }) == t.negated {
+            for t in group where t.acl.contains(where: { $0.term.matches(source) }) == t.negated {
                 all = false
                 break
             }

@@ -59,6 +59,20 @@ public struct SampleExpression: Sendable, Equatable {
 
     public var fetch: Call
     public var converters: [Call]
+    /// Made once by `parse`: the value of a fetch that needs no session (`str(...)`, `int(...)`).
+    var constantValue: SampleValue?
+    /// Made once by `parse`: `var(...)`.
+    var isVariable = false
+    /// Made once by `parse`: the fetch has one value at most (an ACL tests it without a list).
+    public internal(set) var singleValued = false
+
+    /// The fetches that give one value at most, whatever the source: ACLs evaluate them without
+    /// building a list.
+    static let singleValuedFetches: Set<String> = [
+        "src", "src_port", "dst", "dst_port", "fe_name", "be_name", "srv_name", "fe_id", "be_id", "srv_id",
+        "method", "path", "query", "url", "uri", "base", "req.ver", "req_ver", "status", "res.ver",
+        "ssl_fc", "req.proto_http", "str", "int", "bool", "always_true", "always_false",
+    ]
 
     /// The fetches known here, with how many arguments they take (min...max).
     public static let fetches: [String: ClosedRange<Int>] = [
@@ -171,14 +185,18 @@ public struct SampleExpression: Sendable, Equatable {
             }
             converters[k].compiled = try CompiledConverter.compile(conv)
         }
-        return SampleExpression(fetch: fetch, converters: converters)
+        var e = SampleExpression(fetch: fetch, converters: converters)
+        e.constantValue = e.constant
+        e.isVariable = fetch.name == "var"
+        e.singleValued = singleValuedFetches.contains(fetch.name)
+        return e
     }
 
     /// The value, or nil when the fetch has none here or a converter fails (HAProxy then logs `-`
     /// and rules see "not found").
     public func evaluate(_ source: some SampleSource) -> SampleValue? {
         let vars = source.variables
-        guard var v = constant ?? (fetch.name == "var" ? Converters.fetchVariable(fetch.args, vars) : source.fetch(fetch.name, fetch.args))
+        guard var v = constantValue ?? (isVariable ? Converters.fetchVariable(fetch.args, vars) : source.fetch(fetch.name, fetch.args))
         else { return nil }
         for c in converters {
             guard let next = Self.convert(v, c, vars) else { return nil }
@@ -190,8 +208,8 @@ public struct SampleExpression: Sendable, Equatable {
     /// Every value (each header occurrence, each cookie of that name), converted: what an ACL tests.
     public func evaluateAll(_ source: some SampleSource) -> [SampleValue] {
         let vars = source.variables
-        let values = constant.map { [$0] }
-            ?? (fetch.name == "var" ? Converters.fetchVariable(fetch.args, vars).map { [$0] } ?? [] : source.fetchAll(fetch.name, fetch.args))
+        let values = constantValue.map { [$0] }
+            ?? (isVariable ? Converters.fetchVariable(fetch.args, vars).map { [$0] } ?? [] : source.fetchAll(fetch.name, fetch.args))
         guard !converters.isEmpty else { return values }
         return values.compactMap { value in
             var v = value

@@ -26,7 +26,7 @@ public final class FrontendRuntime: @unchecked Sendable {
     /// The frontend's own `http-request` rules and `use_backend` conditions.
     let rules: ProxyRules
     /// `use_backend` targets, in order (the names are checked at load).
-    let switches: [(backend: BackendRuntime, condition: CompiledCondition?)]
+    let switches: [BackendSwitch]
     /// True when requests go through rules (or may change backend) before their server is chosen.
     let hasRequestRules: Bool
     /// `userlist` sections (for `http_auth()`), nil when there are none.
@@ -70,9 +70,11 @@ public final class FrontendRuntime: @unchecked Sendable {
         http = Self.settings(config, defaultBackend?.config, global)
         rules = ProxyRules(config, tables: tables)
         stick = tables.isEmpty ? nil : FrontendStick(config, tables: tables)
-        switches = rules.switches.compactMap { s in backends[s.backend].map { ($0, s.condition) } }
+        switches = BackendSwitch.compile(rules.switches, backends: backends)
         var byBackend: [ObjectIdentifier: HTTPSettings] = [:]
-        for (be, _) in switches where byBackend[ObjectIdentifier(be)] == nil {
+        // A dynamic `use_backend` may name any backend.
+        let reachable = switches.contains { $0.dynamicName != nil } ? backends.values.sorted { $0.name < $1.name } : switches.compactMap(\.backend)
+        for be in reachable where byBackend[ObjectIdentifier(be)] == nil {
             byBackend[ObjectIdentifier(be)] = Self.settings(config, be.config, global)
         }
         httpByBackend = byBackend

@@ -85,6 +85,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var stickSession: StickSession?
     private var stickStream: StickStream?
     private var stickX: StickExchange?
+    /// `use-server`: the server a rule chose for the current request, and whether it is forced.
+    private var useServerX: (index: Int, force: Bool)?
 
     private var clientNeedsFlush = false
     private var serverNeedsFlush = false
@@ -378,6 +380,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             let (server, stores) = stick.evaluate(view)
             stickX = StickExchange(server: server, stores: stores)
         }
+        useServerX = nil
+        if let be = chosen, let rules = be.serverRules {
+            var base = ruleRecord(headBuffer)
+            base.backendName = be.name
+            var view = H1RequestView(head: headBuffer, request: request, base: base, edits: edits, userlists: frontend.userlists, stick: stickStream)
+            view.variables = variables
+            useServerX = rules.choose(view, backend: be)
+        }
         if !frontend.switches.isEmpty { settings = frontend.http(with: chosen) }
         serverReusable = !settings.closeServerSide
         buildOutgoingHead(headBuffer, edits)
@@ -485,7 +495,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         guard let backend else { return }
         if avoid != nil { xlog?.redispatched = true }
         var assignment: Assignment?
-        if avoid == nil, let i = cookieX?.persistTo {
+        if avoid == nil, let chosen = useServerX {
+            assignment = backend.assign(server: chosen.index, force: chosen.force, loop: context.eventLoop)
+        }
+        if assignment == nil, avoid == nil, let i = cookieX?.persistTo {
             // The cookie's server when it can serve; else balanced, and the log says `D`.
             assignment = backend.assign(server: i, loop: context.eventLoop)
             if assignment == nil { cookieX!.requestFlag = "D" }
@@ -594,8 +607,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             sendError(503)
             return
         }
-        // Redispatch to another server on the retry HAProxy would (default: the last one).
-        if backend.shouldRedispatch(afterAttempt: connectAttempts) {
+        // Redispatch to another server on the retry HAProxy would (default: the last one);
+        // never when force-persist sent the request to a server that is down.
+        if backend.shouldRedispatch(afterAttempt: connectAttempts), useServerX?.force != true {
             backend.release(server)
             self.server = nil
             let failed = server.index
@@ -1236,7 +1250,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             let head = bytes.getSlice(at: bytes.readerIndex, length: response.length)!
             xlog!.responseCaptures = captures.map { c in Self.headerValue(head, c.name, fields: response.headers).map { String($0.prefix(c.length)) } }
         }
-        asapPending = logger!.logAsap
+        asapPending = logger?.logAsap ?? false
     }
 
     /// `option logasap`: the line goes out once the response head and the body bytes that came

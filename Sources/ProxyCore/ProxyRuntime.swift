@@ -78,6 +78,7 @@ public final class ProxyRuntime: @unchecked Sendable {
             frontend.limits = limits
             frontends.append(frontend)
         }
+        ProxyDirectory.shared.register(backends: backends, frontends: frontends)
         for loop in self.group.makeIterator() {
             loopContexts[ObjectIdentifier(loop)] = LoopContext(eventLoop: loop, serverCount: globalIndex)
         }

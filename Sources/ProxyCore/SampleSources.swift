@@ -24,7 +24,7 @@ struct LogSampleSource: SampleSource {
         case "unique-id": return r.uniqueID.map(SampleValue.string)
         case "env": return ProcessInfo.processInfo.environment[args[0]].map(SampleValue.string)
         case "ssl_fc": return .bool(tls)
-        default: return nil
+        default: return ProxyDirectory.shared.fetch(name, args, frontend: r.frontendName, backend: r.backendName)
         }
     }
 

@@ -1,4 +1,5 @@
 import HAProxyConfig
+import Logging
 import Samples
 
 /// One `use_backend` rule at run time: a backend named in the configuration, or a log-format
@@ -27,5 +28,25 @@ struct BackendSwitch {
         guard let dynamicName else { return nil }
         let name = dynamicName.render(view.base, view)
         return ProxyDirectory.shared.backend(name)
+    }
+}
+
+extension RuleFormat {
+    /// The sample expressions of a compiled format, parsed once.
+    static func sampleExpressions(_ format: LogFormat) -> [(String, SampleExpression)] {
+        format.tokens.compactMap { token in
+            guard case .sample(let t) = token, let e = try? SampleExpression.parse(t) else { return nil }
+            return (t, e)
+        }
+    }
+}
+
+extension LogRecord {
+    /// Samples of a rule-like format (`unique-id-format`): read from the request, empty when absent.
+    mutating func fillRuleSamples(_ samples: [(String, SampleExpression)], _ source: some SampleSource) {
+        emptySamples = true
+        for (text, expr) in samples {
+            if let v = expr.evaluate(source) { self.samples[text] = v.text }
+        }
     }
 }

@@ -21,6 +21,8 @@ public final class FrontendRuntime: @unchecked Sendable {
     /// `unique-id-format` (compiled) and `unique-id-header`.
     let uniqueIDFormat: LogFormat?
     let uniqueIDHeader: String?
+    /// The sample expressions of `unique-id-format` (`%[req.hdr(x)]`), parsed once.
+    let uniqueIDSamples: [(String, SampleExpression)]
     /// `tune.h2.*` (HTTP/2 settings announced to clients).
     let h2Tuning: [String: Int]
     /// The frontend's own `http-request` rules and `use_backend` conditions.
@@ -67,6 +69,7 @@ public final class FrontendRuntime: @unchecked Sendable {
         self.h2Tuning = global.h2
         uniqueIDFormat = config.uniqueIDFormat.flatMap { try? LogFormat.compile($0, httpMode: config.mode == .http) }
         uniqueIDHeader = uniqueIDFormat == nil ? nil : config.uniqueIDHeader
+        uniqueIDSamples = uniqueIDFormat.map { RuleFormat.sampleExpressions($0) } ?? []
         http = Self.settings(config, defaultBackend?.config, global)
         rules = ProxyRules(config, tables: tables)
         stick = tables.isEmpty ? nil : FrontendStick(config, tables: tables)

@@ -1228,6 +1228,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         var r = xlog!.httpRecord(now: now, termination: ("-", "-"), client: clientAddress, local: context.channel.localAddress,
                                  frontend: frontend, backend: frontend.defaultBackend, logAsap: false)
         r.pid = Int(getpid())
+        if !frontend.uniqueIDSamples.isEmpty, let head = currentHead {
+            r.fillRuleSamples(frontend.uniqueIDSamples, H1RequestView(head: head, request: request, base: r, userlists: frontend.userlists))
+        }
         xlog!.uniqueID = String(decoding: format.render(r), as: UTF8.self)
     }
 

@@ -267,3 +267,34 @@ def test_valid_configs_pass_the_check(impl, tmp_path):
     cfg.write_text(config(free_port(), {s: 1 for s in SERVERS}, fe, {"be_two": be}, tmp_path))
     rc, out = config_check(impl, cfg)
     assert rc == 0, out
+
+
+def test_ssl_fc_sni(differ, tmp_path_factory):
+    """`bind ... ssl crt`: ssl_fc_sni in a rule value, an ACL (ssl_fc_sni_end) and use_backend;
+    curl sends the name it connects to; an IP address sends no SNI (empty)."""
+    import subprocess
+    pki = tmp_path_factory.mktemp("sni-pki")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(pki / "k.key"), "-out", str(pki / "c.crt"), "-subj", "/CN=a.test", "-days", "2",
+                    "-addext", "subjectAltName=DNS:a.test,DNS:*.b.test"], check=True, capture_output=True, timeout=30)
+    (pki / "site.pem").write_text((pki / "c.crt").read_text() + (pki / "k.key").read_text())
+
+    def run(env, impl):
+        servers = {s: env.backend(http_handler(echo_responder), name=s).port for s in SERVERS}
+        port = free_port()
+        fe = ["http-request set-header X-Sni %[ssl_fc_sni]", "use_backend be_two if { ssl_fc_sni_end .b.test }",
+              "use_backend be_one if { ssl_fc_sni -i A.TEST }"]
+        text = config(port, servers, fe, {}, env.workdir).replace(f"bind 127.0.0.1:{port}",
+                                                                   f"bind 127.0.0.1:{port} ssl crt {pki / 'site.pem'}")
+        env.proxy(impl, text, port, name=f"sni-{impl}")
+        out = []
+        for host in ("a.test", "x.b.test", "127.0.0.1"):
+            url = f"https://{host}:{port}/" if host[0].isalpha() else f"https://127.0.0.1:{port}/"
+            r = subprocess.run(["curl", "-sSk", "--http1.1", "--resolve", f"{host}:{port}:127.0.0.1", url],
+                               capture_output=True, text=True, timeout=20)
+            out.append({"host": host, "rc": r.returncode, "body": r.stdout})
+        return {"responses": out}
+
+    def check(res):
+        assert [r["body"].split("\n")[0] for r in res["responses"]] == ["s_one", "s_two_a", "s_default"], res
+    differ(run, check)

@@ -101,6 +101,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var timer = LazyTimer()
     private var timeoutKind = TimeoutKind.request
     private var clientAddress: SocketAddress?
+    /// `bind ... ssl`: what the ClientHello said (`ssl_fc_sni`).
+    private var sniPeek: SNIPeekHandler?
     private var localPort: Int?
     private var forwardedForLine: ByteBuffer?
     /// The access log of the frontend (nil: no log target) and this exchange's log state.
@@ -180,6 +182,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         loopContext.addSession(self)
         clientAddress = context.channel.remoteAddress
         localPort = context.channel.localAddress?.port
+        sniPeek = SNIPeekHandler.of(context.channel)
         if let logger, logger.connectionOnly {
             logger.logConnect(client: clientAddress, local: context.channel.localAddress, frontend: frontend.name)
         }
@@ -413,6 +416,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         var base = LogRecord.forRules(client: clientAddress, local: context.channel.localAddress, frontend: frontend.name,
                                       requestLine: head.getString(at: head.readerIndex, length: lineEnd))
         base.uniqueID = xlog?.uniqueID
+        base.sni = sniPeek?.serverName
         return base
     }
 

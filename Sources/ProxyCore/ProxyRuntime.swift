@@ -141,6 +141,7 @@ public final class ProxyRuntime: @unchecked Sendable {
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     if let tls {
+                        try channel.pipeline.syncOperations.addHandler(SNIPeekHandler())
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
                         if frontend.config.mode == .http && !tls.alpn.isEmpty && !h2 {
                             // HTTP/2 or HTTP/1.1 on the same port, as the client's ALPN says.

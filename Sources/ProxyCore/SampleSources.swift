@@ -24,6 +24,7 @@ struct LogSampleSource: SampleSource {
         case "unique-id": return r.uniqueID.map(SampleValue.string)
         case "env": return ProcessInfo.processInfo.environment[args[0]].map(SampleValue.string)
         case "ssl_fc": return .bool(tls)
+        case "ssl_fc_sni": return r.sni.map(SampleValue.string)
         default: return ProxyDirectory.shared.fetch(name, args, frontend: r.frontendName, backend: r.backendName)
         }
     }

@@ -271,7 +271,7 @@ def test_valid_configs_pass_the_check(impl, tmp_path):
 
 def test_ssl_fc_sni(differ, tmp_path_factory):
     """`bind ... ssl crt`: ssl_fc_sni in a rule value, an ACL (ssl_fc_sni_end) and use_backend;
-    curl sends the name it connects to; an IP address sends no SNI (empty)."""
+    curl sends the name it connects to; an IP address sends no SNI (empty); HTTP/1.1 and h2 (ALPN)."""
     import subprocess
     pki = tmp_path_factory.mktemp("sni-pki")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -285,16 +285,15 @@ def test_ssl_fc_sni(differ, tmp_path_factory):
         fe = ["http-request set-header X-Sni %[ssl_fc_sni]", "use_backend be_two if { ssl_fc_sni_end .b.test }",
               "use_backend be_one if { ssl_fc_sni -i A.TEST }"]
         text = config(port, servers, fe, {}, env.workdir).replace(f"bind 127.0.0.1:{port}",
-                                                                   f"bind 127.0.0.1:{port} ssl crt {pki / 'site.pem'}")
+                                                                   f"bind 127.0.0.1:{port} ssl crt {pki / 'site.pem'} alpn h2,http/1.1")
         env.proxy(impl, text, port, name=f"sni-{impl}")
         out = []
-        for host in ("a.test", "x.b.test", "127.0.0.1"):
-            url = f"https://{host}:{port}/" if host[0].isalpha() else f"https://127.0.0.1:{port}/"
-            r = subprocess.run(["curl", "-sSk", "--http1.1", "--resolve", f"{host}:{port}:127.0.0.1", url],
+        for host, version in (("a.test", "--http1.1"), ("x.b.test", "--http1.1"), ("127.0.0.1", "--http1.1"), ("y.b.test", "--http2")):
+            r = subprocess.run(["curl", "-sSk", version, "--resolve", f"{host}:{port}:127.0.0.1", f"https://{host}:{port}/"],
                                capture_output=True, text=True, timeout=20)
             out.append({"host": host, "rc": r.returncode, "body": r.stdout})
         return {"responses": out}
 
     def check(res):
-        assert [r["body"].split("\n")[0] for r in res["responses"]] == ["s_one", "s_two_a", "s_default"], res
+        assert [r["body"].split("\n")[0] for r in res["responses"]] == ["s_one", "s_two_a", "s_default", "s_two_b"], res
     differ(run, check)

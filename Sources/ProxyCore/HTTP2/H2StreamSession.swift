@@ -236,8 +236,10 @@ final class H2StreamSession: @unchecked Sendable {
 
     /// The connection's facts, as the fetches of rules read them.
     private func ruleRecord() -> LogRecord {
-        LogRecord.forRules(client: connection.remoteAddress, local: connection.localAddress, frontend: frontend.name,
-                           requestLine: "\(requestHeaders.first(name: ":method") ?? "-") \(requestHeaders.first(name: ":path") ?? "/") HTTP/2.0")
+        var r = LogRecord.forRules(client: connection.remoteAddress, local: connection.localAddress, frontend: frontend.name,
+                                   requestLine: "\(requestHeaders.first(name: ":method") ?? "-") \(requestHeaders.first(name: ":path") ?? "/") HTTP/2.0")
+        r.sni = connection.sniPeek?.serverName
+        return r
     }
 
     private func assignServer(avoid: Int?) {

@@ -69,10 +69,10 @@ public enum Keywords {
     public static let fulcrumStatus: [String: KeywordSupport] = {
         var m: [String: KeywordSupport] = [:]
         func alert(_ keys: [String], _ work: String) { for k in keys { m[k] = .notYet(work: work) } }
-        alert(["use-server", "monitor fail"], "content switching")
+        alert(["monitor fail"], "content switching")
         alert(["http-error", "errorloc", "errorloc302", "errorloc303"], "HTTP rules")
         alert(["tcp-response"], "TCP rules")
-        alert(["option persist", "force-persist", "ignore-persist", "persist rdp-cookie",
+        alert(["option persist", "ignore-persist", "persist rdp-cookie",
                "option prefer-last-server"], "persistence")
         alert(["stats enable", "stats uri", "stats auth", "stats admin", "stats refresh", "stats realm",
                "stats hide-version", "stats show-desc", "stats show-legends", "stats show-modules",

@@ -365,6 +365,9 @@ public struct Proxy: Sendable, Hashable {
     public var acls: [ACLDefinition] = []
     /// `use_backend` rules, in order.
     public var backendSwitches: [BackendSwitchRule] = []
+    /// `use-server` rules, in order, and the `force-persist` conditions (ServerRuleBuilder.swift).
+    public var useServerRules: [UseServerRule] = []
+    public var forcePersist: [[String]] = []
     /// `cookie NAME ...` persistence.
     public var cookie: CookiePersistence?
     /// `stick-table ...`, `tcp-request ...` and `stick ...` lines (StickModel.swift).
@@ -667,9 +670,13 @@ public struct ACLDefinition: Sendable, Hashable {
 
 /// `use_backend NAME [if|unless cond]`.
 public struct BackendSwitchRule: Sendable, Hashable {
+    /// A backend's name, or a log-format string giving it per request (see `isDynamic`).
     public var backend: String
     public var condition: [String]?
     public var location: SourceLocation
+
+    /// haproxy reads the name as a log-format string when it has a `%`.
+    public static func isDynamic(_ name: String) -> Bool { name.contains("%") }
 }
 
 /// `cookie NAME rewrite|insert|prefix [indirect] [nocache] [postonly] [preserve] [httponly] [secure]

@@ -166,6 +166,10 @@ extension ConfigParser {
             parseCookie(words, backendCapability: backendCap)
         case "use_backend":
             parseUseBackend(words, frontendCapability: frontendCap)
+        case "use-server":
+            parseUseServer(words, backendCapability: backendCap)
+        case "force-persist":
+            parseForcePersist(words, backendCapability: backendCap)
         case "http-reuse":
             guard let v = arg(1) else { alert("'http-reuse' expects 'never', 'safe', 'aggressive' or 'always'."); return }
             if v != "safe" && v != "never" {

@@ -121,8 +121,8 @@ extension ConfigParser {
             alert("'use_backend' expects a backend name.")
             return
         }
-        if words[1].contains("%[") {
-            alert("'use_backend \(words[1])' : dynamic backend names are not yet supported by Fulcrum (come with the HTTP rules work).")
+        if BackendSwitchRule.isDynamic(words[1]), let message = checkDynamicName(words[1]) {
+            alert("failed to parse use_backend rule '\(words[1])' : \(message).")
             return
         }
         var condition: [String]?
@@ -148,8 +148,13 @@ extension ConfigParser {
             for case .sample(let expr) in format.tokens {
                 do throws(SampleError) {
                     let parsed = try SampleExpression.parse(expr)
-                    if ruleSet == "http-request" && current!.proxy.kind == .frontend && ["be_name", "be_id", "srv_name", "srv_id", "nbsrv"].contains(parsed.fetch.name) {
+                    if ruleSet == "http-request" && current!.proxy.kind == .frontend && ["be_name", "be_id", "srv_name", "srv_id"].contains(parsed.fetch.name) {
                         alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(expr)> may not be reliably used here because it needs 'backend' which is not available here.")
+                        return false
+                    }
+                    if current!.proxy.kind == .frontend && parsed.fetch.args.isEmpty
+                        && ["nbsrv", "be_conn", "queue", "avg_queue", "connslots"].contains(parsed.fetch.name) {
+                        alert("proxy '\(proxyName)', referenced in arg 1 of sample fetch keyword '\(parsed.fetch.name)' in \(ruleSet) expression in proxy '\(proxyName)', has not backend capability.")
                         return false
                     }
                     if ruleSet == "http-request" && ["res.hdr", "shdr", "res.ver", "res.cook", "scook", "status"].contains(parsed.fetch.name) {

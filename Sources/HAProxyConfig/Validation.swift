@@ -90,7 +90,7 @@ extension ConfigParser {
                 }
             }
             // use_backend targets.
-            for rule in p.backendSwitches {
+            for rule in p.backendSwitches where !BackendSwitchRule.isDynamic(rule.backend) {
                 if backNames[rule.backend] == nil {
                     diag(.alert, "Proxy '\(p.name)': unable to find required use_backend: '\(rule.backend)'."
                          + Suggest.suffix(rule.backend, in: backendNames),
@@ -99,6 +99,16 @@ extension ConfigParser {
             }
             // Servers.
             if p.isBackend {
+                if p.mode == .tcp, let rule = p.useServerRules.first {
+                    diag(.alert, "'use-server' in a tcp-mode \(p.kind.rawValue) is not yet supported by Fulcrum (comes with the TCP rules work); it is in http mode.",
+                         at: rule.location, section: label, keyword: "use-server")
+                }
+                for rule in p.useServerRules where !BackendSwitchRule.isDynamic(rule.server) {
+                    if !p.servers.contains(where: { $0.name == rule.server }) {
+                        diag(.alert, "\(p.kind.rawValue) '\(p.name)' : unable to find server '\(rule.server)' referenced in a 'use-server' rule.",
+                             at: rule.location, section: label, keyword: "use-server")
+                    }
+                }
                 var seen: [String: SourceLocation] = [:]
                 for s in p.servers {
                     if let first = seen[s.name] {

@@ -56,6 +56,8 @@ public struct LogRecord: Sendable {
     public var requestLine: String?
     /// `unique-id-format` value (%ID).
     public var uniqueID: String?
+    /// The server name the client's TLS ClientHello asked for (`ssl_fc_sni`), nil on clear connections.
+    public var sni: String?
     public var pid = 0
     /// The system host name (%H). haproxy 2.6 prints the machine's name here even when
     /// `log-send-hostname <name>` sets another one for the syslog header.

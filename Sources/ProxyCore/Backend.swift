@@ -80,6 +80,8 @@ public final class BackendRuntime: @unchecked Sendable {
     let cookieInsertLines: [String?]
     /// `stick on|match|store-request` (nil without).
     let stick: BackendStick?
+    /// `use-server` rules and `force-persist` (nil without `use-server`).
+    let serverRules: ServerRules?
     /// 16 for dynamic algorithms (weights can ramp), 1 for static and hash ones.
     let weightScale: Int
     private let lock = NIOLock()
@@ -98,6 +100,7 @@ public final class BackendRuntime: @unchecked Sendable {
         self.retryPolicy = config.mode == .http ? RetryPolicy(directives: config.directives) : RetryPolicy()
         self.rules = ProxyRules(config, tables: tables)
         self.stick = BackendStick(config, tables: tables)
+        self.serverRules = ServerRules(config)
         self.cookie = config.cookie
         self.cookieInsertLines = servers.map { s in config.cookie.flatMap { CookieExchange.insertLine($0, serverCookie: s.config.cookie) } }
         self.served = Array(repeating: 0, count: servers.count)
@@ -175,9 +178,10 @@ public final class BackendRuntime: @unchecked Sendable {
 
     /// Takes a slot on server `index` (cookie persistence), or queues for it when it is full; nil
     /// when the server is not usable (down, disabled): the caller balances instead.
-    func assign(server index: Int, loop: any EventLoop) -> Assignment? {
+    /// `force`: even a server that is down (`use-server` with `force-persist`).
+    func assign(server index: Int, force: Bool = false, loop: any EventLoop) -> Assignment? {
         lock.withLock {
-            guard balancer.isUsable(index) else { return nil }
+            guard force || balancer.isUsable(index) else { return nil }
             if maxconn[index] == 0 || served[index] < maxconn[index] {
                 served[index] += 1
                 return .server(servers[index])
@@ -288,6 +292,17 @@ public final class BackendRuntime: @unchecked Sendable {
     public var queueLength: Int { lock.withLock { queue.count } }
 
     public func servedCount(_ index: Int) -> Int { lock.withLock { served[index] } }
+
+    /// One consistent reading of the backend's load for the `nbsrv`/`connslots`/`queue` fetches:
+    /// per server whether it is usable, its served count and its own queue (requests waiting for
+    /// it alone), and the whole queue length.
+    func loadSnapshot() -> (usable: [Bool], served: [Int], serverQueue: [Int], queued: Int) {
+        lock.withLock {
+            var own = Array(repeating: 0, count: servers.count)
+            for w in queue { if let t = w.target { own[t] += 1 } }
+            return (servers.map { balancer.isUsable($0.index) }, served, own, queue.count)
+        }
+    }
 }
 
 

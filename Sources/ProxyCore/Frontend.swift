@@ -21,12 +21,14 @@ public final class FrontendRuntime: @unchecked Sendable {
     /// `unique-id-format` (compiled) and `unique-id-header`.
     let uniqueIDFormat: LogFormat?
     let uniqueIDHeader: String?
+    /// The sample expressions of `unique-id-format` (`%[req.hdr(x)]`), parsed once.
+    let uniqueIDSamples: [(String, SampleExpression)]
     /// `tune.h2.*` (HTTP/2 settings announced to clients).
     let h2Tuning: [String: Int]
     /// The frontend's own `http-request` rules and `use_backend` conditions.
     let rules: ProxyRules
     /// `use_backend` targets, in order (the names are checked at load).
-    let switches: [(backend: BackendRuntime, condition: CompiledCondition?)]
+    let switches: [BackendSwitch]
     /// True when requests go through rules (or may change backend) before their server is chosen.
     let hasRequestRules: Bool
     /// `userlist` sections (for `http_auth()`), nil when there are none.
@@ -67,12 +69,15 @@ public final class FrontendRuntime: @unchecked Sendable {
         self.h2Tuning = global.h2
         uniqueIDFormat = config.uniqueIDFormat.flatMap { try? LogFormat.compile($0, httpMode: config.mode == .http) }
         uniqueIDHeader = uniqueIDFormat == nil ? nil : config.uniqueIDHeader
+        uniqueIDSamples = uniqueIDFormat.map { RuleFormat.sampleExpressions($0) } ?? []
         http = Self.settings(config, defaultBackend?.config, global)
         rules = ProxyRules(config, tables: tables)
         stick = tables.isEmpty ? nil : FrontendStick(config, tables: tables)
-        switches = rules.switches.compactMap { s in backends[s.backend].map { ($0, s.condition) } }
+        switches = BackendSwitch.compile(rules.switches, backends: backends)
         var byBackend: [ObjectIdentifier: HTTPSettings] = [:]
-        for (be, _) in switches where byBackend[ObjectIdentifier(be)] == nil {
+        // A dynamic `use_backend` may name any backend.
+        let reachable = switches.contains { $0.dynamicName != nil } ? backends.values.sorted { $0.name < $1.name } : switches.compactMap(\.backend)
+        for be in reachable where byBackend[ObjectIdentifier(be)] == nil {
             byBackend[ObjectIdentifier(be)] = Self.settings(config, be.config, global)
         }
         httpByBackend = byBackend

@@ -87,6 +87,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var stickSession: StickSession?
     private var stickStream: StickStream?
     private var stickX: StickExchange?
+    /// `use-server`: the server a rule chose for the current request, and whether it is forced.
+    private var useServerX: (index: Int, force: Bool)?
 
     private var clientNeedsFlush = false
     private var serverNeedsFlush = false
@@ -103,6 +105,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var clientAddress: SocketAddress?
     /// The connection's addresses for rules, made on the first request that runs rules.
     private var connectionFacts: ConnectionFacts?
+    /// `bind ... ssl`: what the ClientHello said (`ssl_fc_sni`).
+    private var sniPeek: SNIPeekHandler?
     private var localPort: Int?
     private var forwardedForLine: ByteBuffer?
     /// The access log of the frontend (nil: no log target) and this exchange's log state.
@@ -182,6 +186,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         loopContext.addSession(self)
         clientAddress = context.channel.remoteAddress
         localPort = context.channel.localAddress?.port
+        sniPeek = SNIPeekHandler.of(context.channel)
         if let logger, logger.connectionOnly {
             logger.logConnect(client: clientAddress, local: context.channel.localAddress, frontend: frontend.name)
         }
@@ -386,6 +391,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             let (server, stores) = stick.evaluate(view)
             stickX = StickExchange(server: server, stores: stores)
         }
+        useServerX = nil
+        if let be = chosen, let rules = be.serverRules {
+            var base = ruleRecord(headBuffer)
+            base.backendName = be.name
+            var view = H1RequestView(head: headBuffer, request: request, base: base, edits: edits, userlists: frontend.userlists, stick: stickStream)
+            view.variables = variables
+            useServerX = rules.choose(view, backend: be)
+        }
         if !frontend.switches.isEmpty { settings = frontend.http(with: chosen) }
         serverReusable = !settings.closeServerSide
         buildOutgoingHead(headBuffer, edits)
@@ -413,7 +426,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if connectionFacts == nil { connectionFacts = ConnectionFacts(client: clientAddress, local: context.channel.localAddress) }
         let uniqueID = xlog?.uniqueID
         return connectionFacts.unsafelyUnwrapped.record(frontend: frontend.name, requestLine: head.getString(at: head.readerIndex, length: lineEnd),
-                                                        uniqueID: uniqueID)
+                                                        uniqueID: uniqueID, sni: sniPeek?.serverName)
     }
 
     /// The request head for the server: the client's bytes, less the lines we must not forward
@@ -503,7 +516,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         guard let backend else { return }
         if avoid != nil { xlog?.redispatched = true }
         var assignment: Assignment?
-        if avoid == nil, let i = cookieX?.persistTo {
+        if avoid == nil, let chosen = useServerX {
+            assignment = backend.assign(server: chosen.index, force: chosen.force, loop: context.eventLoop)
+        }
+        if assignment == nil, avoid == nil, let i = cookieX?.persistTo {
             // The cookie's server when it can serve; else balanced, and the log says `D`.
             assignment = backend.assign(server: i, loop: context.eventLoop)
             if assignment == nil { cookieX!.requestFlag = "D" }
@@ -612,8 +628,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             sendError(503)
             return
         }
-        // Redispatch to another server on the retry HAProxy would (default: the last one).
-        if backend.shouldRedispatch(afterAttempt: connectAttempts) {
+        // Redispatch to another server on the retry HAProxy would (default: the last one);
+        // never when force-persist sent the request to a server that is down.
+        if backend.shouldRedispatch(afterAttempt: connectAttempts), useServerX?.force != true {
             backend.release(server)
             self.server = nil
             let failed = server.index
@@ -1253,6 +1270,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         var r = xlog!.httpRecord(now: now, termination: ("-", "-"), client: clientAddress, local: context.channel.localAddress,
                                  frontend: frontend, backend: frontend.defaultBackend, logAsap: false)
         r.pid = Int(getpid())
+        if !frontend.uniqueIDSamples.isEmpty, let head = currentHead {
+            r.fillRuleSamples(frontend.uniqueIDSamples, H1RequestView(head: head, request: request, base: r, userlists: frontend.userlists))
+        }
         xlog!.uniqueID = String(decoding: format.render(r), as: UTF8.self)
     }
 
@@ -1275,7 +1295,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             let head = bytes.getSlice(at: bytes.readerIndex, length: response.length)!
             xlog!.responseCaptures = captures.map { c in Self.headerValue(head, c.name, fields: response.headers).map { String($0.prefix(c.length)) } }
         }
-        asapPending = logger!.logAsap
+        asapPending = logger?.logAsap ?? false
     }
 
     /// `option logasap`: the line goes out once the response head and the body bytes that came

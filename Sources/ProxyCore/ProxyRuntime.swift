@@ -78,6 +78,7 @@ public final class ProxyRuntime: @unchecked Sendable {
             frontend.limits = limits
             frontends.append(frontend)
         }
+        ProxyDirectory.shared.register(backends: backends, frontends: frontends)
         for loop in self.group.makeIterator() {
             loopContexts[ObjectIdentifier(loop)] = LoopContext(eventLoop: loop, serverCount: globalIndex)
         }
@@ -140,6 +141,7 @@ public final class ProxyRuntime: @unchecked Sendable {
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     if let tls {
+                        try channel.pipeline.syncOperations.addHandler(SNIPeekHandler())
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
                         if frontend.config.mode == .http && !tls.alpn.isEmpty && !h2 {
                             // HTTP/2 or HTTP/1.1 on the same port, as the client's ALPN says.

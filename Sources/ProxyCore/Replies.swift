@@ -269,14 +269,36 @@ enum RequestTarget {
 /// (`insecure-password`) or crypt(3) (`password`) entries.
 final class Userlists: @unchecked Sendable {
     private let lists: [String: [String: Userlist.User]]
+    /// Per list and user, the groups the user belongs to (`user ... groups` and `group ... users`).
+    private let groups: [String: [String: [String]]]
 
     init(_ lists: [Userlist]) {
         var m: [String: [String: Userlist.User]] = [:]
-        for l in lists { m[l.name] = Dictionary(l.users.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
+        var g: [String: [String: [String]]] = [:]
+        for l in lists {
+            m[l.name] = Dictionary(l.users.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            var byUser: [String: [String]] = [:]
+            for u in l.users { byUser[u.name, default: []] += u.groups }
+            for (group, members) in l.groups.sorted(by: { $0.key < $1.key }) {
+                for member in members where !(byUser[member]?.contains(group) ?? false) { byUser[member, default: []].append(group) }
+            }
+            g[l.name] = byUser
+        }
         self.lists = m
+        self.groups = g
     }
 
     var isEmpty: Bool { lists.isEmpty }
+
+    /// `http_auth_group(list)`: the authenticated user's name and groups, nil when the credentials
+    /// are missing or wrong.
+    func authenticatedUser(_ list: String, authorization: String?) -> (name: String, groups: [String])? {
+        guard check(list, authorization: authorization), let authorization else { return nil }
+        let encoded = authorization.split(separator: " ", maxSplits: 1)[1]
+        let text = String(decoding: Base64.decode(String(encoded).trimmingCharacters(in: .whitespaces)) ?? [], as: UTF8.self)
+        let name = String(text.prefix { $0 != ":" })
+        return (name, groups[list]?[name] ?? [])
+    }
 
     func check(_ list: String, authorization: String?) -> Bool {
         guard let users = lists[list], let authorization else { return false }

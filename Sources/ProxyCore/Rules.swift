@@ -472,6 +472,10 @@ extension RequestView {
         case "url_param", "urlp":
             let v = urlParams(args[0]).map(SampleValue.string)
             return all ? v : Array(v.prefix(1))
+        case "http_auth_group":
+            // The user's name as a sample; an ACL matches its patterns against the user's groups.
+            guard let user = userlists?.authenticatedUser(args.first ?? "", authorization: lines("authorization").first) else { return [] }
+            return all ? user.groups.map(SampleValue.string) : [.string(user.name)]
         default:
             return nil
         }
@@ -540,9 +544,10 @@ struct ConnectionFacts {
     }
 
     /// The facts as the fetches of rules read them (before any backend is chosen).
-    func record(frontend: String, requestLine: String?, uniqueID: String? = nil) -> LogRecord {
+    func record(frontend: String, requestLine: String?, uniqueID: String? = nil, sni: String? = nil) -> LogRecord {
         var r = LogRecord()
         r.uniqueID = uniqueID
+        r.sni = sni
         r.clientIP = clientIP
         r.clientPort = clientPort
         r.frontendIP = localIP
@@ -770,8 +775,8 @@ enum RuleEngine {
     static let monitorResponse = ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-length: 58\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n\r\n<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n")
 
     /// The backend of the first `use_backend` whose condition holds, nil for the default.
-    static func chooseBackend<V: RequestView>(_ switches: [(backend: BackendRuntime, condition: CompiledCondition?)], _ view: V) -> BackendRuntime? {
-        for s in switches where s.condition?.holds(view) ?? true { return s.backend }
+    static func chooseBackend<V: RequestView>(_ switches: [BackendSwitch], _ view: V) -> BackendRuntime? {
+        for s in switches where s.condition?.holds(view) ?? true { return s.resolve(view) }
         return nil
     }
 }

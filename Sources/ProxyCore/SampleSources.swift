@@ -28,7 +28,8 @@ struct LogSampleSource: SampleSource {
         case "unique-id": return r.uniqueID.map(SampleValue.string)
         case "env": return ProcessInfo.processInfo.environment[args[0]].map(SampleValue.string)
         case "ssl_fc": return .bool(tls)
-        default: return nil
+        case "ssl_fc_sni": return r.sni.map(SampleValue.string)
+        default: return ProxyDirectory.shared.fetch(name, args, frontend: r.frontendName, backend: r.backendName)
         }
     }
 

@@ -89,7 +89,7 @@ public struct SampleExpression: Sendable, Equatable {
         "req.cook_cnt": 0...1, "cook_cnt": 0...1, "req.proto_http": 0...0, "res.cook": 0...1, "scook": 0...1,
         "req.ssl_sni": 0...0, "srv_is_up": 1...1, "be_conn": 0...1, "fe_conn": 0...1, "queue": 0...1,
         "avg_queue": 0...1, "connslots": 0...1, "date": 0...2, "req.len": 0...0, "res.hdr_cnt": 0...1,
-        "shdr_cnt": 0...1, "http_auth": 1...1, "var": 1...2,
+        "shdr_cnt": 0...1, "http_auth": 1...1, "http_auth_group": 1...1, "var": 1...2,
     ].merging(StickFetches.arity) { a, _ in a }
 
     /// What a fetch reads that a log line no longer has ("HTTP request headers" / "HTTP response
@@ -97,7 +97,7 @@ public struct SampleExpression: Sendable, Equatable {
     public static func needsMessage(_ fetch: String) -> String? {
         switch fetch {
         case "path", "query", "url", "uri", "req.ver", "req_ver", "req.hdr", "hdr", "req.fhdr", "req.hdr_cnt", "hdr_cnt",
-             "req.cook", "cook", "urlp", "url_param", "base", "http_auth":
+             "req.cook", "cook", "urlp", "url_param", "base", "http_auth", "http_auth_group":
             return "HTTP request headers"
         case "res.hdr", "shdr", "res.ver":
             return "HTTP response headers"
@@ -175,6 +175,9 @@ public struct SampleExpression: Sendable, Equatable {
             do throws(SampleError) { _ = try VariableName(parsing: fetch.args[0]) } catch {
                 throw SampleError("invalid args in fetch method 'var' : \(error.description)")
             }
+        }
+        if fetch.name == "date", fetch.args.count == 2, !["s", "ms", "us"].contains(fetch.args[1]) {
+            throw SampleError("invalid args in fetch method 'date' : expects 's', 'ms' or 'us', got '\(fetch.args[1])'")
         }
         var converters = Array(calls.dropFirst())
         for k in converters.indices {

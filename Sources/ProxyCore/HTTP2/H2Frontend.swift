@@ -26,6 +26,8 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     var loopPosition = -1
     private(set) var remoteAddress: SocketAddress?
     private(set) var localAddress: SocketAddress?
+    /// `bind ... ssl`: what the ClientHello said (`ssl_fc_sni`).
+    private(set) var sniPeek: SNIPeekHandler?
     /// The client's SETTINGS_INITIAL_WINDOW_SIZE.
     private var peerInitialWindow = 65535
     /// Our receive window per stream (tune.h2.initial-window-size).
@@ -55,6 +57,7 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         self.context = context
         remoteAddress = context.channel.remoteAddress
         localAddress = context.channel.localAddress
+        sniPeek = SNIPeekHandler.of(context.channel)
         if let stick = frontend.stick {
             let session = StickSession(stick)
             stickSession = session

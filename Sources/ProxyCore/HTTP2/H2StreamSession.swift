@@ -51,6 +51,8 @@ final class H2StreamSession: @unchecked Sendable {
     /// The request's stick counters and the `stick` rules' decision (nil without stick tables).
     private var stickStream: StickStream?
     private var stickX: StickExchange?
+    /// `use-server`: the server a rule chose, and whether it is forced.
+    private var useServerX: (index: Int, force: Bool)?
     private var clientNeedsFlush = false
     private var timer = LazyTimer()
     /// The stream's variables (set-var), made when rules run.
@@ -222,13 +224,22 @@ final class H2StreamSession: @unchecked Sendable {
             let (server, stores) = stick.evaluate(H2RequestView(headers: requestHeaders, base: base, edits: edits, stick: stickStream))
             stickX = StickExchange(server: server, stores: stores)
         }
+        if let rules = backend.serverRules {
+            var base = ruleRecord()
+            base.backendName = backend.name
+            var view = H2RequestView(headers: requestHeaders, base: base, edits: edits, userlists: frontend.userlists, stick: stickStream)
+            view.variables = variables
+            useServerX = rules.choose(view, backend: backend)
+        }
         assignServer(avoid: nil)
     }
 
     /// The connection's facts, as the fetches of rules read them.
     private func ruleRecord() -> LogRecord {
-        LogRecord.forRules(client: connection.remoteAddress, local: connection.localAddress, frontend: frontend.name,
-                           requestLine: "\(requestHeaders.first(name: ":method") ?? "-") \(requestHeaders.first(name: ":path") ?? "/") HTTP/2.0")
+        var r = LogRecord.forRules(client: connection.remoteAddress, local: connection.localAddress, frontend: frontend.name,
+                                   requestLine: "\(requestHeaders.first(name: ":method") ?? "-") \(requestHeaders.first(name: ":path") ?? "/") HTTP/2.0")
+        r.sni = connection.sniPeek?.serverName
+        return r
     }
 
     private func assignServer(avoid: Int?) {
@@ -236,7 +247,8 @@ final class H2StreamSession: @unchecked Sendable {
         if avoid != nil { xlog?.redispatched = true }
         let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
         // `stick match|on`: the server the key stuck to, while it can serve.
-        let stuck = avoid == nil ? stickX?.server.flatMap { backend.assign(server: $0, loop: eventLoop) } : nil
+        let used = avoid == nil ? useServerX.flatMap { backend.assign(server: $0.index, force: $0.force, loop: eventLoop) } : nil
+        let stuck = used ?? (avoid == nil ? stickX?.server.flatMap { backend.assign(server: $0, loop: eventLoop) } : nil)
         switch stuck ?? backend.assign(key: key, avoid: avoid, loop: eventLoop) {
         case .server(let s):
             xlog?.assigned = true
@@ -409,7 +421,7 @@ final class H2StreamSession: @unchecked Sendable {
             sendError(503)
             return
         }
-        if backend.shouldRedispatch(afterAttempt: connectAttempts) {
+        if backend.shouldRedispatch(afterAttempt: connectAttempts), useServerX?.force != true {
             backend.release(server)
             self.server = nil
             let saved = connectAttempts
@@ -554,7 +566,7 @@ final class H2StreamSession: @unchecked Sendable {
         if let captures = logger?.responseCaptures, !captures.isEmpty {
             xlog!.responseCaptures = captures.map { c in H2Translate.value(headers, c.name).map { String($0.prefix(c.length)) } }
         }
-        asapPending = logger!.logAsap
+        asapPending = logger?.logAsap ?? false
     }
 
     private func logAsapIfPending() {

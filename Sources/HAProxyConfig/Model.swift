@@ -552,7 +552,12 @@ public struct HTTPRequestRule: Sendable, Hashable {
         case setVar = "set-var", setVarFmt = "set-var-fmt", unsetVar = "unset-var"
         /// `track-scN`, `sc-inc-gpc0(N)`, `sc-set-gpt0(N)`: the action is in `counter`.
         case stickCounter = "track-sc"
+        /// `wait-for-body time T [at-least N]` (RequestBuffering.swift runs it).
+        case waitForBody = "wait-for-body"
     }
+    /// `wait-for-body`: the longest wait and the bytes that end it early (0: the whole body).
+    public var waitTime: Duration?
+    public var waitAtLeast: Int = 0
     /// The stick counter action of a `.stickCounter` rule.
     public var counter: StickCounterAction?
     public var action: Action

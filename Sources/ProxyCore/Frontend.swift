@@ -33,6 +33,8 @@ public final class FrontendRuntime: @unchecked Sendable {
     let userlists: Userlists?
     /// Stick counters (nil when the configuration has no stick table).
     let stick: FrontendStick?
+    /// `option http-buffer-request` / `http-request wait-for-body` (nil: requests are not held).
+    let bodyWait: BodyWaitPolicy?
     /// The HTTP settings with each backend `use_backend` can choose (the default's are `http`).
     private let httpByBackend: [ObjectIdentifier: HTTPSettings]
 
@@ -76,6 +78,7 @@ public final class FrontendRuntime: @unchecked Sendable {
             byBackend[ObjectIdentifier(be)] = Self.settings(config, be.config, global)
         }
         httpByBackend = byBackend
+        bodyWait = BodyWaitPolicy(config, backends: [defaultBackend].compactMap { $0 } + switches.map(\.backend), global: global)
         hasRequestRules = !rules.request.isEmpty || !switches.isEmpty || !(defaultBackend?.rules.request.isEmpty ?? true)
             || rules.monitorURI != nil
     }

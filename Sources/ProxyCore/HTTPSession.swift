@@ -105,6 +105,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private let logger: ProxyLogger?
     private var xlog: ExchangeLog?
     private var asapPending = false
+    /// The body wait of the request being held (RequestBuffering.swift).
+    private var bodyWait: BodyWaitState?
 
     init(frontend: FrontendRuntime, loopContext: LoopContext) {
         self.frontend = frontend
@@ -296,8 +298,34 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             armTimeout(.request)
             resumeClient()
         case .success(.complete):
+            if let policy = frontend.bodyWait, holdForBody(policy) { return }
             startRequest()
         }
+    }
+
+    /// `option http-buffer-request` / `wait-for-body`: true while the request waits for its body
+    /// (a `100 Continue` goes out once; the wait ends in a 408 at its deadline).
+    private func holdForBody(_ policy: BodyWaitPolicy) -> Bool {
+        guard let bytes = input else { return false }
+        if bodyWait == nil {
+            let head = bytes.getSlice(at: bytes.readerIndex, length: request.length)!
+            guard let (time, atLeast) = policy.wait(for: H1RequestView(head: head, request: request, base: ruleRecord(head))) else {
+                return false
+            }
+            bodyWait = BodyWaitState(deadline: time.map { .now() + $0 }, atLeast: atLeast, room: policy.room(head: head, request: request))
+            if request.expectContinue && request.minorVersion == 1 {
+                bodyWait!.continueSent = true
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+            }
+        }
+        let w = bodyWait!
+        let rest = bytes.getSlice(at: bytes.readerIndex + request.length, length: bytes.readableBytes - request.length)
+        let (body, complete) = BodyWaitPolicy.body(rest, request: request, room: w.room)
+        if complete || body.bytes.count >= w.room || (w.atLeast > 0 && body.bytes.count >= w.atLeast) { return false }
+        timeoutKind = .request
+        if let deadline = w.deadline, timer.set(deadline) { timer.schedule(on: context.eventLoop) { self.timerFired() } }
+        resumeClient()
+        return true
     }
 
     private func startRequest() {
@@ -332,6 +360,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         bodyTooLargeToReplay = false
         replayBody = false
         timer.disarm()
+        let waited = bodyWait
+        bodyWait = nil
         var chosen = frontend.defaultBackend
         var edits = HeaderEdits()
         if let session = stickSession {
@@ -350,6 +380,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer), userlists: frontend.userlists,
                                      stick: stickStream)
             view.variables = variables
+            if let w = waited {
+                view.body = BodyWaitPolicy.body(input, request: request, room: w.room).0
+                if w.continueSent { view.edits.dropExpect() }
+            }
             switch RuleEngine.route(frontend, &view) {
             case let .stop(verdict, be):
                 backend = be
@@ -370,6 +404,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             }
             cookieX = x
         }
+        if waited?.continueSent == true && !frontend.hasRequestRules { edits.dropExpect() }
         stickX = nil
         if let be = chosen, let stick = be.stick {
             var base = ruleRecord(headBuffer)

@@ -109,6 +109,7 @@ struct ProxyRules {
                 guard let re = regex(), let f = RuleFormat(r.value) else { return nil }
                 action = .requestLine(r.action, regex: re, format: f)
             case .setStatus: action = .setStatus(r.status ?? 200, reason: r.reason)
+            case .waitForBody: return nil  // held before the rules run (RequestBuffering.swift)
             case .redirect:
                 guard let spec = r.redirect, let c = CompiledRedirect(spec) else { return nil }
                 action = .redirect(c)
@@ -228,6 +229,8 @@ protocol RequestView: MessageView {
     var version: String { get }
     /// Every received header line (name, value), in order, before edits.
     func receivedLines() -> [(String, String)]
+    /// The buffered body (`option http-buffer-request`, `wait-for-body`: RequestBuffering.swift).
+    var body: BufferedBody? { get }
 }
 
 extension RequestView {
@@ -298,6 +301,8 @@ extension RequestView {
             return all ? v : Array(v.prefix(1))
         case "http_auth":
             return [.bool(userlists?.check(args.first ?? "", authorization: lines("authorization").first) ?? false)]
+        case "req.body", "req.body_len", "req.body_size", "req.body_param":
+            return bodyValues(name, args, all: all)
         default:
             return nil
         }
@@ -313,6 +318,7 @@ struct H1RequestView: RequestView {
     var variables: VariableStore?
     var userlists: Userlists?
     var stick: StickStream?
+    var body: BufferedBody?
 
     var receivedMethod: String {
         head.getString(at: head.readerIndex, length: request.methodEnd) ?? ""

@@ -380,9 +380,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer), userlists: frontend.userlists,
                                      stick: stickStream)
             view.variables = variables
-            if let w = waited {
-                view.body = BodyWaitPolicy.body(input, request: request, room: w.room).0
-                if w.continueSent { view.edits.dropExpect() }
+            if let policy = frontend.bodyWait {
+                view.body = BodyWaitPolicy.body(input, request: request, room: waited?.room ?? policy.room(head: headBuffer, request: request)).0
+                if waited?.continueSent == true { view.edits.dropExpect() }
             }
             switch RuleEngine.route(frontend, &view) {
             case let .stop(verdict, be):
@@ -1362,6 +1362,13 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .keepAlive:
             if (input?.readableBytes ?? 0) == 0 { closeClient() } else { sendErrorAndClose(408) }
         case .request:
+            if bodyWait != nil {
+                // The body did not come in time: the HTTP layer's 408 (RequestBuffering.swift).
+                bodyWait = nil
+                clientKeepAlive = false
+                sendReply(BodyWaitPolicy.timeoutReply, status: 408, termination: ("c", "R"))
+                return
+            }
             // HAProxy answers 408 even when nothing came on a new connection.
             sendErrorAndClose(408)
         case .client:

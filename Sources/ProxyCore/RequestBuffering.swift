@@ -53,6 +53,15 @@ struct BodyWaitPolicy {
         bufferRoom = global.bufsize - min(global.maxrewrite, global.bufsize / 2)
     }
 
+    /// haproxy's 408 when the wait ends: its HTTP layer's message (lowercase names), closing.
+    static let timeoutReply: ByteBuffer = {
+        let (reason, text) = ErrorResponses.texts[408]!
+        let body = "<html><body><h1>408 \(reason)</h1>\n\(text)\n</body></html>\n"
+        let bytes = Array(("HTTP/1.1 408 \(reason)\r\ncontent-length: \(body.utf8.count)\r\ncache-control: no-cache\r\n"
+                       + "content-type: text/html\r\nconnection: close\r\n\r\n" + body).utf8)
+        return ByteBuffer(bytes: bytes)
+    }()
+
     /// How long to hold this request and how many bytes end the wait early (0: the whole body),
     /// nil when it goes on at once.
     func wait(for view: H1RequestView) -> (time: TimeAmount?, atLeast: Int)? {

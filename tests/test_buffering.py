@@ -153,3 +153,116 @@ def test_option_in_a_backend_holds_that_backends_body(differ):
     def check(result):
         assert "x-blen: 6" in result["r"] and "body=6" in result["r"], result
     differ(run, check)
+
+
+# --- mode tcp: tcp-request inspect-delay and content rules on the client's first bytes ---
+
+class Recorder:
+    """A plain TCP server: answers each connection with its name and the bytes it read first
+    (count and first byte); bounded: it stops accepting after 60 s or stop()."""
+
+    def __init__(self, name):
+        self.name = name
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        end = time.monotonic() + 60
+        while not self.stopped and time.monotonic() < end:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            c.settimeout(2)
+            try:
+                data = c.recv(65536)
+                c.sendall(f"{self.name} got {len(data)} first={data[:1].hex()}\n".encode())
+            except OSError:
+                pass
+            c.close()
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def client_hello(sni):
+    """The bytes of a TLS ClientHello (Python's ssl, with SNI when given)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=sni)
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    return outgoing.read()
+
+
+def tcp_exchange(port, parts, pause=0.3):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    t0 = time.monotonic()
+    out = b""
+    try:
+        for i, x in enumerate(parts):
+            if i:
+                time.sleep(pause)
+            s.sendall(x)
+        while True:
+            d = s.recv(1000)
+            if not d:
+                break
+            out += d
+    except OSError as ex:
+        out += f"<{type(ex).__name__}>".encode()
+    finally:
+        s.close()
+    return out.decode(), round(time.monotonic() - t0, 1)
+
+
+TCP_SCENARIOS = {
+    "req.len waits for enough bytes": ["tcp-request content accept if { req.len ge 6 }"],
+    "req.ssl_hello_type waits for a whole ClientHello": ["tcp-request content accept if { req.ssl_hello_type 1 }"],
+    "req.payload rejects": ["tcp-request content reject if { req.payload(0,4) -m str QUIT }"],
+}
+
+
+def tcp_scenario(env, impl, name):
+    rec = {k: Recorder(k) for k in ("a", "b", "c")}
+    try:
+        port = free_port()
+        text = cfg_head(mode="tcp") + f"frontend fe\n    bind 127.0.0.1:{port}\n    tcp-request inspect-delay 1s\n"
+        text += "".join(f"    {l}\n" for l in TCP_SCENARIOS[name])
+        text += ("    use_backend be_a if { req.ssl_sni -i a.test }\n"
+                 "    use_backend be_c if { req.payload(0,3) -m str xyz }\n"
+                 "    default_backend be_b\n")
+        for k in rec:
+            text += f"backend be_{k}\n    server {k} 127.0.0.1:{rec[k].port}\n"
+        env.proxy(impl, text, port, name=f"insp-{impl}")
+        hello_a, hello_b = client_hello("a.test"), client_hello("b.test")
+        out = {}
+        for label, parts in [("split", [b"ab", b"cdefgh"]), ("whole", [b"abcdefgh"]), ("short", [b"xyzzy"]),
+                             ("quit", [b"QU", b"IT now"]), ("tls-a", [hello_a]), ("tls-b", [hello_b]),
+                             ("tls-a-split", [hello_a[:40], hello_a[40:]])]:
+            text_, seconds = tcp_exchange(port, parts)
+            out[label] = {"answer": text_, "waited": seconds >= 0.9, "bounded": seconds < 3}
+        return out
+    finally:
+        for r in rec.values():
+            r.stop()
+
+
+@pytest.mark.parametrize("name", sorted(TCP_SCENARIOS))
+def test_inspect_delay_scenarios(differ, name):
+    def check(result):
+        assert result["tls-a"]["answer"].startswith("a got "), result
+        assert result["tls-b"]["answer"].startswith("b got "), result
+        assert all(x["bounded"] for x in result.values()), result
+    differ(tcp_scenario, check, name=name)

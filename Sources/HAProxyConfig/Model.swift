@@ -370,6 +370,8 @@ public struct Proxy: Sendable, Hashable {
     /// `stick-table ...`, `tcp-request ...` and `stick ...` lines (StickModel.swift).
     public var stickTable: StickTableConfig?
     public var tcpRequestRules: [TCPRequestRule] = []
+    /// `tcp-request inspect-delay T`: how long content rules may wait for the client's bytes.
+    public var tcpInspectDelay: Duration?
     public var stickRules: [StickRule] = []
     /// Enabled capabilities derived from `kind`.
     public var isFrontend: Bool { kind != .backend }

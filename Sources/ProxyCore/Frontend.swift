@@ -33,6 +33,8 @@ public final class FrontendRuntime: @unchecked Sendable {
     let userlists: Userlists?
     /// Stick counters (nil when the configuration has no stick table).
     let stick: FrontendStick?
+    /// `tcp-request inspect-delay` of a `mode tcp` frontend (TCPInspection.swift).
+    let inspectDelay: TimeAmount?
     /// `option http-buffer-request` / `http-request wait-for-body` (nil: requests are not held).
     let bodyWait: BodyWaitPolicy?
     /// The HTTP settings with each backend `use_backend` can choose (the default's are `http`).
@@ -71,7 +73,9 @@ public final class FrontendRuntime: @unchecked Sendable {
         uniqueIDHeader = uniqueIDFormat == nil ? nil : config.uniqueIDHeader
         http = Self.settings(config, defaultBackend?.config, global)
         rules = ProxyRules(config, tables: tables)
-        stick = tables.isEmpty ? nil : FrontendStick(config, tables: tables)
+        // `tcp-request` rules run without stick tables too.
+        stick = tables.isEmpty && config.tcpRequestRules.isEmpty ? nil : FrontendStick(config, tables: tables)
+        inspectDelay = config.mode == .tcp ? config.tcpInspectDelay.flatMap { $0 > .zero ? $0.timeAmount : nil } : nil
         switches = rules.switches.compactMap { s in backends[s.backend].map { ($0, s.condition) } }
         var byBackend: [ObjectIdentifier: HTTPSettings] = [:]
         for (be, _) in switches where byBackend[ObjectIdentifier(be)] == nil {

@@ -48,13 +48,13 @@ public enum PayloadFetches {
             guard data.count >= off + len else { return (nil, true) }
             return (.string(latin1(data[off..<(off + len)])), false)
         case "req.ssl_hello_type", "req_ssl_hello_type":
-            guard let hello = ClientHello(data) else { return (nil, true) }
+            guard let hello = ClientHello(data) else { return (nil, ClientHello.mayBe(data)) }
             return (.int(Int64(hello.handshakeType)), false)
         case "req.ssl_ver", "req_ssl_ver":
-            guard let v = ClientHello.recordVersion(data) else { return (nil, true) }
+            guard let v = ClientHello.recordVersion(data) else { return (nil, ClientHello.mayBe(data)) }
             return (.int(Int64(v)), false)
         case "req.ssl_sni", "req_ssl_sni":
-            guard let hello = ClientHello(data) else { return (nil, true) }
+            guard let hello = ClientHello(data) else { return (nil, ClientHello.mayBe(data)) }
             return (hello.serverName.map(SampleValue.string), false)
         default:
             return nil
@@ -84,6 +84,13 @@ public struct ClientHello: Sendable, Equatable {
         let length = Int(body[1]) << 16 | Int(body[2]) << 8 | Int(body[3])
         guard handshakeType == 1, body.count >= 4 + length else { serverName = nil; return }
         serverName = Self.sni(Array(body[4..<(4 + length)]))
+    }
+
+    /// True while the bytes may still become a TLS record (nothing yet, or a record type first):
+    /// other bytes are final at once (haproxy's "not an SSL hello").
+    public static func mayBe(_ data: [UInt8]) -> Bool {
+        guard let first = data.first else { return true }
+        return (20...23).contains(first) || first == 0xFF
     }
 
     /// haproxy's `req.ssl_ver`: major * 65536 + minor of the record layer (SSLv3 and later).

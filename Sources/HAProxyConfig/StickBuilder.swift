@@ -340,9 +340,7 @@ extension ConfigParser {
         case "on": kind = .on
         case "match": kind = .match
         case "store-request": kind = .storeRequest
-        case "store-response":
-            alert("'stick store-response' is not yet supported by Fulcrum (comes with later work).")
-            return
+        case "store-response": kind = .storeResponse
         default:
             alert("'stick' expects 'on', 'match', or 'store'.")
             return

@@ -902,6 +902,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 if let x = stickX, let server, let stick = backend?.stick { stick.store(x.stores, server: server.index) }
                 stickX = nil
             }
+            if let stick = backend?.stick, stick.hasResponseRules, let server {
+                // `stick store-response`: the response's keys point to the server that answered.
+                stick.storeResponse(H1ResponseView(head: bytes.getSlice(at: bytes.readerIndex, length: response.length)!,
+                                                   response: response, base: responseRuleRecord()), server: server.index)
+            }
             if xlog != nil { noteResponseHead(bytes) }
             responseFraming = HTTP1Parser.responseFraming(response, requestMethod: requestMethod)
             if !HTTP1Parser.responseAllowsReuse(response) || responseFraming == .untilClose { serverReusable = false }

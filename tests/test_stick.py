@@ -480,6 +480,46 @@ def test_stick_match_and_store_request_by_header(differ):
     differ(run)
 
 
+def session_responder(req, conn, srv):
+    """`/login?u=NAME` sets JSESSIONID=NAME-<server>; every answer names the server."""
+    headers = {"Content-Type": "text/plain"}
+    if req.target.startswith("/login?u="):
+        headers["Set-Cookie"] = f"JSESSIONID={req.target.split('=', 1)[1]}-{srv.name}; Path=/"
+    return make_response(200, (srv.name + "\n").encode(), headers)
+
+
+def test_stick_store_response_and_match_by_session_cookie(differ):
+    """`stick store-response res.cook(JSESSIONID)` + `stick match req.cook(JSESSIONID)`: the server
+    that set the session cookie gets the requests that carry it; unknown cookies are balanced."""
+    def run(env, impl):
+        servers = [env.backend(http_handler(session_responder), name=n) for n in ("a", "b", "c")]
+        port = free_port()
+        text = http_cfg(port, [(s.name, s.port, "") for s in servers], backend_extra="""
+            stick-table type string len 32 size 10 expire 10s
+            stick match req.cook(JSESSIONID)
+            stick store-response res.cook(JSESSIONID)
+        """)
+        env.proxy(impl, text, port, name=f"ssr-{impl}")
+        out = []
+        cookies = {}
+        for u in ["u1", "u2", "u3", "u4"]:
+            r = http_get(port, f"/login?u={u}")
+            cookies[u] = r.header("Set-Cookie").split(";")[0]
+            out.append((u, body_lines(r)[0], cookies[u]))
+        for u in ["u1", "u2", "u3", "u4", "u2", "u1"]:
+            r = http_get(port, "/page", headers={"Cookie": cookies[u]})
+            out.append((u, body_lines(r)[0]))
+        for c in ["JSESSIONID=unknown", "other=1"]:
+            out.append((c, body_lines(http_get(port, "/page", headers={"Cookie": c}))[0]))
+        return {"servers": out}
+
+    def check(result):
+        logins = {u: srv for u, srv, _ in result["servers"][:4]}
+        for u, srv in result["servers"][4:10]:
+            assert srv == logins[u], result
+    differ(run, check)
+
+
 # --------------------------------------------------------------------------
 # (e) expiry and size
 # --------------------------------------------------------------------------

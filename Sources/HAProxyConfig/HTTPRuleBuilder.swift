@@ -15,7 +15,7 @@ enum HTTPRuleSet: String {
         case .request:
             [.add, .allow, .auth, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setMethod,
              .setPath, .setPathQ, .setQuery, .setURI, .tarpit, .replacePath, .replacePathQ, .replaceURI,
-             .setVar, .setVarFmt, .unsetVar]
+             .setVar, .setVarFmt, .unsetVar, .waitForBody]
         case .response:
             [.add, .allow, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setStatus,
              .setVar, .setVarFmt, .unsetVar]
@@ -135,6 +135,29 @@ extension ConfigParser {
             return  // `http-request track-sc*` & co go to parseHTTPRequestCounterRule (StickBuilder.swift)
         case .allow:
             if argc > 2 { rest = words[2...] }
+        case .waitForBody:
+            // haproxy 2.6: `time <time>` first (mandatory), then an optional `at-least <bytes>`.
+            let usage = "expects time <time> [ at-least <bytes> ]."
+            var i = 2
+            while i < argc {
+                let key = words[i]
+                guard key == "time" || key == "at-least" else { break }
+                guard i + 1 < argc else { fail("missing argument for '\(key)'."); return }
+                if key == "time" {
+                    switch Units.parseTime(words[i + 1]) {
+                    case .success(let d): rule.waitTime = d
+                    case .failure(let e): fail("\(e.description)."); return
+                    }
+                } else {
+                    switch Units.parseSize(words[i + 1]) {
+                    case .success(let n): rule.waitAtLeast = n
+                    case .failure(let e): fail("\(e.description)."); return
+                    }
+                }
+                i += 2
+            }
+            guard rule.waitTime != nil else { fail(usage); return }
+            rest = words[i...]
         case .set, .add, .del:
             let n = action == .del ? 1 : 2
             guard exactly(n, "") else { return }

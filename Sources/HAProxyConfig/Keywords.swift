@@ -79,7 +79,6 @@ public enum Keywords {
                "stats show-node", "stats scope", "stats http-request", "stats"], "stats page")
         alert(["compression"], "compression")
         alert(["filter"], "filters")
-        alert(["option http-buffer-request"], "request buffering")
         alert(["http-reuse"], "connection reuse")
         alert(["server-template"], "DNS resolution")
         alert(["dispatch"], "dispatch")

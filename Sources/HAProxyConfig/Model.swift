@@ -373,6 +373,8 @@ public struct Proxy: Sendable, Hashable {
     /// `stick-table ...`, `tcp-request ...` and `stick ...` lines (StickModel.swift).
     public var stickTable: StickTableConfig?
     public var tcpRequestRules: [TCPRequestRule] = []
+    /// `tcp-request inspect-delay T`: how long content rules may wait for the client's bytes.
+    public var tcpInspectDelay: Duration?
     public var stickRules: [StickRule] = []
     /// Enabled capabilities derived from `kind`.
     public var isFrontend: Bool { kind != .backend }
@@ -555,7 +557,12 @@ public struct HTTPRequestRule: Sendable, Hashable {
         case setVar = "set-var", setVarFmt = "set-var-fmt", unsetVar = "unset-var"
         /// `track-scN`, `sc-inc-gpc0(N)`, `sc-set-gpt0(N)`: the action is in `counter`.
         case stickCounter = "track-sc"
+        /// `wait-for-body time T [at-least N]` (RequestBuffering.swift runs it).
+        case waitForBody = "wait-for-body"
     }
+    /// `wait-for-body`: the longest wait and the bytes that end it early (0: the whole body).
+    public var waitTime: Duration?
+    public var waitAtLeast: Int = 0
     /// The stick counter action of a `.stickCounter` rule.
     public var counter: StickCounterAction?
     public var action: Action

@@ -263,12 +263,12 @@ extension ConfigParser {
         }
         let what = words[1]
         if what == "inspect-delay" {
-            guard words.count >= 3, case .success = Units.parseTime(words[2]) else {
+            guard words.count >= 3, case .success(let delay) = Units.parseTime(words[2]) else {
                 alert("'tcp-request inspect-delay' expects a positive delay in milliseconds, in \(label)")
                 return
             }
-            // Content rules run on what arrived with the request: no waiting needed for the
-            // fetches Fulcrum offers in them.
+            // Content rules of `mode tcp` wait for the client's bytes this long (TCPInspection.swift).
+            current!.proxy.tcpInspectDelay = delay
             return
         }
         guard let phase = TCPRequestRule.Phase(rawValue: what) else {
@@ -340,9 +340,7 @@ extension ConfigParser {
         case "on": kind = .on
         case "match": kind = .match
         case "store-request": kind = .storeRequest
-        case "store-response":
-            alert("'stick store-response' is not yet supported by Fulcrum (comes with later work).")
-            return
+        case "store-response": kind = .storeResponse
         default:
             alert("'stick' expects 'on', 'match', or 'store'.")
             return

@@ -67,7 +67,7 @@ public struct TCPRequestRule: Sendable, Hashable {
 /// `stick on|match|store-request <expr> [table T] [if|unless cond]`.
 public struct StickRule: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable {
-        case on, match, storeRequest = "store-request"
+        case on, match, storeRequest = "store-request", storeResponse = "store-response"
     }
     public var kind: Kind
     public var expression: String
@@ -76,8 +76,9 @@ public struct StickRule: Sendable, Hashable {
     public var condition: [String]?
     public var location: SourceLocation
 
-    public var matches: Bool { kind != .storeRequest }
-    public var stores: Bool { kind != .match }
+    public var matches: Bool { kind == .on || kind == .match }
+    /// Stores at request time (`on`, `store-request`); `store-response` stores from the response.
+    public var stores: Bool { kind == .on || kind == .storeRequest }
 
     public init(kind: Kind, expression: String, table: String?, condition: [String]?, location: SourceLocation) {
         self.kind = kind

@@ -26,8 +26,14 @@ struct BackendSwitch {
     func resolve<V: RequestView>(_ view: V) -> BackendRuntime? {
         if let backend { return backend }
         guard let dynamicName else { return nil }
-        let name = dynamicName.render(view.base, view)
-        return ProxyDirectory.shared.backend(name)
+        return ProxyDirectory.shared.backend(dynamicName.render(view))
+    }
+
+    /// The same for a TCP stream's content rules (a name made of samples; no log variables there).
+    func resolve(_ source: some SampleSource) -> BackendRuntime? {
+        if let backend { return backend }
+        guard let dynamicName else { return nil }
+        return ProxyDirectory.shared.backend(dynamicName.render(LogRecord(), source))
     }
 }
 

@@ -2,7 +2,7 @@ import NIOCore
 
 /// HAProxy's built-in error responses, byte for byte, and `errorfile` replacements.
 public struct ErrorResponses: Sendable {
-    private static let texts: [Int: (String, String)] = [
+    static let texts: [Int: (String, String)] = [
         400: ("Bad request", "Your browser sent an invalid request."),
         401: ("Unauthorized", "You need a valid user and password to access this content."),
         403: ("Forbidden", "Request forbidden by administrative rules."),

@@ -35,6 +35,10 @@ public final class FrontendRuntime: @unchecked Sendable {
     let userlists: Userlists?
     /// Stick counters (nil when the configuration has no stick table).
     let stick: FrontendStick?
+    /// `tcp-request inspect-delay` of a `mode tcp` frontend (TCPInspection.swift).
+    let inspectDelay: TimeAmount?
+    /// `option http-buffer-request` / `http-request wait-for-body` (nil: requests are not held).
+    let bodyWait: BodyWaitPolicy?
     /// The HTTP settings with each backend `use_backend` can choose (the default's are `http`).
     private let httpByBackend: [ObjectIdentifier: HTTPSettings]
 
@@ -72,7 +76,9 @@ public final class FrontendRuntime: @unchecked Sendable {
         uniqueIDSamples = uniqueIDFormat.map { RuleFormat.sampleExpressions($0) } ?? []
         http = Self.settings(config, defaultBackend?.config, global)
         rules = ProxyRules(config, tables: tables)
-        stick = tables.isEmpty ? nil : FrontendStick(config, tables: tables)
+        // `tcp-request` rules run without stick tables too.
+        stick = tables.isEmpty && config.tcpRequestRules.isEmpty ? nil : FrontendStick(config, tables: tables)
+        inspectDelay = config.mode == .tcp ? config.tcpInspectDelay.flatMap { $0 > .zero ? $0.timeAmount : nil } : nil
         switches = BackendSwitch.compile(rules.switches, backends: backends)
         var byBackend: [ObjectIdentifier: HTTPSettings] = [:]
         // A dynamic `use_backend` may name any backend.
@@ -81,6 +87,7 @@ public final class FrontendRuntime: @unchecked Sendable {
             byBackend[ObjectIdentifier(be)] = Self.settings(config, be.config, global)
         }
         httpByBackend = byBackend
+        bodyWait = BodyWaitPolicy(config, backends: [defaultBackend].compactMap { $0 } + reachable, global: global)
         hasRequestRules = !rules.request.isEmpty || !switches.isEmpty || !(defaultBackend?.rules.request.isEmpty ?? true)
             || rules.monitorURI != nil
     }

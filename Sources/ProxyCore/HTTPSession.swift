@@ -113,6 +113,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private let logger: ProxyLogger?
     private var xlog: ExchangeLog?
     private var asapPending = false
+    /// The body wait of the request being held (RequestBuffering.swift).
+    private var bodyWait: BodyWaitState?
 
     init(frontend: FrontendRuntime, loopContext: LoopContext) {
         self.frontend = frontend
@@ -305,8 +307,34 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             armTimeout(.request)
             resumeClient()
         case .success(.complete):
+            if let policy = frontend.bodyWait, holdForBody(policy) { return }
             startRequest()
         }
+    }
+
+    /// `option http-buffer-request` / `wait-for-body`: true while the request waits for its body
+    /// (a `100 Continue` goes out once; the wait ends in a 408 at its deadline).
+    private func holdForBody(_ policy: BodyWaitPolicy) -> Bool {
+        guard let bytes = input else { return false }
+        if bodyWait == nil {
+            let head = bytes.getSlice(at: bytes.readerIndex, length: request.length)!
+            guard let (time, atLeast) = policy.wait(for: H1RequestView(head: head, request: request, base: ruleRecord(head))) else {
+                return false
+            }
+            bodyWait = BodyWaitState(deadline: time.map { .now() + $0 }, atLeast: atLeast, room: policy.room(head: head, request: request))
+            if request.expectContinue && request.minorVersion == 1 {
+                bodyWait!.continueSent = true
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+            }
+        }
+        let w = bodyWait!
+        let rest = bytes.getSlice(at: bytes.readerIndex + request.length, length: bytes.readableBytes - request.length)
+        let (body, complete) = BodyWaitPolicy.body(rest, request: request, room: w.room)
+        if complete || body.bytes.count >= w.room || (w.atLeast > 0 && body.bytes.count >= w.atLeast) { return false }
+        timeoutKind = .request
+        if let deadline = w.deadline, timer.set(deadline) { timer.schedule(on: context.eventLoop) { self.timerFired() } }
+        resumeClient()
+        return true
     }
 
     private func startRequest() {
@@ -341,6 +369,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         bodyTooLargeToReplay = false
         replayBody = false
         timer.disarm()
+        let waited = bodyWait
+        bodyWait = nil
         var chosen = frontend.defaultBackend
         // The previous request's lists, emptied: their storage serves again.
         var edits = HeaderEdits()
@@ -363,6 +393,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                                      stick: stickStream)
             view.variables = variables
             swap(&view.edits, &edits)
+            if let policy = frontend.bodyWait {
+                view.body = BodyWaitPolicy.body(input, request: request, room: waited?.room ?? policy.room(head: headBuffer, request: request)).0
+                if waited?.continueSent == true { view.edits.dropExpect() }
+            }
             switch RuleEngine.route(frontend, &view) {
             case let .stop(verdict, be):
                 backend = be
@@ -383,6 +417,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             }
             cookieX = x
         }
+        if waited?.continueSent == true && !frontend.hasRequestRules { edits.dropExpect() }
         stickX = nil
         if let be = chosen, let stick = be.stick {
             var base = ruleRecord(headBuffer)
@@ -902,6 +937,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 if let x = stickX, let server, let stick = backend?.stick { stick.store(x.stores, server: server.index) }
                 stickX = nil
             }
+            if let stick = backend?.stick, stick.hasResponseRules, let server {
+                // `stick store-response`: the response's keys point to the server that answered.
+                stick.storeResponse(H1ResponseView(head: bytes.getSlice(at: bytes.readerIndex, length: response.length)!,
+                                                   response: response, base: responseRuleRecord()), server: server.index)
+            }
             if xlog != nil { noteResponseHead(bytes) }
             responseFraming = HTTP1Parser.responseFraming(response, requestMethod: requestMethod)
             if !HTTP1Parser.responseAllowsReuse(response) || responseFraming == .untilClose { serverReusable = false }
@@ -1386,6 +1426,13 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .keepAlive:
             if (input?.readableBytes ?? 0) == 0 { closeClient() } else { sendErrorAndClose(408) }
         case .request:
+            if bodyWait != nil {
+                // The body did not come in time: the HTTP layer's 408 (RequestBuffering.swift).
+                bodyWait = nil
+                clientKeepAlive = false
+                sendReply(BodyWaitPolicy.timeoutReply, status: 408, termination: ("c", "R"))
+                return
+            }
             // HAProxy answers 408 even when nothing came on a new connection.
             sendErrorAndClose(408)
         case .client:

@@ -232,6 +232,7 @@ struct ProxyRules {
                 guard let re = regex(), let f = RuleFormat(r.value) else { return nil }
                 action = .requestLine(RequestLineRule(r.action, regex: re, format: f))
             case .setStatus: action = .setStatus(r.status ?? 200, reason: r.reason)
+            case .waitForBody: return nil  // held before the rules run (RequestBuffering.swift)
             case .redirect:
                 guard let spec = r.redirect, let c = CompiledRedirect(spec) else { return nil }
                 action = .redirect(c)
@@ -401,6 +402,8 @@ protocol RequestView: MessageView {
     var version: String { get }
     /// Every received header line (name, value), in order, before edits.
     func receivedLines() -> [(String, String)]
+    /// The buffered body (`option http-buffer-request`, `wait-for-body`: RequestBuffering.swift).
+    var body: BufferedBody? { get }
 }
 
 extension RequestView {
@@ -476,6 +479,8 @@ extension RequestView {
             // The user's name as a sample; an ACL matches its patterns against the user's groups.
             guard let user = userlists?.authenticatedUser(args.first ?? "", authorization: lines("authorization").first) else { return [] }
             return all ? user.groups.map(SampleValue.string) : [.string(user.name)]
+        case "req.body", "req.body_len", "req.body_size", "req.body_param":
+            return bodyValues(name, args, all: all)
         default:
             return nil
         }
@@ -491,6 +496,7 @@ struct H1RequestView: RequestView {
     var variables: VariableStore?
     var userlists: Userlists?
     var stick: StickStream?
+    var body: BufferedBody?
 
     var receivedMethod: String {
         head.getString(at: head.readerIndex, length: request.methodEnd) ?? ""

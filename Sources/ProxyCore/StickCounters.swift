@@ -441,6 +441,8 @@ final class BackendStick: Sendable {
         let condition: CompiledCondition?
         let matches: Bool
         let stores: Bool
+        /// `stick store-response`: evaluated on the response.
+        let atResponse: Bool
     }
 
     let rules: [Rule]
@@ -453,7 +455,8 @@ final class BackendStick: Sendable {
         let conditions = ConditionCompiler(proxy)
         rules = proxy.stickRules.compactMap { r in
             guard let t = tables[r.table ?? proxy.name], let e = try? SampleExpression.parse(r.expression) else { return nil }
-            return Rule(expression: e, table: t, condition: conditions.compile(r.condition), matches: r.matches, stores: r.stores)
+            return Rule(expression: e, table: t, condition: conditions.compile(r.condition), matches: r.matches, stores: r.stores,
+                        atResponse: r.kind == .storeResponse)
         }
         var used = Set(proxy.servers.compactMap { $0.id.map(Int32.init) })
         var ids: [Int32] = []
@@ -476,7 +479,7 @@ final class BackendStick: Sendable {
         var server: Int?
         var stores: [(StickTable, StickKey)] = []
         let now = StickClock.now()
-        for r in rules {
+        for r in rules where !r.atResponse {
             if let c = r.condition, !c.holds(source) { continue }
             guard let v = r.expression.evaluate(source), let key = r.table.key(v.text) else { continue }
             if r.matches && server == nil {
@@ -506,4 +509,21 @@ final class BackendStick: Sendable {
 struct StickExchange {
     var server: Int?
     var stores: [(StickTable, StickKey)]
+}
+
+extension BackendStick {
+    /// True when `stick store-response` rules read the responses.
+    var hasResponseRules: Bool { rules.contains { $0.atResponse } }
+
+    /// `stick store-response <expr>`: the keys the response gives (one per table, the first
+    /// matching rule's) now point to the server that answered.
+    func storeResponse(_ source: some SampleSource, server index: Int) {
+        var stores: [(StickTable, StickKey)] = []
+        for r in rules where r.atResponse {
+            if let c = r.condition, !c.holds(source) { continue }
+            guard let v = r.expression.evaluate(source), let key = r.table.key(v.text) else { continue }
+            if !stores.contains(where: { $0.0 === r.table }) { stores.append((r.table, key)) }
+        }
+        store(stores, server: index)
+    }
 }

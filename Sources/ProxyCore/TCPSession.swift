@@ -31,7 +31,8 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = ByteBuffer
 
     let frontend: FrontendRuntime
-    let backend: BackendRuntime?
+    /// The default backend, or the one `use_backend` chose.
+    private(set) var backend: BackendRuntime?
     private var context: ChannelHandlerContext!
     private var server: ServerRuntime?
     private var serverSide: TCPServerSide?
@@ -57,6 +58,8 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     private var stickSession: StickSession?
     private var stickStream: StickStream?
     private var stickX: StickExchange?
+    /// `tcp-request inspect-delay`: the first bytes held while content rules wait for them.
+    private var inspection: TCPInspection?
 
     init(frontend: FrontendRuntime, backend: BackendRuntime?, loopContext: LoopContext? = nil) {
         self.frontend = frontend
@@ -90,6 +93,10 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        if !frontend.switches.isEmpty, let be = TCPInspection.chooseBackend(frontend, TCPPayloadSource(
+            counters: nil, base: rulesBase(context), data: [], probe: nil)) {
+            backend = be
+        }
         if let stick = frontend.stick, !startStick(stick, context: context) {
             // Rejected by a `tcp-request` rule: closed without a word (and not logged).
             closed = true
@@ -108,12 +115,51 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
                 xlog!.requestCounter = ProxyLogger.requestCounter.loadThenWrappingIncrement(ordering: .relaxed)
             }
         }
-        guard backend != nil else {
+        guard backend != nil || inspection != nil else {
             context.close(promise: nil)
             return
         }
         touch()
+        if inspection != nil {
+            let delay = frontend.inspectDelay!
+            context.eventLoop.scheduleTask(in: delay) { self.inspect(final: true) }
+            return
+        }
         assign(avoid: nil)
+    }
+
+    private func rulesBase(_ context: ChannelHandlerContext) -> LogRecord {
+        LogRecord.forRules(client: context.channel.remoteAddress, local: context.channel.localAddress,
+                           frontend: frontend.name, requestLine: nil)
+    }
+
+    /// The content rules on the bytes held so far (TCPInspection.swift); once they accept,
+    /// `use_backend` and the stick rules read the same bytes and the server is chosen.
+    private func inspect(final: Bool) {
+        guard var ins = inspection, !closed, let stick = frontend.stick else { return }
+        let base = rulesBase(context)
+        let outcome = ins.run(stick.contentRules, stream: stickStream, tables: stick.tables, base: base, final: final || ins.isFull)
+        inspection = ins
+        switch outcome {
+        case .wait:
+            return
+        case .reject:
+            inspection = nil
+            xlog = nil
+            closeAll()
+        case .accept:
+            inspection = nil
+            let source = ins.source(stream: stickStream, tables: stick.tables, base: base)
+            if let be = TCPInspection.chooseBackend(frontend, source) { backend = be }
+            guard let backend else { closeAll(); return }
+            if let rules = backend.stick {
+                var b = base
+                b.backendName = backend.name
+                let (server, stores) = rules.evaluate(ins.source(stream: stickStream, tables: stick.tables, base: b))
+                stickX = StickExchange(server: server, stores: stores)
+            }
+            assign(avoid: nil)
+        }
     }
 
     /// `tcp-request connection|content` rules and `stick` rules; false when the connection is rejected.
@@ -123,6 +169,10 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         guard session.accept(client: context.channel.remoteAddress, local: context.channel.localAddress) else { return false }
         let stream = session.stream()
         stickStream = stream
+        if frontend.inspectDelay != nil && !stick.contentRules.isEmpty {
+            inspection = TCPInspection(limit: frontend.http.limits.maxHeadSize)
+            return true
+        }
         var base = LogRecord.forRules(client: context.channel.remoteAddress, local: context.channel.localAddress,
                                       frontend: frontend.name, requestLine: nil)
         guard stream.runContentRules(base: base) else { return false }
@@ -233,6 +283,13 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         let buffer = unwrapInboundIn(data)
         touch()
         if xlog != nil { xlog!.bytesIn += Int64(buffer.readableBytes) }
+        if inspection != nil {
+            inspection!.append(buffer)
+            pending.append(buffer)
+            pendingBytes += buffer.readableBytes
+            inspect(final: false)
+            return
+        }
         if let serverChannel { serverChannel.write(buffer, promise: nil) } else {
             pending.append(buffer)
             pendingBytes += buffer.readableBytes
@@ -266,6 +323,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         guard case ChannelEvent.inputClosed = event else { return }
         clientInputClosed = true
         touch()
+        if inspection != nil { inspect(final: true) }
         serverChannel?.close(mode: .output, promise: nil)
         if serverEOF { closeAll() }
     }

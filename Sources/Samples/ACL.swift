@@ -165,6 +165,7 @@ public struct ACLTerm: Sendable {
     /// The fetch names whose values are integers, addresses or booleans (the rest are strings).
     static func type(ofFetch name: String) -> SampleType {
         if StickFetches.arity[name] != nil { return StickFetches.isBoolean(name) ? .bool : .int }
+        if PayloadFetches.integers.contains(name) { return .int }
         switch name {
         case "src", "dst": return .ip
         case "src_port", "dst_port", "status", "nbsrv", "hdr_cnt", "req.hdr_cnt", "req.cook_cnt", "cook_cnt", "fe_id",

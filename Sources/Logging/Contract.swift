@@ -73,6 +73,7 @@ public struct LogRecord: Sendable {
     /// where a log line shows `-` (haproxy's behaviour for both).
     public var emptySamples = false
     @inlinable public init() {}
+
 }
 
 /// A `log-format` string compiled once: literals and variables.

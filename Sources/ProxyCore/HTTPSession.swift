@@ -389,8 +389,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if frontend.hasRequestRules {
             if variables == nil { variables = VariableStore() }
             variables!.beginTransaction()
-            var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer), userlists: frontend.userlists,
+            var view = H1RequestView(head: headBuffer, request: request, base: LogRecord(), userlists: frontend.userlists,
                                      stick: stickStream)
+            fillRuleRecord(&view.base, headBuffer)
             view.variables = variables
             swap(&view.edits, &edits)
             if let policy = frontend.bodyWait {
@@ -456,12 +457,20 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     /// The connection's facts, as the fetches of rules read them.
     private func ruleRecord(_ head: ByteBuffer) -> LogRecord {
+        var base = LogRecord()
+        fillRuleRecord(&base, head)
+        return base
+    }
+
+    /// Fills a record in place (a record returned by value was copied once more).
+    private func fillRuleRecord(_ base: inout LogRecord, _ head: ByteBuffer) {
         let lineEnd = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 13) ?? raw.firstIndex(of: 10) ?? raw.count }
         // The addresses as text are made once per connection (a formatting each).
         if connectionFacts == nil { connectionFacts = ConnectionFacts(client: clientAddress, local: context.channel.localAddress) }
-        let uniqueID = xlog?.uniqueID
-        return connectionFacts.unsafelyUnwrapped.record(frontend: frontend.name, requestLine: head.getString(at: head.readerIndex, length: lineEnd),
-                                                        uniqueID: uniqueID, sni: sniPeek?.serverName)
+        connectionFacts.unsafelyUnwrapped.fill(&base, frontend: frontend.name)
+        base.requestLine = head.getString(at: head.readerIndex, length: lineEnd)
+        base.uniqueID = xlog?.uniqueID
+        base.sni = sniPeek?.serverName
     }
 
     /// The request head for the server: the client's bytes, less the lines we must not forward

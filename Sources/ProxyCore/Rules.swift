@@ -11,8 +11,8 @@ final class RuleFormat {
     enum Kind {
         /// Literals only: the text, made once.
         case constant(String)
-        /// One `%[...]` and nothing else: its value's text.
-        case single(SampleExpression?)
+        /// One `%[...]` and nothing else: its value's text (`single`).
+        case single
         /// Literals and samples (no log variables): built without a `LogRecord`.
         case pieces([Piece])
         /// With log variables: rendered from a `LogRecord`.
@@ -27,6 +27,8 @@ final class RuleFormat {
     let format: LogFormat
     let samples: [(String, SampleExpression)]
     let kind: Kind
+    /// The expression of a `.single` format (read in place: a copy of it costs a retain per part).
+    let single: SampleExpression?
 
     init?(_ text: String?) {
         guard let text, let format = try? LogFormat.compile(text, httpMode: true) else { return nil }
@@ -45,13 +47,17 @@ final class RuleFormat {
             }
             if !pieces.contains(where: { if case .sample = $0 { true } else { false } }) {
                 kind = .constant(String(decoding: format.render(LogRecord()), as: UTF8.self))
+                single = nil
             } else if pieces.count == 1, case .sample(let e) = pieces[0] {
-                kind = .single(e)
+                kind = .single
+                single = e
             } else {
                 kind = .pieces(pieces)
+                single = nil
             }
         } else {
             kind = .record
+            single = nil
         }
     }
 
@@ -73,8 +79,8 @@ final class RuleFormat {
         switch kind {
         case .constant(let text):
             return text
-        case .single(let e):
-            return e?.evaluate(source)?.text ?? ""
+        case .single:
+            return single?.evaluate(source)?.text ?? ""
         case .pieces(let pieces):
             // As the log renderer does with `emptySamples`: a separator prints one space, not
             // first nor after another; an absent sample prints nothing.
@@ -549,19 +555,15 @@ struct ConnectionFacts {
         if let local { localIP = local.ipAddress ?? "-"; localPort = local.port ?? 0 }
     }
 
-    /// The facts as the fetches of rules read them (before any backend is chosen).
-    func record(frontend: String, requestLine: String?, uniqueID: String? = nil, sni: String? = nil) -> LogRecord {
-        var r = LogRecord()
-        r.uniqueID = uniqueID
-        r.sni = sni
+    /// Writes the facts as the fetches of rules read them (before any backend is chosen) into a
+    /// record, in place: a record returned by value costs a copy.
+    func fill(_ r: inout LogRecord, frontend: String) {
         r.clientIP = clientIP
         r.clientPort = clientPort
         r.frontendIP = localIP
         r.frontendPort = localPort
         r.frontendName = frontend
         r.backendName = frontend
-        r.requestLine = requestLine
-        return r
     }
 }
 

@@ -20,8 +20,8 @@ enum HTTPRuleSet: String {
             [.add, .allow, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setStatus,
              .setVar, .setVarFmt, .unsetVar]
         case .afterResponse:
-            // Parsed by haproxy's rules, run on every response including the proxy's own: not yet.
-            []
+            // Run on every response including the proxy's own (ProxyCore/AfterResponse.swift).
+            [.add, .allow, .del, .replaceHeader, .replaceValue, .set, .setStatus, .setVar, .setVarFmt, .unsetVar]
         }
     }
 

@@ -152,6 +152,10 @@ extension ConfigParser {
                         alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(expr)> may not be reliably used here because it needs 'backend' which is not available here.")
                         return false
                     }
+                    if ruleSet == "http-after-response" && Self.requestHeaderFetches.contains(parsed.fetch.name) {
+                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(expr)> may not be reliably used here because it needs 'HTTP request headers' which is not available here.")
+                        return false
+                    }
                     if ruleSet == "http-request" && ["res.hdr", "shdr", "res.ver", "res.cook", "scook", "status"].contains(parsed.fetch.name) {
                         alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(expr)> may not be reliably used here because it needs 'HTTP response headers' which is not available here.")
                         return false
@@ -167,6 +171,14 @@ extension ConfigParser {
         }
         return true
     }
+}
+
+extension ConfigParser {
+    /// Fetches that read the request's head: refused in `http-after-response` formats.
+    static let requestHeaderFetches: Set<String> = [
+        "path", "url", "uri", "method", "query", "base", "req.hdr", "hdr", "req.fhdr", "req.hdr_cnt", "hdr_cnt",
+        "req.cook", "cook", "req.cook_cnt", "cook_cnt", "url_param", "urlp", "req.ver", "req_ver", "http_auth", "pathq",
+    ]
 }
 
 /// The statuses haproxy accepts for `deny_status` (those it has an error page for).

@@ -841,9 +841,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 return
             }
             var ruleEdits: (HeaderEdits, (code: Int, reason: String)?)?
-            if let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty {
+            if let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty
+                || RuleEngine.hasAfterResponse(frontend, backend) {
                 var view = H1ResponseView(head: bytes.getSlice(at: bytes.readerIndex, length: response.length)!, response: response,
                                           base: responseRuleRecord())
+                if variables == nil { variables = VariableStore() }
                 variables?.endRequest()
                 view.variables = variables
                 view.stick = stickStream
@@ -858,6 +860,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                     }
                     return
                 }
+                RuleEngine.afterRespond(frontend, backend, &view)
                 if !view.edits.isEmpty || view.status != nil { ruleEdits = (view.edits, view.status) }
             }
             responseHeadDone = true
@@ -1151,6 +1154,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// `termination` is nil); the connection stays open when the request was read whole and the
     /// client allows it.
     private func sendReply(_ body: ByteBuffer, status: Int, termination: (Character, Character)?, countBytes: Bool = true) {
+        var body = body, status = status
+        if countBytes, RuleEngine.hasAfterResponse(frontend, backend) {
+            if variables == nil { variables = VariableStore() }
+            (body, status) = RuleEngine.afterRespond(reply: body, status: status, frontend, backend, base: responseRuleRecord(),
+                                                     variables: variables, stick: stickStream)
+        }
         abortServerSide()
         stickStream?.response(status: status)
         if xlog != nil, let termination {

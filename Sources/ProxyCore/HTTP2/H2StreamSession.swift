@@ -457,7 +457,8 @@ final class H2StreamSession: @unchecked Sendable {
         case .headers(var h):
             if !responseStarted {
                 var status = h.headers.first(name: ":status").flatMap { Int($0) } ?? 0
-                if status >= 200, let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty {
+                if status >= 200, let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty
+                    || RuleEngine.hasAfterResponse(frontend, backend) {
                     var view = H2ResponseView(headers: h.headers, base: ruleRecord())
                     variables?.endRequest()
                     view.variables = variables
@@ -473,6 +474,7 @@ final class H2StreamSession: @unchecked Sendable {
                         }
                         return
                     }
+                    RuleEngine.afterRespond(frontend, backend, &view)
                     if !view.edits.isEmpty || view.status != nil {
                         h.headers = view.edited()
                         status = view.status?.code ?? status
@@ -644,6 +646,14 @@ final class H2StreamSession: @unchecked Sendable {
     /// A whole response of our own (an error, a rule's reply, given as an HTTP/1 message), as h2
     /// frames; logged unless `termination` is nil.
     private func sendReply(_ message: ByteBuffer, status: Int, termination: (Character, Character)?) {
+        var message = message, status = status
+        if RuleEngine.hasAfterResponse(frontend, backend) {
+            var base = ruleRecord()
+            base.backendName = backend?.name ?? frontend.name
+            base.serverName = server?.name ?? "<NOSRV>"
+            (message, status) = RuleEngine.afterRespond(reply: message, status: status, frontend, backend, base: base,
+                                                        variables: variables, stick: stickStream)
+        }
         let (headers, body) = H2Translate.response(fromHTTP1: message)
         stickStream?.response(status: status)
         if xlog != nil, let termination {

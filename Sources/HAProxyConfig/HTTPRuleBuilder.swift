@@ -15,10 +15,10 @@ enum HTTPRuleSet: String {
         case .request:
             [.add, .allow, .auth, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setMethod,
              .setPath, .setPathQ, .setQuery, .setURI, .tarpit, .replacePath, .replacePathQ, .replaceURI,
-             .setVar, .setVarFmt, .unsetVar]
+             .setVar, .setVarFmt, .unsetVar, .capture]
         case .response:
             [.add, .allow, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setStatus,
-             .setVar, .setVarFmt, .unsetVar]
+             .setVar, .setVarFmt, .unsetVar, .capture]
         case .afterResponse:
             // Run on every response including the proxy's own (ProxyCore/AfterResponse.swift).
             [.add, .allow, .del, .replaceHeader, .replaceValue, .set, .setStatus, .setVar, .setVarFmt, .unsetVar]
@@ -177,6 +177,12 @@ extension ConfigParser {
                     }
                 }
             }
+        case .capture:
+            switch parseCaptureRule(words, argc: argc, set: set) {
+            case .success(let slot): rule.captureSlot = slot
+            case .failure(let e): fail(e.message); return
+            }
+            rule.value = words[2]
         case .setStatus:
             guard argc >= 3, let code = Int(words[2]), (100...999).contains(code) else {
                 fail("expects an integer status code between 100 and 999.")

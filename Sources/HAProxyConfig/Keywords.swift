@@ -92,7 +92,7 @@ public enum Keywords {
                "option http-use-proxy-header", "option checkcache", "option disable-h2-upgrade",
                "option http-restrict-req-hdr-names", "option h1-case-adjust-bogus-client",
                "option h1-case-adjust-bogus-server", "max-keep-alive-queue",
-               "hash-balance-factor", "declare capture", "load-server-state-from-file",
+               "hash-balance-factor", "load-server-state-from-file",
                "server-state-file-name", "option idle-close-on-response"], "later")
         alert(["global lua-load", "global lua-load-per-thread", "global lua-prepend-path"], "Lua")
 

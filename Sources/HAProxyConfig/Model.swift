@@ -244,7 +244,8 @@ public enum LogStyle: Sendable, Hashable {
     case custom(String)
 }
 
-/// `capture request|response header NAME len N` / `capture cookie NAME len N`.
+/// `capture request|response header NAME len N` / `capture cookie NAME len N`; a slot with an
+/// empty name is one `declare capture` or `http-request capture ... len N` made for rules.
 public struct HeaderCapture: Sendable, Hashable {
     public var name: String
     public var length: Int
@@ -552,7 +553,11 @@ public struct HTTPRequestRule: Sendable, Hashable {
         case setVar = "set-var", setVarFmt = "set-var-fmt", unsetVar = "unset-var"
         /// `track-scN`, `sc-inc-gpc0(N)`, `sc-set-gpt0(N)`: the action is in `counter`.
         case stickCounter = "track-sc"
+        /// `capture SAMPLE len N|id N`: the sample in `value`, the slot in `captureSlot`.
+        case capture
     }
+    /// `capture`: the frontend's capture slot (request or response) the value goes to.
+    public var captureSlot: Int?
     /// The stick counter action of a `.stickCounter` rule.
     public var counter: StickCounterAction?
     public var action: Action

@@ -21,6 +21,7 @@ extension ConfigParser {
 
     mutating func validate() {
         validateStickiness()
+        validateCaptureIDs()
         // Duplicate names per capability.
         var frontNames: [String: ProxyState] = [:]
         var backNames: [String: ProxyState] = [:]

@@ -184,6 +184,9 @@ final class ProxyLogger: @unchecked Sendable {
     let logCounter = ManagedAtomic<Int>(0)
     let requestCaptures: [HeaderCapture]
     let responseCaptures: [HeaderCapture]
+    let cookieCapture: HeaderCapture?
+    /// Capture rules may run (there are slots): each exchange gets a CaptureStore.
+    var hasCaptureSlots: Bool { !requestCaptures.isEmpty || !responseCaptures.isEmpty }
     /// `%[expr]` of the format that the sample engine knows (the others log "-").
     let sampleExpressions: [(String, SampleExpression)]
 
@@ -224,6 +227,7 @@ final class ProxyLogger: @unchecked Sendable {
         separateErrors = proxy.logSeparateErrors
         requestCaptures = proxy.requestCaptures
         responseCaptures = proxy.responseCaptures
+        cookieCapture = proxy.cookieCapture
     }
 
     /// True when every target that would take this line is stalled: the line is counted as

@@ -27,6 +27,8 @@ struct ExchangeLog {
     var requestHead: ByteBuffer?
     var requestCaptures: [String?] = []
     var responseCaptures: [String?] = []
+    /// `capture cookie` (%CC, %CS).
+    var requestCookie: String?, responseCookie: String?
     var logged = false
     var serverName: String?
     /// The cookie characters of the termination state (`--` without cookie persistence).
@@ -62,6 +64,7 @@ struct ExchangeLog {
         requestLine = nil
         requestHead = nil
         requestCaptures = []; responseCaptures = []
+        requestCookie = nil; responseCookie = nil
         logged = false
         serverName = nil; serverText = nil; backendSource = nil
         cookieState = ("-", "-")
@@ -163,6 +166,7 @@ struct ExchangeLog {
         r.redispatched = redispatched
         r.capturedRequestHeaders = requestCaptures
         r.capturedResponseHeaders = responseCaptures
+        r.requestCookie = requestCookie; r.responseCookie = responseCookie
         r.requestLine = requestLine
         r.requestCounter = requestCounter
         r.uniqueID = uniqueID

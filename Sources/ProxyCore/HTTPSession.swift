@@ -78,6 +78,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var responseEdits: (drop: [Int], add: [String])?
     /// The session's and current transaction's variables (set-var), made by the first rule run.
     private var variables: VariableStore?
+    /// This exchange's capture slots, when the frontend has some (Captures.swift).
+    private var captureStore: CaptureStore?
     /// `http-response set-status`: the new status line.
     private var responseStatusLine: ByteBuffer?
     /// Stick counters of the connection and of the current request, and the stick rules'
@@ -350,6 +352,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             var view = H1RequestView(head: headBuffer, request: request, base: ruleRecord(headBuffer), userlists: frontend.userlists,
                                      stick: stickStream)
             view.variables = variables
+            view.captures = captureStore
             switch RuleEngine.route(frontend, &view) {
             case let .stop(verdict, be):
                 backend = be
@@ -849,6 +852,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 variables?.endRequest()
                 view.variables = variables
                 view.stick = stickStream
+                view.captures = captureStore
                 let requestView = H1RequestView(head: currentHead!, request: request, base: view.base)
                 if let verdict = RuleEngine.respond(frontend, backend, &view, request: requestView) {
                     serverReusable = false
@@ -1131,6 +1135,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case let .tarpit(status, bytes, delay):
             tarpitReply = (status, bytes)
             phase = .tarpit
+            // haproxy logs a tarpitted request with TR -1 and the time held as Tw.
+            if xlog != nil { xlog!.headDone = nil; xlog!.queueStart = .now() }
             if let delay {
                 timeoutKind = .tarpit
                 if timer.set(.now() + delay) { timer.schedule(on: context.eventLoop) { self.timerFired() } }
@@ -1214,6 +1220,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if let captures = logger?.requestCaptures, !captures.isEmpty {
             xlog!.requestCaptures = captures.map { c in headerValue(head, c.name).map { String($0.prefix(c.length)) } }
         }
+        captureStore = logger!.hasCaptureSlots ? CaptureStore(logger!) : nil
+        if let c = logger!.cookieCapture {
+            xlog!.requestCookie = capturedCookie(c, lines: headerValues(head, request.headers, "cookie"), response: false)
+        }
     }
 
     /// `unique-id-format`, rendered once per request (for `unique-id-header` and %ID).
@@ -1244,6 +1254,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if let captures = logger?.responseCaptures, !captures.isEmpty {
             let head = bytes.getSlice(at: bytes.readerIndex, length: response.length)!
             xlog!.responseCaptures = captures.map { c in Self.headerValue(head, c.name, fields: response.headers).map { String($0.prefix(c.length)) } }
+        }
+        if let c = logger!.cookieCapture {
+            let head = bytes.getSlice(at: bytes.readerIndex, length: response.length)!
+            xlog!.responseCookie = capturedCookie(c, lines: headerValues(head, response.headers, "set-cookie"), response: true)
         }
         asapPending = logger!.logAsap
     }
@@ -1285,6 +1299,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if responseFraming == .chunked && responseHeadDone {
             xlog!.bytesOut += responseChunks.dataBytes + (responseChunks.isDone ? 1 : 0)
         }
+        if let captureStore { captureStore.merge(into: &xlog!) }
         var record = xlog!.httpRecord(now: now, termination: termination, client: clientAddress,
                                       local: context?.channel.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)

@@ -55,6 +55,8 @@ struct CompiledRequestRule {
         case unsetVar(VariableName)
         /// `track-scN`, `sc-inc-gpc0(N)`, `sc-set-gpt0(N)` (StickCounters.swift).
         case counter(CompiledCounterAction?)
+        /// `capture SAMPLE len N|id N`: into the frontend's capture slot (Captures.swift).
+        case capture(SampleExpression, slot: Int)
     }
 
     let action: Action
@@ -109,6 +111,9 @@ struct ProxyRules {
                 guard let re = regex(), let f = RuleFormat(r.value) else { return nil }
                 action = .requestLine(r.action, regex: re, format: f)
             case .setStatus: action = .setStatus(r.status ?? 200, reason: r.reason)
+            case .capture:
+                guard let text = r.value, let e = try? SampleExpression.parse(text), let slot = r.captureSlot else { return nil }
+                action = .capture(e, slot: slot)
             case .redirect:
                 guard let spec = r.redirect, let c = CompiledRedirect(spec) else { return nil }
                 action = .redirect(c)
@@ -166,6 +171,8 @@ protocol MessageView: SampleSource {
     var edits: HeaderEdits { get set }
     /// The request's stick counters (nil without stick tables).
     var stick: StickStream? { get }
+    /// The exchange's capture slots (nil without captures; Captures.swift).
+    var captures: CaptureStore? { get }
     /// The received header lines with this (lowercased) name, in order, before edits.
     func receivedValues(_ lowercasedName: String) -> [String]
     /// The values of the fetches the message answers itself (all occurrences or the one a sample
@@ -313,6 +320,7 @@ struct H1RequestView: RequestView {
     var variables: VariableStore?
     var userlists: Userlists?
     var stick: StickStream?
+    var captures: CaptureStore?
 
     var receivedMethod: String {
         head.getString(at: head.readerIndex, length: request.methodEnd) ?? ""
@@ -340,6 +348,7 @@ struct H2RequestView: RequestView {
     var variables: VariableStore?
     var userlists: Userlists?
     var stick: StickStream?
+    var captures: CaptureStore?
 
     var receivedMethod: String { headers.first(name: ":method") ?? "" }
     var receivedTarget: String { headers.first(name: ":path") ?? "/" }
@@ -471,6 +480,8 @@ enum RuleEngine {
                 applyHeaderRule(rule.action, to: &view)
             case .setVar, .setVarFmt, .unsetVar:
                 applyVariableRule(rule.action, to: view)
+            case .capture:
+                capture(rule.action, view, response: true)
             case .tarpit, .auth, .requestLine, .counter:
                 continue
             }
@@ -499,13 +510,15 @@ enum RuleEngine {
                 return .reply(bytes, status: r.spec.code, termination: ("L", "R"))
             case .auth(let realm):
                 return .reply(errors.response(401, extraHeader: "www-authenticate: Basic realm=\"\(realm)\""),
-                              status: 401, termination: ("P", "R"))
+                              status: 401, termination: ("L", "R"))
             case .counter(let action):
                 if let action, let stick = view.stick { stick.perform(action, source: view) }
             case .header, .replace:
                 applyHeaderRule(rule.action, to: &view)
             case .setVar, .setVarFmt, .unsetVar:
                 applyVariableRule(rule.action, to: view)
+            case .capture:
+                capture(rule.action, view, response: false)
             case let .requestLine(action, regex, format):
                 let value = format.render(view.base, view)
                 if action == .setMethod {
@@ -621,6 +634,7 @@ struct H1ResponseView: ResponseView {
     var edits = HeaderEdits()
     var variables: VariableStore?
     var stick: StickStream?
+    var captures: CaptureStore?
     var status: (code: Int, reason: String)?
 
     var receivedStatus: Int { response.status }
@@ -636,6 +650,7 @@ struct H2ResponseView: ResponseView {
     var edits = HeaderEdits()
     var variables: VariableStore?
     var stick: StickStream?
+    var captures: CaptureStore?
     var status: (code: Int, reason: String)?
 
     var receivedStatus: Int { headers.first(name: ":status").flatMap { Int($0) } ?? 0 }

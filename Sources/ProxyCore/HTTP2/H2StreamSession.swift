@@ -639,6 +639,7 @@ final class H2StreamSession: @unchecked Sendable {
             guard let delay else { return end() }
             phase = .tarpit
             tarpitEnd = end
+            if xlog != nil { xlog!.headDone = nil; xlog!.queueStart = .now() }
             armTimeout(delay, queue: false)
         }
     }

@@ -1,0 +1,184 @@
+"""More L7 rule actions, differential: `http-after-response` rules (on the server's responses and on
+the proxy's own: return, deny, redirect, auth, tarpit, 503), captures (`http-request capture`,
+`http-response capture`, `declare capture`, `capture request|response header`, `capture cookie`),
+`set-log-level`, `set-timeout`, `normalize-uri`, `monitor fail`, `errorfiles`/`http-errors`, and
+the termination flags rule replies log. The same config and requests go through haproxy 2.6 and
+Fulcrum; compared are the whole responses (status, reason, headers but Date, body; the request
+line and X-* lines the server read) and the access log lines (through a UDP syslog socket)."""
+
+import socket
+import time
+
+import pytest
+
+from harness import cfg_head, free_port, http_get, http_handler, make_response, wait_for
+
+LOG_FORMAT = '"%ST %tsc %b/%s %hr %hs %{+Q}r"'
+HTTPLOG_TIMERS = "httplog"
+
+
+def echo_responder(req, conn, srv):
+    """The server's name, the request line it read, then its X-* lines; `/status/N` answers N;
+    `/slow` answers after 600 ms (bounded)."""
+    lines = [f"{k.lower()}: {v}" for k, v in req.headers if k.lower().startswith("x-")]
+    body = "\n".join([srv.name, f"{req.method} {req.target}"] + lines) + "\n"
+    status = 200
+    if req.target.startswith("/status/"):
+        status = int(req.target.split("/")[2][:3])
+    if req.target.startswith("/slow"):
+        time.sleep(0.6)
+    return make_response(status, body.encode(), {"Content-Type": "text/plain", "X-App": "v1, v2",
+                                                 "Set-Cookie": "app=42; Path=/", "Server": "echo/1.0"})
+
+
+class Syslog:
+    def __init__(self):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind(("127.0.0.1", 0))
+        self.port = self.s.getsockname()[1]
+        self.lines = []
+
+    def receive(self, expected, timeout=5.0):
+        """Lines until `expected` came (bounded), then whatever else arrives within 300 ms."""
+        deadline = time.monotonic() + timeout
+        quiet_until = None
+        while True:
+            now = time.monotonic()
+            if len(self.lines) >= expected:
+                quiet_until = quiet_until or now + 0.3
+                if now >= quiet_until:
+                    break
+            elif now >= deadline:
+                break
+            self.s.settimeout(max(0.01, min(deadline, quiet_until or deadline) - now))
+            try:
+                data, _ = self.s.recvfrom(65536)
+            except socket.timeout:
+                continue
+            self.lines.append(data.decode(errors="replace"))
+        self.s.close()
+        # The message only (after "haproxy[pid]: "), timers and dates masked for httplog lines.
+        out = []
+        for l in self.lines:
+            msg = l.split("]: ", 1)[1].rstrip("\n")
+            f = msg.split(" ")
+            if len(f) > 5 and f[1].startswith("[") and "/" in f[4]:
+                f[0] = "CLIENT"
+                f[1] = "[DATE]"
+                f[4] = "/".join("-1" if t == "-1" else ("+N" if t.startswith("+") else "N") for t in f[4].split("/"))
+            out.append(" ".join(f))
+        return out
+
+
+# name: dict(fe=[lines], be={backend: [lines]}, reqs=[(method, path, headers)], logs=N expected lines,
+#            log=log-format (LOG_FORMAT by default; "httplog" for option httplog), extra=text after the proxies)
+SCENARIOS = {
+    "after-response edits the server's responses, after http-response rules": dict(
+        fe=["http-request set-var(txn.p) path",
+            "http-response set-header X-Resp r",
+            "http-after-response set-header X-After fe-%[status]-%[res.hdr(x-resp)]",
+            "http-after-response add-header X-Add a1",
+            "http-after-response del-header Server",
+            "http-after-response replace-header Set-Cookie ^app=(.*) APP=\\1",
+            "http-after-response replace-value X-App ^v1$ one",
+            "http-after-response set-status 299 reason Fine if { var(txn.p) -m str /st }",
+            "http-after-response set-status 503 if { status 404 }",
+            "http-after-response set-var(txn.x) str(hi)",
+            "http-after-response set-header X-Var %[var(txn.x)]",
+            "http-after-response unset-var(txn.x) if { status 299 }",
+            "http-after-response set-header X-Var2 %[var(txn.x)]"],
+        reqs=[("GET", p, {}) for p in ("/a", "/st", "/status/404", "/status/500")], logs=4),
+    "after-response: backend rules first, allow ends one section's rules": dict(
+        fe=["http-request set-var(txn.p) path",
+            "http-after-response set-header X-Fe-Saw %[res.hdr(x-be)]|%[var(txn.p)]",
+            "http-after-response allow if { var(txn.p) -m str /fe-allow }",
+            "http-after-response set-header X-Fe2 fe2"],
+        be={"be": ["http-after-response set-header X-Be be", "http-after-response allow if { var(txn.p) -m str /allow }",
+                   "http-after-response set-header X-Be2 be2"]},
+        reqs=[("GET", p, {}) for p in ("/a", "/allow", "/fe-allow")], logs=3),
+    "after-response on the proxy's own replies: return, deny, redirect, auth, 503, tarpit": dict(
+        fe=["timeout tarpit 100ms",
+            "http-request set-var(txn.p) path",
+            "http-request return status 200 content-type text/plain string ret if { path /ret }",
+            "http-request deny if { path /deny }",
+            "http-request deny deny_status 429 content-type text/plain string slow-down if { path /deny429 }",
+            "http-request redirect location /x if { path /redir }",
+            "http-request auth realm R if { path /auth }",
+            "http-request tarpit if { path /tarpit }",
+            "use_backend nosrv if { path /nosrv }",
+            "http-after-response set-header X-After fe-%[status]",
+            "http-after-response set-status 404 if { var(txn.p) -m str /ret }",
+            "http-after-response del-header Cache-Control if { status 302 }"],
+        be={"be": ["http-request return status 201 content-type text/plain string be-ret if { path /be-ret }",
+                   "http-after-response set-header X-Be be"]},
+        extra="backend nosrv\n    http-after-response set-header X-Nosrv yes\n",
+        reqs=[("GET", p, {}) for p in ("/ret", "/deny", "/deny429", "/redir", "/auth", "/tarpit", "/nosrv", "/be-ret")],
+        logs=8, log=HTTPLOG_TIMERS),
+    "after-response in a listen section runs once": dict(
+        listen=["http-after-response add-header X-L once", "http-request return status 200 content-type text/plain string r if { path /r }"],
+        reqs=[("GET", "/", {}), ("GET", "/r", {})], logs=2),
+    "captures: header captures and rule captures share slots, in declaration order": dict(
+        fe=["capture request header Host len 6",
+            "http-request capture req.hdr(x-a) len 5",
+            "declare capture request len 8",
+            "http-request capture path id 2",
+            "capture request header User-Agent len 4",
+            "capture response header Server len 20",
+            "declare capture response len 6",
+            "http-response capture res.hdr(x-app) id 1",
+            "capture response header Content-Type len 4",
+            "http-request capture str(xx) id 3 if { path /three }"],
+        be={"be": ["http-request capture req.hdr(x-b) id 0"]},
+        log='"%ST %hr %hs %[capture.req.hdr(0)] %[capture.req.hdr(1)] %[capture.req.hdr(3)] %[capture.res.hdr(1)] %{+Q}r"',
+        reqs=[("GET", "/a/long/path", {"Host": "example.org", "X-A": "abcdefgh", "User-Agent": "curl/8"}),
+              ("GET", "/three", {}), ("GET", "/ab", {"X-B": "from-be"})], logs=3),
+    "captures in the default httplog line, capture cookie": dict(
+        fe=["capture request header Host len 6", "http-request capture req.hdr(x-a) len 5",
+            "capture response header Server len 20", "capture cookie app len 10"],
+        log=HTTPLOG_TIMERS,
+        reqs=[("GET", "/c", {"Host": "example.org", "X-A": "abcdefgh", "Cookie": "app=12345678901234; o=1"}),
+              ("GET", "/d", {"Cookie": "other=1; app2=zz"})], logs=2),
+}
+
+
+def build_config(syslog_port, port, servers, spec, workdir):
+    log = spec.get("log", LOG_FORMAT)
+    fmt = "    option httplog\n" if log == HTTPLOG_TIMERS else f"    log-format {log}\n"
+    text = cfg_head(global_extra=f"log 127.0.0.1:{syslog_port} local0") + "    log global\n"
+    if "listen" in spec:
+        body = "".join(f"    {l}\n" for l in spec["listen"])
+        text += f"listen li\n    bind 127.0.0.1:{port}\n{fmt}{body}    server s1 127.0.0.1:{servers['be']}\n"
+    else:
+        fe = "".join(f"    {l}\n" for l in spec.get("fe", []))
+        text += f"frontend fe\n    bind 127.0.0.1:{port}\n{fmt}{fe}    default_backend be\n"
+        for name, port_ in servers.items():
+            extra = "".join(f"    {l}\n" for l in spec.get("be", {}).get(name, []))
+            text += f"backend {name}\n{extra}    server s1 127.0.0.1:{port_}\n"
+    text += spec.get("extra", "")
+    return text.replace("{dir}", str(workdir))
+
+
+def scenario(env, impl, name):
+    spec = SCENARIOS[name]
+    for fname, content in spec.get("files", {}).items():
+        (env.workdir / fname).write_bytes(content)
+    syslog = Syslog()
+    servers = {"be": env.backend(http_handler(echo_responder), name="s1").port}
+    port = free_port()
+    env.proxy(impl, build_config(syslog.port, port, servers, spec, env.workdir), port, name=f"ra2-{impl}")
+    out = []
+    for method, path, headers in spec["reqs"]:
+        r = http_get(port, path, headers=headers, method=method)
+        assert r is not None, (method, path)
+        n = r.norm()
+        n["request"] = f"{method} {path} {sorted(headers.items())}"
+        out.append(n)
+    return {"responses": out, "logs": syslog.receive(spec["logs"])}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_rule_action_scenarios(differ, name):
+    def check(result):
+        assert len(result["logs"]) == SCENARIOS[name]["logs"], result["logs"]
+        assert len({(x["status"], x["body"], tuple(map(tuple, x["headers"]))) for x in result["responses"]}) > 1, result
+    differ(scenario, check, name=name)

@@ -60,13 +60,14 @@ class Syslog:
         # The message only (after "haproxy[pid]: "), timers and dates masked for httplog lines.
         out = []
         for l in self.lines:
+            pri = l.split(">", 1)[0] + ">"
             msg = l.split("]: ", 1)[1].rstrip("\n")
             f = msg.split(" ")
             if len(f) > 5 and f[1].startswith("[") and "/" in f[4]:
                 f[0] = "CLIENT"
                 f[1] = "[DATE]"
                 f[4] = "/".join("-1" if t == "-1" else ("+N" if t.startswith("+") else "N") for t in f[4].split("/"))
-            out.append(" ".join(f))
+            out.append(pri + " " + " ".join(f))
         return out
 
 
@@ -138,6 +139,26 @@ SCENARIOS = {
         log=HTTPLOG_TIMERS,
         reqs=[("GET", "/c", {"Host": "example.org", "X-A": "abcdefgh", "Cookie": "app=12345678901234; o=1"}),
               ("GET", "/d", {"Cookie": "other=1; app2=zz"})], logs=2),
+    "set-log-level: silent drops the line (also before a deny), a level sets the priority": dict(
+        fe=["http-request set-log-level silent if { path /quiet }",
+            "http-request set-log-level err if { path /err }",
+            "http-request deny if { path /deny-first }",
+            "http-request set-log-level silent if { path /deny-first }",
+            "http-request set-log-level silent if { path /quiet-deny }",
+            "http-request deny if { path /quiet-deny }",
+            "http-request set-log-level debug if { path_beg /status }",
+            "http-response set-log-level notice if { status 201 }",
+            "http-response set-log-level silent if { status 204 }"],
+        reqs=[("GET", p, {}) for p in ("/quiet", "/err", "/deny-first", "/quiet-deny", "/status/201", "/status/204",
+                                       "/status/202", "/plain")], logs=5),
+    "set-timeout server shortens the server timeout: 504": dict(
+        fe=[],
+        be={"be": ["http-request set-timeout server 200ms if { path /slow }",
+                   "http-request set-timeout server req.hdr(x-t) if { path /slowx }",
+                   "http-request set-timeout tunnel 1s"]},
+        log=HTTPLOG_TIMERS,
+        reqs=[("GET", "/slow", {}), ("GET", "/slowx", {"X-T": "250"}), ("GET", "/slowx", {"X-T": "nope"}),
+              ("GET", "/slow-unruled", {})], logs=4),
 }
 
 
@@ -182,3 +203,47 @@ def test_rule_action_scenarios(differ, name):
         assert len(result["logs"]) == SCENARIOS[name]["logs"], result["logs"]
         assert len({(x["status"], x["body"], tuple(map(tuple, x["headers"]))) for x in result["responses"]}) > 1, result
     differ(scenario, check, name=name)
+
+
+CONFIG_ERRORS = [
+    # (a line of frontend fe or of backend be, what the message must say)
+    ("fe", "http-request capture", "while parsing 'http-request capture' rule : expects <expression> [ 'len' <length> | id <idx> ]."),
+    ("fe", "http-request capture req.hdr(x) foo 3", "while parsing 'http-request capture' rule : expects 'len' or 'id', found 'foo'."),
+    ("fe", "http-request capture req.hdr(x) len abc", "while parsing 'http-request capture' rule : length must be > 0."),
+    ("fe", "http-response capture res.hdr(x) len 3", "while parsing 'http-response capture' rule : expects 'id', found 'len'."),
+    ("be", "http-request capture req.hdr(x) len 4", "while parsing 'http-request capture' rule : proxy 'be' has no frontend capability."),
+    ("fe", "declare capture request", "'declare capture' requires a capture length ('len')"),
+    ("fe", "declare capture foo len 3", "'declare capture' requires a direction ('request' or 'response')"),
+    ("fe", "http-request set-log-level foo", "while parsing 'http-request set-log-level' rule : expects exactly 1 argument (log level name or 'silent')."),
+    ("fe", "http-request set-timeout server 1s", "while parsing 'http-request set-timeout' rule : proxy 'fe' has no backend capability."),
+    ("be", "http-request set-timeout client 1s", "'set-timeout' rule supports 'server'/'tunnel' (got 'client')."),
+    ("be", "http-request set-timeout server 0", "null value is not valid for a 'set-timeout server' rule."),
+    ("be", "http-request set-timeout server", "while parsing 'http-request set-timeout' rule : expects exactly 2 arguments."),
+    ("be", "http-request set-timeout server 1s foo", "'http-request set-timeout' expects either 'if' or 'unless' followed by a condition but found 'foo'."),
+    ("fe", "http-after-response set-header X \"a %[path,lower] x\"", "sample fetch <path,lower] x> may not be reliably used here because it needs 'HTTP request headers' which is not available here."),
+    ("fe", "http-after-response set-log-level err", "'http-after-response' expects 'ot-group', 'add-header', 'allow', 'capture', 'del-header', 'replace-header', 'replace-value', 'set-header', 'set-status', 'strict-mode', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', but got 'set-log-level'."),
+]
+
+
+@pytest.mark.parametrize("where,line,message", CONFIG_ERRORS, ids=[c[1] for c in CONFIG_ERRORS])
+def test_config_errors_name_file_line_and_haproxys_words(impl, tmp_path, where, line, message):
+    from harness import config_check
+    spec = {"fe": [line]} if where == "fe" else {"be": {"be": [line]}}
+    text = build_config(514, free_port(), {"be": 1}, spec, tmp_path)
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text(text)
+    lineno = next(i for i, l in enumerate(text.splitlines(), 1) if l.strip() == line)
+    rc, out = config_check(impl, cfg)
+    assert rc != 0, out
+    assert message in out, out
+    assert f"bad.cfg:{lineno}]" in out, out
+
+
+def test_capture_id_missing_in_the_frontend(impl, tmp_path):
+    from harness import config_check
+    text = build_config(514, free_port(), {"be": 1}, {"fe": ["http-request capture req.hdr(x) id 9"]}, tmp_path)
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text(text)
+    rc, out = config_check(impl, cfg)
+    assert rc != 0, out
+    assert "Proxy 'fe': unable to find capture id '9' referenced by http-request capture rule." in out, out

@@ -15,10 +15,10 @@ enum HTTPRuleSet: String {
         case .request:
             [.add, .allow, .auth, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setMethod,
              .setPath, .setPathQ, .setQuery, .setURI, .tarpit, .replacePath, .replacePathQ, .replaceURI,
-             .setVar, .setVarFmt, .unsetVar, .capture]
+             .setVar, .setVarFmt, .unsetVar, .capture, .setLogLevel, .setTimeout]
         case .response:
             [.add, .allow, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setStatus,
-             .setVar, .setVarFmt, .unsetVar, .capture]
+             .setVar, .setVarFmt, .unsetVar, .capture, .setLogLevel]
         case .afterResponse:
             // Run on every response including the proxy's own (ProxyCore/AfterResponse.swift).
             [.add, .allow, .del, .replaceHeader, .replaceValue, .set, .setStatus, .setVar, .setVarFmt, .unsetVar]
@@ -44,9 +44,9 @@ enum HTTPRuleSet: String {
              "set-map(*)", "set-status", "strict-mode", "track-sc(*)", "wait-for-body", "set-var-fmt(*)", "set-var(*)",
              "unset-var(*)", "set-mark", "set-tos", "silent-drop"]
         case .afterResponse:
-            ["set-log-level", "set-nice", "sc-inc-gpc(*)", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt(*)", "sc-set-gpt0(*)",
-             "add-header", "allow", "capture", "del-acl(*)", "del-header", "del-map(*)", "replace-header", "replace-value",
-             "set-header", "set-map(*)", "set-status", "strict-mode", "set-var-fmt(*)", "set-var(*)", "unset-var(*)"]
+            // haproxy 2.6.12's list, measured.
+            ["ot-group", "add-header", "allow", "capture", "del-header", "replace-header", "replace-value", "set-header",
+             "set-status", "strict-mode", "set-var-fmt(*)", "set-var(*)", "unset-var(*)"]
         }
     }
 }
@@ -177,6 +177,14 @@ extension ConfigParser {
                     }
                 }
             }
+        case .setLogLevel, .setTimeout:
+            let parsed = action == .setLogLevel ? Self.parseLogLevelRule(words, argc: argc)
+                : parseTimeoutRule(words, argc: argc)
+            switch parsed {
+            case .success(let (name, value)): rule.name = name; rule.value = value
+            case .failure(let e): fail(e.message); return
+            }
+            rest = words[(action == .setLogLevel ? 3 : 4)...]
         case .capture:
             switch parseCaptureRule(words, argc: argc, set: set) {
             case .success(let slot): rule.captureSlot = slot

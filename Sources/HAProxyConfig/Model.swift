@@ -555,6 +555,9 @@ public struct HTTPRequestRule: Sendable, Hashable {
         case stickCounter = "track-sc"
         /// `capture SAMPLE len N|id N`: the sample in `value`, the slot in `captureSlot`.
         case capture
+        /// `set-log-level LEVEL|silent` (in `name`), `set-timeout server|tunnel TIME|EXPR` (kind in
+        /// `name`, the value in `value`).
+        case setLogLevel = "set-log-level", setTimeout = "set-timeout"
     }
     /// `capture`: the frontend's capture slot (request or response) the value goes to.
     public var captureSlot: Int?

@@ -153,7 +153,9 @@ extension ConfigParser {
                         return false
                     }
                     if ruleSet == "http-after-response" && Self.requestHeaderFetches.contains(parsed.fetch.name) {
-                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(expr)> may not be reliably used here because it needs 'HTTP request headers' which is not available here.")
+                        // haproxy shows the rest of the format from the fetch on.
+                        let shown = value.range(of: "%[" + expr).map { String(value[value.index($0.lowerBound, offsetBy: 2)...]) } ?? expr
+                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(shown)> may not be reliably used here because it needs 'HTTP request headers' which is not available here.")
                         return false
                     }
                     if ruleSet == "http-request" && ["res.hdr", "shdr", "res.ver", "res.cook", "scook", "status"].contains(parsed.fetch.name) {

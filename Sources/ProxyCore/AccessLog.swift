@@ -243,7 +243,7 @@ final class ProxyLogger: @unchecked Sendable {
     }
 
     /// Renders and sends a traffic line (info, or err with `log-separate-errors` for errors).
-    func log(_ record: LogRecord, isError: Bool) {
+    func log(_ record: LogRecord, isError: Bool, level chosen: SyslogLevel? = nil) {
         if dontLogNormal && !isError { return }
         var record = record
         record.hostname = systemHostname
@@ -255,7 +255,7 @@ final class ProxyLogger: @unchecked Sendable {
         var line: [UInt8] = []
         line.reserveCapacity(256)
         format.render(record, into: &line)
-        let level: SyslogLevel = isError && separateErrors ? .err : .info
+        let level: SyslogLevel = chosen ?? (isError && separateErrors ? .err : .info)
         let time = LogTime.now()
         for t in targets { t.send(level: level, time: time, hostname: hostname, tag: tag, pid: pid, message: line) }
     }

@@ -30,20 +30,21 @@ extension RuleEngine {
     }
 
     /// A whole reply of the proxy's own (an HTTP/1 message) after the `http-after-response` rules:
-    /// the message to send and its status. Unchanged when the rules change nothing.
+    /// the message to send and its status (unchanged when the rules change nothing), and the
+    /// log level a `set-log-level` rule chose.
     static func afterRespond(reply: ByteBuffer, status: Int, _ frontend: FrontendRuntime, _ backend: BackendRuntime?,
-                             base: LogRecord, variables: VariableStore?, stick: StickStream?) -> (ByteBuffer, Int) {
+                             base: LogRecord, variables: VariableStore?, stick: StickStream?) -> (ByteBuffer, Int, LogLevelChoice?) {
         var head = MessageHead()
         let parsed = reply.withUnsafeReadableBytes { raw -> Bool in
             guard let outcome = try? HTTP1Parser.parseResponse(raw, into: &head, limits: ParseLimits(maxHeadSize: raw.count + 1)) else { return false }
             return outcome == .complete
         }
-        guard parsed, let headBytes = reply.getSlice(at: reply.readerIndex, length: head.length) else { return (reply, status) }
+        guard parsed, let headBytes = reply.getSlice(at: reply.readerIndex, length: head.length) else { return (reply, status, nil) }
         var view = H1ResponseView(head: headBytes, response: head, base: base)
         view.variables = variables
         view.stick = stick
         afterRespond(frontend, backend, &view)
-        guard !view.edits.isEmpty || view.status != nil else { return (reply, status) }
+        guard !view.edits.isEmpty || view.status != nil else { return (reply, status, view.edits.overrides.logLevel) }
         var out = ByteBuffer()
         out.reserveCapacity(reply.readableBytes + 64)
         let code = view.status?.code ?? status
@@ -66,6 +67,6 @@ extension RuleEngine {
         if let body = reply.getSlice(at: reply.readerIndex + head.length, length: reply.readableBytes - head.length) {
             out.writeImmutableBuffer(body)
         }
-        return (out, code)
+        return (out, code, view.edits.overrides.logLevel)
     }
 }

@@ -80,6 +80,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var variables: VariableStore?
     /// This exchange's capture slots, when the frontend has some (Captures.swift).
     private var captureStore: CaptureStore?
+    /// set-log-level / set-timeout of this exchange's rules (ExchangeOverrides.swift).
+    private var overrides = ExchangeOverrides()
     /// `http-response set-status`: the new status line.
     private var responseStatusLine: ByteBuffer?
     /// Stick counters of the connection and of the current request, and the stick rules'
@@ -336,6 +338,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         timer.disarm()
         var chosen = frontend.defaultBackend
         var edits = HeaderEdits()
+        overrides = ExchangeOverrides()
         if let session = stickSession {
             stickStream?.end()
             let stream = session.stream()
@@ -353,7 +356,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                                      stick: stickStream)
             view.variables = variables
             view.captures = captureStore
-            switch RuleEngine.route(frontend, &view) {
+            let route = RuleEngine.route(frontend, &view)
+            overrides = view.edits.overrides
+            switch route {
             case let .stop(verdict, be):
                 backend = be
                 answer(verdict)
@@ -865,6 +870,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                     return
                 }
                 RuleEngine.afterRespond(frontend, backend, &view)
+                if let l = view.edits.overrides.logLevel { overrides.logLevel = l }
                 if !view.edits.isEmpty || view.status != nil { ruleEdits = (view.edits, view.status) }
             }
             responseHeadDone = true
@@ -1163,8 +1169,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         var body = body, status = status
         if countBytes, RuleEngine.hasAfterResponse(frontend, backend) {
             if variables == nil { variables = VariableStore() }
-            (body, status) = RuleEngine.afterRespond(reply: body, status: status, frontend, backend, base: responseRuleRecord(),
-                                                     variables: variables, stick: stickStream)
+            let level: LogLevelChoice?
+            (body, status, level) = RuleEngine.afterRespond(reply: body, status: status, frontend, backend, base: responseRuleRecord(),
+                                                            variables: variables, stick: stickStream)
+            if let level { overrides.logLevel = level }
         }
         abortServerSide()
         stickStream?.response(status: status)
@@ -1292,7 +1300,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             xlog!.requestStart = now
         }
         xlog!.logged = true
-        if logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) {
+        if overrides.logLevel == .silent || logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) {
             if !asap { xlog!.endExchange(at: now) }
             return
         }
@@ -1306,7 +1314,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         LogSampleSource.fill(&record, logger.sampleExpressions)
         stickStream?.fillLog(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
-        logger.log(record, isError: isError)
+        var level: SyslogLevel?
+        if case .level(let l)? = overrides.logLevel { level = l }
+        logger.log(record, isError: isError, level: level)
         if !asap { xlog!.endExchange(at: now) }
     }
 
@@ -1332,8 +1342,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .keepAlive: amount = t.httpKeepAlive ?? t.httpRequest ?? t.client
         case .client: amount = t.client
         case .queue: amount = backend?.queueTimeout
-        case .server: amount = backend?.serverTimeout
-        case .tunnel: amount = backend?.tunnelTimeout ?? t.client
+        case .server: amount = overrides.serverTimeout ?? backend?.serverTimeout
+        case .tunnel: amount = overrides.tunnelTimeout ?? backend?.tunnelTimeout ?? t.client
         case .tarpit: amount = nil
         }
         timeoutKind = kind

@@ -57,6 +57,8 @@ struct CompiledRequestRule {
         case counter(CompiledCounterAction?)
         /// `capture SAMPLE len N|id N`: into the frontend's capture slot (Captures.swift).
         case capture(SampleExpression, slot: Int)
+        /// `set-log-level`, `set-timeout` (ExchangeOverrides.swift).
+        case override(CompiledOverride)
     }
 
     let action: Action
@@ -114,6 +116,9 @@ struct ProxyRules {
             case .capture:
                 guard let text = r.value, let e = try? SampleExpression.parse(text), let slot = r.captureSlot else { return nil }
                 action = .capture(e, slot: slot)
+            case .setLogLevel, .setTimeout:
+                guard let o = CompiledOverride(r) else { return nil }
+                action = .override(o)
             case .redirect:
                 guard let spec = r.redirect, let c = CompiledRedirect(spec) else { return nil }
                 action = .redirect(c)
@@ -148,6 +153,8 @@ struct HeaderEdits {
     /// A new method / request target (set-method, set-path, set-uri, ...).
     var method: String?
     var uri: String?
+    /// set-log-level, set-timeout: not header edits, but kept with them for the session.
+    var overrides = ExchangeOverrides()
 
     var isEmpty: Bool { deleted.isEmpty && added.isEmpty && method == nil && uri == nil }
 
@@ -482,6 +489,8 @@ enum RuleEngine {
                 applyVariableRule(rule.action, to: view)
             case .capture:
                 capture(rule.action, view, response: true)
+            case .override(let o):
+                o.apply(to: &view.edits.overrides, view)
             case .tarpit, .auth, .requestLine, .counter:
                 continue
             }
@@ -519,6 +528,8 @@ enum RuleEngine {
                 applyVariableRule(rule.action, to: view)
             case .capture:
                 capture(rule.action, view, response: false)
+            case .override(let o):
+                o.apply(to: &view.edits.overrides, view)
             case let .requestLine(action, regex, format):
                 let value = format.render(view.base, view)
                 if action == .setMethod {

@@ -55,6 +55,8 @@ final class H2StreamSession: @unchecked Sendable {
     private var timer = LazyTimer()
     /// The stream's variables (set-var), made when rules run.
     private var variables: VariableStore?
+    /// set-log-level / set-timeout of this stream's rules (ExchangeOverrides.swift).
+    private var overrides = ExchangeOverrides()
     /// What a tarpitted request answers when `timeout tarpit` ends.
     private var tarpitEnd: (() -> Void)?
     private var xlog: ExchangeLog?
@@ -201,7 +203,9 @@ final class H2StreamSession: @unchecked Sendable {
             variables = VariableStore()
             var view = H2RequestView(headers: requestHeaders, base: ruleRecord(), userlists: frontend.userlists, stick: stickStream)
             view.variables = variables
-            switch RuleEngine.route(frontend, &view) {
+            let route = RuleEngine.route(frontend, &view)
+            overrides = view.edits.overrides
+            switch route {
             case let .stop(verdict, be):
                 backend = be
                 answer(verdict)
@@ -356,7 +360,7 @@ final class H2StreamSession: @unchecked Sendable {
         for p in pending { up.write(p); keep(p) }
         pending.removeAll()
         up.flush()
-        armTimeout(backend?.serverTimeout, queue: false)
+        armTimeout(overrides.serverTimeout ?? backend?.serverTimeout, queue: false)
         if up.isWritable { resumeReading() }
     }
 
@@ -452,7 +456,7 @@ final class H2StreamSession: @unchecked Sendable {
     func upstreamRead(_ payload: HTTP2Frame.FramePayload) {
         guard phase == .exchanging else { return }
         var payload = payload
-        armTimeout(backend?.serverTimeout, queue: false)
+        armTimeout(overrides.serverTimeout ?? backend?.serverTimeout, queue: false)
         switch payload {
         case .headers(var h):
             if !responseStarted {
@@ -475,6 +479,7 @@ final class H2StreamSession: @unchecked Sendable {
                         return
                     }
                     RuleEngine.afterRespond(frontend, backend, &view)
+                    if let l = view.edits.overrides.logLevel { overrides.logLevel = l }
                     if !view.edits.isEmpty || view.status != nil {
                         h.headers = view.edited()
                         status = view.status?.code ?? status
@@ -652,8 +657,10 @@ final class H2StreamSession: @unchecked Sendable {
             var base = ruleRecord()
             base.backendName = backend?.name ?? frontend.name
             base.serverName = server?.name ?? "<NOSRV>"
-            (message, status) = RuleEngine.afterRespond(reply: message, status: status, frontend, backend, base: base,
-                                                        variables: variables, stick: stickStream)
+            let level: LogLevelChoice?
+            (message, status, level) = RuleEngine.afterRespond(reply: message, status: status, frontend, backend, base: base,
+                                                           variables: variables, stick: stickStream)
+            if let level { overrides.logLevel = level }
         }
         let (headers, body) = H2Translate.response(fromHTTP1: message)
         stickStream?.response(status: status)
@@ -685,7 +692,7 @@ final class H2StreamSession: @unchecked Sendable {
         let now = NIODeadline.now()
         if xlog!.requestStart == nil { xlog!.requestStart = now }
         xlog!.logged = true
-        if logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) { return }
+        if overrides.logLevel == .silent || logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) { return }
         var record = xlog!.httpRecord(now: now, termination: termination, client: connection.remoteAddress,
                                       local: connection.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
@@ -693,7 +700,9 @@ final class H2StreamSession: @unchecked Sendable {
         LogSampleSource.fill(&record, logger.sampleExpressions)
         stickStream?.fillLog(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
-        logger.log(record, isError: isError)
+        var level: SyslogLevel?
+        if case .level(let l)? = overrides.logLevel { level = l }
+        logger.log(record, isError: isError, level: level)
     }
 
     // MARK: timeouts

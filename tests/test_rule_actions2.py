@@ -71,8 +71,17 @@ class Syslog:
         return out
 
 
+NORMALIZERS = ["fragment-encode", "fragment-strip", "path-merge-slashes", "path-strip-dot", "path-strip-dotdot",
+               "path-strip-dotdot full", "percent-decode-unreserved", "percent-decode-unreserved strict",
+               "percent-to-uppercase", "percent-to-uppercase strict", "query-sort-by-name"]
+NORMALIZE_URIS = ["/a//b/./c/../d?q=%6f&b=2&a=1#frag", "//", "/./bar/", "/.well-known/", "/foo/bar/../", "/../bar/",
+                  "/bar/../../", "/foo//../", "/foo/%2E%2E/", "/%61dmin", "/foo%3Fbar=baz", "/%%36%36", "/%zz",
+                  "/%6f?x=%6f", "/?aaa=3&a=1&aa=2", "/?a=3&b=4&a=1&b=5&a=2", "/x#a#b?c", "/?b&a=&=z&a", "/a/b/..",
+                  "http://h.test//a/./b?z=1&y=2", "/%7e%7E%41"]
+
 # name: dict(fe=[lines], be={backend: [lines]}, reqs=[(method, path, headers)], logs=N expected lines,
-#            log=log-format (LOG_FORMAT by default; "httplog" for option httplog), extra=text after the proxies)
+#            log=log-format (LOG_FORMAT by default; "httplog" for option httplog), extra=text after the proxies,
+#            glob=global lines)
 SCENARIOS = {
     "after-response edits the server's responses, after http-response rules": dict(
         fe=["http-request set-var(txn.p) path",
@@ -159,13 +168,30 @@ SCENARIOS = {
         log=HTTPLOG_TIMERS,
         reqs=[("GET", "/slow", {}), ("GET", "/slowx", {"X-T": "250"}), ("GET", "/slowx", {"X-T": "nope"}),
               ("GET", "/slow-unruled", {})], logs=4),
+    "normalize-uri: each normalizer, the request line the server reads, strict's 400": dict(
+        glob="expose-experimental-directives",
+        fe=["option accept-invalid-http-request"]
+           + [f"http-request normalize-uri {n} if {{ req.hdr(x-n) -m str {n.replace(' ', '_')} }}" for n in NORMALIZERS]
+           + ["http-request normalize-uri path-strip-dotdot full if { req.hdr(x-n) -m str chain }",
+              "http-request normalize-uri path-merge-slashes if { req.hdr(x-n) -m str chain }",
+              "http-request normalize-uri query-sort-by-name if { req.hdr(x-n) -m str chain }",
+              "http-request set-header X-Path %[path] if { req.hdr(x-n) -m str chain }",
+              "use_backend be if { path /a/b }"],
+        reqs=[("GET", u, {"X-N": n.replace(" ", "_")}) for n in NORMALIZERS for u in NORMALIZE_URIS]
+             + [("GET", "/x/../a//b?z=1&y=2", {"X-N": "chain"})],
+        logs=len(NORMALIZERS) * len(NORMALIZE_URIS) + 1),
+    "normalize-uri: a normalizer's option left out before 'if' runs path-merge-slashes (haproxy 2.6.12)": dict(
+        glob="expose-experimental-directives",
+        fe=["http-request normalize-uri path-strip-dotdot if TRUE", "http-request normalize-uri percent-to-uppercase unless FALSE"],
+        reqs=[("GET", u, {}) for u in ("/foo/../", "//a//b", "/%6f")], logs=3),
 }
 
 
 def build_config(syslog_port, port, servers, spec, workdir):
     log = spec.get("log", LOG_FORMAT)
     fmt = "    option httplog\n" if log == HTTPLOG_TIMERS else f"    log-format {log}\n"
-    text = cfg_head(global_extra=f"log 127.0.0.1:{syslog_port} local0") + "    log global\n"
+    glob = f"log 127.0.0.1:{syslog_port} local0\n" + spec.get("glob", "")
+    text = cfg_head(global_extra=glob) + "    log global\n"
     if "listen" in spec:
         body = "".join(f"    {l}\n" for l in spec["listen"])
         text += f"listen li\n    bind 127.0.0.1:{port}\n{fmt}{body}    server s1 127.0.0.1:{servers['be']}\n"
@@ -222,13 +248,20 @@ CONFIG_ERRORS = [
     ("be", "http-request set-timeout server 1s foo", "'http-request set-timeout' expects either 'if' or 'unless' followed by a condition but found 'foo'."),
     ("fe", "http-after-response set-header X \"a %[path,lower] x\"", "sample fetch <path,lower] x> may not be reliably used here because it needs 'HTTP request headers' which is not available here."),
     ("fe", "http-after-response set-log-level err", "'http-after-response' expects 'ot-group', 'add-header', 'allow', 'capture', 'del-header', 'replace-header', 'replace-value', 'set-header', 'set-status', 'strict-mode', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', but got 'set-log-level'."),
+    ("fe", "http-request normalize-uri path-merge-slashes", "'normalize-uri' action is experimental, must be allowed via a global 'expose-experimental-directives'"),
+    ("fe+x", "http-request normalize-uri", "while parsing 'http-request normalize-uri' rule : missing argument <normalizer>."),
+    ("fe+x", "http-request normalize-uri foo", "while parsing 'http-request normalize-uri' rule : unknown normalizer 'foo'."),
+    ("fe+x", "http-request normalize-uri path-strip-dotdot bar", "unknown argument 'bar' for 'path-strip-dotdot' normalizer."),
+    ("fe+x", "http-request normalize-uri path-merge-slashes full", "'http-request normalize-uri' expects either 'if' or 'unless' followed by a condition but found 'full'."),
 ]
 
 
 @pytest.mark.parametrize("where,line,message", CONFIG_ERRORS, ids=[c[1] for c in CONFIG_ERRORS])
 def test_config_errors_name_file_line_and_haproxys_words(impl, tmp_path, where, line, message):
     from harness import config_check
-    spec = {"fe": [line]} if where == "fe" else {"be": {"be": [line]}}
+    spec = {"fe": [line]} if where.startswith("fe") else {"be": {"be": [line]}}
+    if where == "fe+x":
+        spec["glob"] = "expose-experimental-directives"
     text = build_config(514, free_port(), {"be": 1}, spec, tmp_path)
     cfg = tmp_path / "bad.cfg"
     cfg.write_text(text)

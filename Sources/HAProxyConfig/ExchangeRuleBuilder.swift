@@ -37,3 +37,27 @@ extension ConfigParser {
         return .success((kind, value))
     }
 }
+
+extension ConfigParser {
+    /// `normalize-uri NAME [full|strict]`: the name, the option, and where the condition starts.
+    /// haproxy 2.6.12 (measured): a normalizer that takes an option, written without it and
+    /// followed by `if`/`unless`, runs as `path-merge-slashes`; Fulcrum does the same.
+    mutating func parseNormalizeRule(_ words: [String], argc: Int) -> Result<(String, String?, Int), RuleWordsError> {
+        guard config.global.exposeExperimentalDirectives else {
+            return .failure(RuleWordsError("'normalize-uri' action is experimental, must be allowed via a global 'expose-experimental-directives'",
+                                           plain: true))
+        }
+        guard argc >= 3 else { return .failure(RuleWordsError("missing argument <normalizer>.")) }
+        let name = words[2]
+        guard URINormalizer.names.contains(name) else { return .failure(RuleWordsError("unknown normalizer '\(name)'.")) }
+        guard let option = URINormalizer.option(of: name) else { return .success((name, nil, 3)) }
+        if words.count > 3, words[3] == "if" || words[3] == "unless" {
+            return .success(("path-merge-slashes", nil, 3))
+        }
+        guard argc > 3 else { return .success((name, nil, 3)) }
+        guard words[3] == option else {
+            return .failure(RuleWordsError("unknown argument '\(words[3])' for '\(name)' normalizer."))
+        }
+        return .success((name, option, 4))
+    }
+}

@@ -15,7 +15,7 @@ enum HTTPRuleSet: String {
         case .request:
             [.add, .allow, .auth, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setMethod,
              .setPath, .setPathQ, .setQuery, .setURI, .tarpit, .replacePath, .replacePathQ, .replaceURI,
-             .setVar, .setVarFmt, .unsetVar, .capture, .setLogLevel, .setTimeout]
+             .setVar, .setVarFmt, .unsetVar, .capture, .setLogLevel, .setTimeout, .normalizeURI]
         case .response:
             [.add, .allow, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setStatus,
              .setVar, .setVarFmt, .unsetVar, .capture, .setLogLevel]
@@ -176,6 +176,13 @@ extension ConfigParser {
                         return
                     }
                 }
+            }
+        case .normalizeURI:
+            switch parseNormalizeRule(words, argc: argc) {
+            case .success(let (name, option, next)): rule.name = name; rule.value = option; rest = words[next...]
+            case .failure(let e):
+                if e.plain { alert(e.message) } else { fail(e.message) }
+                return
             }
         case .setLogLevel, .setTimeout:
             let parsed = action == .setLogLevel ? Self.parseLogLevelRule(words, argc: argc)

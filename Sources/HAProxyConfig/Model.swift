@@ -558,6 +558,8 @@ public struct HTTPRequestRule: Sendable, Hashable {
         /// `set-log-level LEVEL|silent` (in `name`), `set-timeout server|tunnel TIME|EXPR` (kind in
         /// `name`, the value in `value`).
         case setLogLevel = "set-log-level", setTimeout = "set-timeout"
+        /// `normalize-uri NAME [full|strict]`: the normalizer in `name`, its option in `value`.
+        case normalizeURI = "normalize-uri"
     }
     /// `capture`: the frontend's capture slot (request or response) the value goes to.
     public var captureSlot: Int?

@@ -11,6 +11,21 @@ struct ExchangeOverrides {
     var logLevel: LogLevelChoice?
     var serverTimeout: TimeAmount?
     var tunnelTimeout: TimeAmount?
+    /// A rule found the request invalid (normalize-uri ... strict): haproxy logs TR as -1.
+    var requestInvalid = false
+}
+
+extension RuleEngine {
+    /// `normalize-uri`: the new target, or haproxy's 400 for an invalid one under `strict`.
+    static func normalize<V: RequestView>(_ n: URINormalizer, _ view: inout V, errors: ErrorResponses) -> Verdict? {
+        let target = view.target
+        guard let r = n.apply(target) else {
+            view.edits.overrides.requestInvalid = true
+            return .reply(errors.response(400), status: 400, termination: ("P", "R"))
+        }
+        if r != target { view.edits.uri = r }
+        return nil
+    }
 }
 
 enum LogLevelChoice: Equatable {

@@ -358,6 +358,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             view.captures = captureStore
             let route = RuleEngine.route(frontend, &view)
             overrides = view.edits.overrides
+            if overrides.requestInvalid, xlog != nil { xlog!.headDone = nil }
             switch route {
             case let .stop(verdict, be):
                 backend = be

@@ -59,6 +59,8 @@ struct CompiledRequestRule {
         case capture(SampleExpression, slot: Int)
         /// `set-log-level`, `set-timeout` (ExchangeOverrides.swift).
         case override(CompiledOverride)
+        /// `normalize-uri` (Samples/URINormalizer.swift).
+        case normalizeURI(URINormalizer)
     }
 
     let action: Action
@@ -119,6 +121,9 @@ struct ProxyRules {
             case .setLogLevel, .setTimeout:
                 guard let o = CompiledOverride(r) else { return nil }
                 action = .override(o)
+            case .normalizeURI:
+                guard let n = URINormalizer(name: r.name, option: r.value) else { return nil }
+                action = .normalizeURI(n)
             case .redirect:
                 guard let spec = r.redirect, let c = CompiledRedirect(spec) else { return nil }
                 action = .redirect(c)
@@ -491,6 +496,8 @@ enum RuleEngine {
                 capture(rule.action, view, response: true)
             case .override(let o):
                 o.apply(to: &view.edits.overrides, view)
+            case .normalizeURI:
+                continue
             case .tarpit, .auth, .requestLine, .counter:
                 continue
             }
@@ -530,6 +537,8 @@ enum RuleEngine {
                 capture(rule.action, view, response: false)
             case .override(let o):
                 o.apply(to: &view.edits.overrides, view)
+            case .normalizeURI(let n):
+                if let v = normalize(n, &view, errors: errors) { return v }
             case let .requestLine(action, regex, format):
                 let value = format.render(view.base, view)
                 if action == .setMethod {

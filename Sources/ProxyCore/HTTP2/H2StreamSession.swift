@@ -205,6 +205,7 @@ final class H2StreamSession: @unchecked Sendable {
             view.variables = variables
             let route = RuleEngine.route(frontend, &view)
             overrides = view.edits.overrides
+            if overrides.requestInvalid, xlog != nil { xlog!.headDone = nil }
             switch route {
             case let .stop(verdict, be):
                 backend = be

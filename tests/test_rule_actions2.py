@@ -184,6 +184,39 @@ SCENARIOS = {
         glob="expose-experimental-directives",
         fe=["http-request normalize-uri path-strip-dotdot if TRUE", "http-request normalize-uri percent-to-uppercase unless FALSE"],
         reqs=[("GET", u, {}) for u in ("/foo/../", "//a//b", "/%6f")], logs=3),
+    "monitor fail answers the monitor-uri with 503 (not logged), errorfiles NAME in replies": dict(
+        fe=["monitor-uri /mon", "monitor fail if { req.hdr(x-down) -m found }", "monitor fail unless { req.hdr(x-up) -m found }",
+            "http-request deny errorfiles myerrs if { path /d403 }",
+            "http-request deny deny_status 429 errorfiles myerrs if { path /d429 }",
+            "http-request return status 503 errorfiles myerrs if { path /r503 }",
+            "http-request return status 200 errorfiles myerrs if { path /r200 }",
+            "http-request tarpit deny_status 403 errorfiles myerrs if { path /t }",
+            "http-response deny deny_status 503 errorfiles myerrs if { status 500 }",
+            "timeout tarpit 50ms"],
+        extra="http-errors myerrs\n    errorfile 403 {dir}/e403.http\n    errorfile 503 {dir}/e503.http\n",
+        files={"e403.http": b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nX-Src: myerrs\r\nContent-Length: 8\r\n\r\nmy-403!\n",
+               "e503.http": b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n\r\nmy-503!\n"},
+        log=HTTPLOG_TIMERS,
+        reqs=[("GET", "/mon", {"X-Up": "1"}), ("GET", "/mon", {"X-Up": "1", "X-Down": "1"}), ("GET", "/mon", {}),
+              ("GET", "/x", {"X-Down": "1"})] + [("GET", p, {}) for p in ("/d403", "/d429", "/r503", "/r200", "/t", "/status/500")],
+        logs=7),
+    "termination flags of rule replies in the httplog line": dict(
+        fe=["timeout tarpit 50ms",
+            "http-request return status 200 content-type text/plain string ok if { path /return }",
+            "http-request redirect location /elsewhere if { path /redirect }",
+            "http-request deny if { path /deny }",
+            "http-request deny deny_status 429 content-type text/plain string no if { path /deny429 }",
+            "http-request auth realm R if { path /auth }",
+            "http-request tarpit if { path /tarpit }",
+            "http-response deny if { status 403 }",
+            "http-response return status 200 content-type text/plain string replaced if { status 410 }",
+            "http-response redirect location /gone if { status 404 }",
+            "use_backend nosrv if { path /nosrv }"],
+        extra="backend nosrv\n",
+        log=HTTPLOG_TIMERS,
+        reqs=[("GET", p, {}) for p in ("/return", "/redirect", "/deny", "/deny429", "/auth", "/tarpit", "/nosrv",
+                                       "/status/403", "/status/410", "/status/404", "/ok")],
+        logs=11),
 }
 
 
@@ -253,6 +286,9 @@ CONFIG_ERRORS = [
     ("fe+x", "http-request normalize-uri foo", "while parsing 'http-request normalize-uri' rule : unknown normalizer 'foo'."),
     ("fe+x", "http-request normalize-uri path-strip-dotdot bar", "unknown argument 'bar' for 'path-strip-dotdot' normalizer."),
     ("fe+x", "http-request normalize-uri path-merge-slashes full", "'http-request normalize-uri' expects either 'if' or 'unless' followed by a condition but found 'full'."),
+    ("fe", "monitor fail", "'monitor fail' requires either 'if' or 'unless' followed by a condition."),
+    ("fe", "monitor foo", "'monitor' only supports 'fail'."),
+    ("fe", "http-request deny errorfiles", "while parsing 'http-request deny' rule : 'errorfiles' expects <name> as argument."),
 ]
 
 
@@ -280,3 +316,13 @@ def test_capture_id_missing_in_the_frontend(impl, tmp_path):
     rc, out = config_check(impl, cfg)
     assert rc != 0, out
     assert "Proxy 'fe': unable to find capture id '9' referenced by http-request capture rule." in out, out
+
+
+def test_errorfiles_unknown_section(impl, tmp_path):
+    from harness import config_check
+    text = build_config(514, free_port(), {"be": 1}, {"fe": ["http-request deny errorfiles nosuch"]}, tmp_path)
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text(text)
+    rc, out = config_check(impl, cfg)
+    assert rc != 0, out
+    assert "Proxy 'fe': unknown http-errors section 'nosuch' referenced by an http reply ." in out, out

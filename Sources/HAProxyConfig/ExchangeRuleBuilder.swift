@@ -61,3 +61,45 @@ extension ConfigParser {
         return .success((name, option, 4))
     }
 }
+
+extension ConfigParser {
+    /// `return|deny|tarpit ... errorfiles NAME`: the section's file for the reply's status, else
+    /// an empty reply (measured on haproxy 2.6); an unknown section is an error.
+    mutating func resolveReplyErrorFiles(_ p: inout Proxy, label: String) {
+        func resolve(_ rules: inout [HTTPRequestRule]) {
+            for i in rules.indices {
+                guard let reply = rules[i].reply, case .errorFilesSection(let name) = reply.body else { continue }
+                guard let sec = config.httpErrors.first(where: { $0.name == name }) else {
+                    diag(.alert, "Proxy '\(p.name)': unknown http-errors section '\(name)' referenced by an http reply .",
+                         at: nil, section: label)
+                    continue
+                }
+                rules[i].reply!.body = sec.errorFiles[reply.status].map(ReplySpec.Body.message) ?? .none
+            }
+        }
+        resolve(&p.httpRequestRules)
+        resolve(&p.httpResponseRules)
+    }
+
+    /// `monitor fail if|unless COND` (frontends and listens).
+    mutating func parseMonitor(_ words: [String], frontendCapability: Bool) {
+        guard frontendCapability, !current!.isDefaults else {
+            if current!.isDefaults {
+                alert("'monitor' not allowed in 'defaults' section.")
+            } else {
+                warning("'monitor' ignored because backend '\(current!.proxy.name)' has no frontend capability.")
+            }
+            return
+        }
+        guard words.count >= 2, words[1] == "fail" else {
+            alert("'monitor' only supports 'fail'.")
+            return
+        }
+        guard words.count >= 4, words[2] == "if" || words[2] == "unless" else {
+            alert("'monitor fail' requires either 'if' or 'unless' followed by a condition.")
+            return
+        }
+        guard let condition = checkCondition(Array(words[2...]), what: "'monitor fail' condition") else { return }
+        current!.proxy.monitorFail.append(condition)
+    }
+}

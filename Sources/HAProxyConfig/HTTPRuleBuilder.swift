@@ -343,7 +343,7 @@ extension ConfigParser {
         var i = 0
         func value(_ w: String) throws(RuleWordsError) -> String {
             guard i + 1 < words.count else {
-                throw RuleWordsError("'\(w)' expects <\(w == "content-type" ? "type" : w == "status" || w == "deny_status" ? "status_code" : "value")> as argument.")
+                throw RuleWordsError("'\(w)' expects <\(w == "content-type" ? "type" : w == "status" || w == "deny_status" ? "status_code" : w == "errorfiles" ? "name" : "value")> as argument.")
             }
             return words[i + 1]
         }
@@ -376,7 +376,9 @@ extension ConfigParser {
                 errorfileBody = true
                 i += 2
             case "errorfiles":
-                throw RuleWordsError("'\(set.rawValue) \(action.rawValue) ... errorfiles' is not yet supported by Fulcrum (comes with the HTTP rules work); 'errorfile FILE' is.", plain: true)
+                reply.body = .errorFilesSection(try value(w))
+                errorfileBody = true
+                i += 2
             case "file", "lf-file":
                 let path = try value(w)
                 guard let data = FileManager.default.contents(atPath: path) else {

@@ -69,7 +69,7 @@ public enum Keywords {
     public static let fulcrumStatus: [String: KeywordSupport] = {
         var m: [String: KeywordSupport] = [:]
         func alert(_ keys: [String], _ work: String) { for k in keys { m[k] = .notYet(work: work) } }
-        alert(["use-server", "monitor fail"], "content switching")
+        alert(["use-server"], "content switching")
         alert(["http-error", "errorloc", "errorloc302", "errorloc303"], "HTTP rules")
         alert(["tcp-response"], "TCP rules")
         alert(["option persist", "force-persist", "ignore-persist", "persist rdp-cookie",

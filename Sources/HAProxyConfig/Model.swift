@@ -362,6 +362,8 @@ public struct Proxy: Sendable, Hashable {
     public var httpAfterResponseRules: [HTTPRequestRule] = []
     /// `monitor-uri PATH`: answered 200 by the proxy itself.
     public var monitorURI: String?
+    /// `monitor fail if|unless COND`: the condition words (from `if`/`unless`), in order.
+    public var monitorFail: [[String]] = []
     /// `acl` lines, in order (same-named lines are ORed).
     public var acls: [ACLDefinition] = []
     /// `use_backend` rules, in order.
@@ -626,6 +628,9 @@ public struct ReplySpec: Sendable, Hashable {
         case bytes([UInt8])
         /// A log-format string (lf-string, lf-file's contents).
         case format(String)
+        /// `errorfiles NAME`: resolved by validation into the section's file for the status
+        /// (`message`), else an empty reply (`none`), as haproxy 2.6 does.
+        case errorFilesSection(String)
     }
     public var status: Int = 200
     public var contentType: String?

@@ -155,6 +155,8 @@ extension ConfigParser {
             parseHTTPRule(words, set: .afterResponse)
         case "redirect":
             parseRedirectLine(words)
+        case "monitor":
+            parseMonitor(words, frontendCapability: frontendCap)
         case "monitor-uri":
             parseMonitorURI(words, frontendCapability: frontendCap)
         case "stick-table": parseStickTable(words)

@@ -207,6 +207,7 @@ extension ConfigParser {
                 }
                 p.errorFiles = files
             }
+            resolveReplyErrorFiles(&p, label: label)
             resolved.append(p)
         }
         config.proxies = resolved

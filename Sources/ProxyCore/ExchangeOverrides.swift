@@ -73,3 +73,11 @@ enum CompiledOverride {
         }
     }
 }
+
+extension RuleEngine {
+    /// `monitor-uri`'s answer: 200, or the proxy's 503 when a `monitor fail` condition holds.
+    static func monitorReply(_ frontend: FrontendRuntime, _ view: some RequestView) -> ByteBuffer {
+        for c in frontend.rules.monitorFail where c.holds(view) { return frontend.errors.response(503) }
+        return monitorResponse
+    }
+}

@@ -862,6 +862,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 let requestView = H1RequestView(head: currentHead!, request: request, base: view.base)
                 if let verdict = RuleEngine.respond(frontend, backend, &view, request: requestView) {
                     serverReusable = false
+                    // haproxy's %B counts the server's head and the body bytes it had received, then the reply.
+                    if xlog != nil {
+                        var received = bytes.readableBytes - response.length
+                        if let n = response.contentLength { received = min(received, Int(n)) }
+                        xlog!.bytesOut += Int64(view.head.withUnsafeReadableBytes { ExchangeLog.htxHeadSize($0) } + max(0, received))
+                    }
                     server?.observe(.httpInvalidHeaders)
                     switch verdict {
                     case .deny(let status): sendError(status, termination: ("P", "H"))

@@ -78,6 +78,8 @@ struct ProxyRules {
     let switches: [(backend: String, condition: CompiledCondition?)]
     /// `monitor-uri`.
     let monitorURI: String?
+    /// `monitor fail` conditions: when one holds, monitor requests get a 503.
+    let monitorFail: [CompiledCondition]
 
     init(_ proxy: Proxy, tables: StickTables = .none) {
         var acls: [String: [ACLTerm]] = [:]
@@ -147,6 +149,7 @@ struct ProxyRules {
         afterResponse = proxy.httpAfterResponseRules.compactMap(compile)
         switches = proxy.backendSwitches.map { ($0.backend, condition($0.condition)) }
         monitorURI = proxy.monitorURI
+        monitorFail = proxy.monitorFail.compactMap(condition)
     }
 }
 
@@ -567,7 +570,7 @@ enum RuleEngine {
     /// (a `listen` runs its rules once): haproxy's order.
     static func route<V: RequestView>(_ frontend: FrontendRuntime, _ view: inout V) -> Route {
         if let monitor = frontend.rules.monitorURI, (monitor.hasPrefix("/") ? RequestTarget.pathAndQuery(view.receivedTarget) : view.receivedTarget) == monitor {
-            return .stop(.silent(monitorResponse), nil)
+            return .stop(.silent(monitorReply(frontend, view)), nil)
         }
         if let v = run(frontend.rules.request, on: &view, errors: frontend.errors, tarpit: tarpitTimeout(frontend.config)) {
             return .stop(v, nil)

@@ -326,3 +326,44 @@ def test_errorfiles_unknown_section(impl, tmp_path):
     rc, out = config_check(impl, cfg)
     assert rc != 0, out
     assert "Proxy 'fe': unknown http-errors section 'nosuch' referenced by an http reply ." in out, out
+
+
+def test_h2_after_response_captures_and_log_level(differ):
+    """The same rules for h2 clients (curl with prior knowledge): http-after-response on a server's
+    response and on a return, rule captures in the log line, set-log-level silent."""
+    import subprocess
+
+    spec = dict(
+        fe=["http-request capture req.hdr(x-a) len 4", "declare capture response len 5",
+            "http-response capture res.hdr(server) id 0",
+            "http-request set-log-level silent if { path /quiet }",
+            "http-request return status 200 content-type text/plain string hi if { path /ret }",
+            "http-after-response set-header X-After %[status]", "http-after-response del-header Server",
+            "http-after-response set-status 299 if { status 201 }"],
+        be={"be": ["http-request set-timeout server 200ms if { path /slow }"]},
+        log='"%ST %tsc %hr %hs %[capture.req.hdr(0)] %{+Q}r"')
+
+    def run(env, impl):
+        syslog = Syslog()
+        servers = {"be": env.backend(http_handler(echo_responder), name="s1").port}
+        port = free_port()
+        text = build_config(syslog.port, port, servers, spec, env.workdir)
+        env.proxy(impl, text.replace(f"bind 127.0.0.1:{port}", f"bind 127.0.0.1:{port} proto h2"), port, name=f"ra2h2-{impl}")
+        out = []
+        for path in ("/a", "/ret", "/status/201", "/quiet", "/slow"):
+            r = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-H", "X-A: abcdef", "-D", "-",
+                                f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=20)
+            head, _, body = r.stdout.replace("\r\n", "\n").partition("\n\n")
+            lines = head.split("\n")
+            hdrs = sorted(l.lower() for l in lines[1:] if not l.lower().startswith("date:"))
+            out.append({"status": lines[0].strip(), "headers": hdrs, "body": body})
+        return {"responses": out, "logs": sorted(l.replace(f":{port}/", ":PORT/") for l in syslog.receive(4))}
+
+    def check(result):
+        r = result["responses"]
+        assert "x-after: 200" in r[0]["headers"] and not any(h.startswith("server:") for h in r[0]["headers"]), r
+        assert "x-after: 200" in r[1]["headers"] and r[1]["body"] == "hi", r
+        assert r[2]["status"].startswith("HTTP/2 299"), r
+        assert r[4]["status"].startswith("HTTP/2 504"), r
+        assert len(result["logs"]) == 4 and not any("/quiet" in l for l in result["logs"]), result["logs"]
+    differ(run, check)

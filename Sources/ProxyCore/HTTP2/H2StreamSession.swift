@@ -57,6 +57,8 @@ final class H2StreamSession: @unchecked Sendable {
     private var variables: VariableStore?
     /// set-log-level / set-timeout of this stream's rules (ExchangeOverrides.swift).
     private var overrides = ExchangeOverrides()
+    /// This stream's capture slots, when the frontend has some (Captures.swift).
+    private var captureStore: CaptureStore?
     /// What a tarpitted request answers when `timeout tarpit` ends.
     private var tarpitEnd: (() -> Void)?
     private var xlog: ExchangeLog?
@@ -188,6 +190,10 @@ final class H2StreamSession: @unchecked Sendable {
                     H2Translate.value(requestHeaders, c.name).map { String($0.prefix(c.length)) }
                 }
             }
+            captureStore = logger!.hasCaptureSlots ? CaptureStore(logger!) : nil
+            if let c = logger!.cookieCapture {
+                xlog!.requestCookie = capturedCookie(c, lines: requestHeaders["cookie"], response: false)
+            }
         }
         var chosen = frontend.defaultBackend
         if let session = connection.stickSession {
@@ -203,6 +209,7 @@ final class H2StreamSession: @unchecked Sendable {
             variables = VariableStore()
             var view = H2RequestView(headers: requestHeaders, base: ruleRecord(), userlists: frontend.userlists, stick: stickStream)
             view.variables = variables
+            view.captures = captureStore
             let route = RuleEngine.route(frontend, &view)
             overrides = view.edits.overrides
             if overrides.requestInvalid, xlog != nil { xlog!.headDone = nil }
@@ -465,8 +472,10 @@ final class H2StreamSession: @unchecked Sendable {
                 if status >= 200, let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty
                     || RuleEngine.hasAfterResponse(frontend, backend) {
                     var view = H2ResponseView(headers: h.headers, base: ruleRecord())
+                    if variables == nil { variables = VariableStore() }
                     variables?.endRequest()
                     view.variables = variables
+                    view.captures = captureStore
                     view.stick = stickStream
                     view.base.backendName = backend.name
                     view.base.serverName = server?.name ?? "<NOSRV>"
@@ -562,6 +571,9 @@ final class H2StreamSession: @unchecked Sendable {
         if let captures = logger?.responseCaptures, !captures.isEmpty {
             xlog!.responseCaptures = captures.map { c in H2Translate.value(headers, c.name).map { String($0.prefix(c.length)) } }
         }
+        if let c = logger!.cookieCapture {
+            xlog!.responseCookie = capturedCookie(c, lines: headers["set-cookie"], response: true)
+        }
         asapPending = logger!.logAsap
     }
 
@@ -655,6 +667,7 @@ final class H2StreamSession: @unchecked Sendable {
     private func sendReply(_ message: ByteBuffer, status: Int, termination: (Character, Character)?) {
         var message = message, status = status
         if RuleEngine.hasAfterResponse(frontend, backend) {
+            if variables == nil { variables = VariableStore() }
             var base = ruleRecord()
             base.backendName = backend?.name ?? frontend.name
             base.serverName = server?.name ?? "<NOSRV>"
@@ -694,6 +707,7 @@ final class H2StreamSession: @unchecked Sendable {
         if xlog!.requestStart == nil { xlog!.requestStart = now }
         xlog!.logged = true
         if overrides.logLevel == .silent || logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) { return }
+        if let captureStore { captureStore.merge(into: &xlog!) }
         var record = xlog!.httpRecord(now: now, termination: termination, client: connection.remoteAddress,
                                       local: connection.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)

@@ -1065,6 +1065,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func finishExchange() {
         logExchange(("-", "-"))
+        overrides = ExchangeOverrides()
         if stickStream != nil { stickStream!.end(); stickStream = nil }
         flushAll()
         setReuser(clientKeepAlive)
@@ -1194,6 +1195,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             }
             logExchange(termination)
         }
+        overrides = ExchangeOverrides()
         if stickStream != nil { stickStream!.end(); stickStream = nil }
         // The rest of the request body cannot be told apart from a next request: close.
         if !requestBodyDone { clientKeepAlive = false }

@@ -68,8 +68,10 @@ extension ConfigParser {
     mutating func validateCaptureIDs() {
         for st in proxies where st.proxy.isFrontend {
             let p = st.proxy
+            // haproxy names http-after-response captures "http-response capture" rules too.
             for (rules, slots, set) in [(p.httpRequestRules, p.requestCaptures.count, "http-request"),
-                                        (p.httpResponseRules, p.responseCaptures.count, "http-response")] {
+                                        (p.httpResponseRules, p.responseCaptures.count, "http-response"),
+                                        (p.httpAfterResponseRules, p.responseCaptures.count, "http-response")] {
                 for r in rules where r.action == .capture {
                     if let id = r.captureSlot, id >= slots {
                         diag(.alert, "Proxy '\(p.name)': unable to find capture id '\(id)' referenced by \(set) capture rule.",

@@ -21,7 +21,7 @@ enum HTTPRuleSet: String {
              .setVar, .setVarFmt, .unsetVar, .capture, .setLogLevel]
         case .afterResponse:
             // Run on every response including the proxy's own (ProxyCore/AfterResponse.swift).
-            [.add, .allow, .del, .replaceHeader, .replaceValue, .set, .setStatus, .setVar, .setVarFmt, .unsetVar]
+            [.add, .allow, .del, .replaceHeader, .replaceValue, .set, .setStatus, .setVar, .setVarFmt, .unsetVar, .capture]
         }
     }
 

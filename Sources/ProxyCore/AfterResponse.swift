@@ -33,7 +33,8 @@ extension RuleEngine {
     /// the message to send and its status (unchanged when the rules change nothing), and the
     /// log level a `set-log-level` rule chose.
     static func afterRespond(reply: ByteBuffer, status: Int, _ frontend: FrontendRuntime, _ backend: BackendRuntime?,
-                             base: LogRecord, variables: VariableStore?, stick: StickStream?) -> (ByteBuffer, Int, LogLevelChoice?) {
+                             base: LogRecord, variables: VariableStore?, stick: StickStream?,
+                             captures: CaptureStore?) -> (ByteBuffer, Int, LogLevelChoice?) {
         var head = MessageHead()
         let parsed = reply.withUnsafeReadableBytes { raw -> Bool in
             guard let outcome = try? HTTP1Parser.parseResponse(raw, into: &head, limits: ParseLimits(maxHeadSize: raw.count + 1)) else { return false }
@@ -43,6 +44,7 @@ extension RuleEngine {
         var view = H1ResponseView(head: headBytes, response: head, base: base)
         view.variables = variables
         view.stick = stick
+        view.captures = captures
         afterRespond(frontend, backend, &view)
         guard !view.edits.isEmpty || view.status != nil else { return (reply, status, view.edits.overrides.logLevel) }
         var out = ByteBuffer()

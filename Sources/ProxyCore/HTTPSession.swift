@@ -1179,7 +1179,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             if variables == nil { variables = VariableStore() }
             let level: LogLevelChoice?
             (body, status, level) = RuleEngine.afterRespond(reply: body, status: status, frontend, backend, base: responseRuleRecord(),
-                                                            variables: variables, stick: stickStream)
+                                                            variables: variables, stick: stickStream, captures: captureStore)
             if let level { overrides.logLevel = level }
         }
         abortServerSide()

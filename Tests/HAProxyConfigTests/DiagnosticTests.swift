@@ -102,7 +102,7 @@ final class DidYouMeanTests: XCTestCase {
 
 final class NotYetSupportedTests: XCTestCase {
     func testAlerts() {
-        for line in ["use-server s if TRUE", "http-request set-nice 10", "http-after-response capture str(x) id 0",
+        for line in ["use-server s if TRUE", "http-request set-nice 10", "http-request wait-for-body time 1s",
                      "http-request early-hint Link x", "tcp-response content accept", "cookie SRV insert maxidle 30m",
                      "stick-table type ip size 1m peers p", "stick store-response src", "stats enable", "stats uri /s", "compression algo gzip",
                      "filter trace", "option persist", "force-persist if a", "option http-buffer-request",

@@ -673,7 +673,7 @@ final class H2StreamSession: @unchecked Sendable {
             base.serverName = server?.name ?? "<NOSRV>"
             let level: LogLevelChoice?
             (message, status, level) = RuleEngine.afterRespond(reply: message, status: status, frontend, backend, base: base,
-                                                           variables: variables, stick: stickStream)
+                                                           variables: variables, stick: stickStream, captures: captureStore)
             if let level { overrides.logLevel = level }
         }
         let (headers, body) = H2Translate.response(fromHTTP1: message)

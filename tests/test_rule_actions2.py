@@ -182,7 +182,7 @@ SCENARIOS = {
               "use_backend be if { path /a/b }"],
         reqs=[("GET", u, {"X-N": n.replace(" ", "_")}) for n in NORMALIZERS for u in NORMALIZE_URIS]
              + [("GET", "/x/../a//b?z=1&y=2", {"X-N": "chain"})],
-        logs=len(NORMALIZERS) * len(NORMALIZE_URIS) + 1),
+        log=HTTPLOG_TIMERS, logs=len(NORMALIZERS) * len(NORMALIZE_URIS) + 1),
     "normalize-uri: a normalizer's option left out before 'if' runs path-merge-slashes (haproxy 2.6.12)": dict(
         glob="expose-experimental-directives",
         fe=["http-request normalize-uri path-strip-dotdot if TRUE", "http-request normalize-uri percent-to-uppercase unless FALSE"],
@@ -209,6 +209,9 @@ SCENARIOS = {
             "http-request redirect location /elsewhere if { path /redirect }",
             "http-request deny if { path /deny }",
             "http-request deny deny_status 429 content-type text/plain string no if { path /deny429 }",
+            "http-request deny deny_status 400 if { path /deny400 }",
+            "http-request deny deny_status 408 if { path /deny408 }",
+            "http-request return status 400 default-errorfiles if { path /return400 }",
             "http-request auth realm R if { path /auth }",
             "http-request tarpit if { path /tarpit }",
             "http-response deny if { status 403 }",
@@ -217,9 +220,9 @@ SCENARIOS = {
             "use_backend nosrv if { path /nosrv }"],
         extra="backend nosrv\n",
         log=HTTPLOG_TIMERS,
-        reqs=[("GET", p, {}) for p in ("/return", "/redirect", "/deny", "/deny429", "/auth", "/tarpit", "/nosrv",
-                                       "/status/403", "/status/410", "/status/404", "/ok")],
-        logs=11),
+        reqs=[("GET", p, {}) for p in ("/return", "/redirect", "/deny", "/deny429", "/deny400", "/deny408", "/return400",
+                                       "/auth", "/tarpit", "/nosrv", "/status/403", "/status/410", "/status/404", "/ok")],
+        logs=14),
 }
 
 

@@ -82,7 +82,9 @@ struct ExchangeLog {
     /// the start line's three parts plus 20 bytes, each header's name and value, 1 for the end of
     /// headers (measured: 55 for `HTTP/1.1 200 OK` + `content-length: 6` + 6 body bytes); a
     /// chunked body counts its payload plus 1 for the end of trailers.
-    static func htxHeadSize(_ head: UnsafeRawBufferPointer) -> Int {
+    /// `countingConnection`: the proxy's own messages (error pages, replies) keep their
+    /// `Connection` lines in haproxy's count (measured: 206 for a `deny_status 400`).
+    static func htxHeadSize(_ head: UnsafeRawBufferPointer, countingConnection: Bool = false) -> Int {
         var size = 21  // struct htx_sl + the end-of-headers block
         var lineStart = 0
         var first = true
@@ -103,7 +105,7 @@ struct ExchangeLog {
                     var valueEnd = end
                     while valueEnd > valueStart && (head[valueEnd - 1] == 32 || head[valueEnd - 1] == 9) { valueEnd -= 1 }
                     // The H1 layer consumes `Connection` headers: they never reach the count.
-                    if !equalsLowercaseASCII(head, lineStart, colon, "connection") {
+                    if countingConnection || !equalsLowercaseASCII(head, lineStart, colon, "connection") {
                         size += (colon - lineStart) + (valueEnd - valueStart)
                     }
                 }

@@ -1141,7 +1141,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func answer(_ verdict: Verdict) {
         switch verdict {
         case .deny(let status):
-            sendError(status)
+            // A rule's deny, whatever its status (400 and 408 too): counted and logged PR (measured).
+            sendReply((backend?.errors ?? frontend.errors).response(status), status: status, termination: ("P", "R"))
         case let .reply(bytes, status, termination):
             sendReply(bytes, status: status, termination: termination)
         case .silent(let bytes):
@@ -1190,7 +1191,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             if countBytes {
                 xlog!.bytesOut += Int64(body.withUnsafeReadableBytes { raw in
                     let headEnd = Self.headLength(raw)
-                    return ExchangeLog.htxHeadSize(UnsafeRawBufferPointer(rebasing: raw[0..<headEnd])) + (raw.count - headEnd)
+                    return ExchangeLog.htxHeadSize(UnsafeRawBufferPointer(rebasing: raw[0..<headEnd]), countingConnection: true) + (raw.count - headEnd)
                 })
             }
             logExchange(termination)

@@ -82,3 +82,8 @@ extension ConfigParser {
         }
     }
 }
+
+extension ConfigParser {
+    /// Where Fulcrum serves `capture.req.hdr(N)` / `capture.res.hdr(N)`: the log formats.
+    static let captureFetchKeywords: Set<String> = ["log-format", "log-format-sd", "error-log-format"]
+}

@@ -73,4 +73,12 @@ final class RuleActions2ConfigTests: XCTestCase {
         XCTAssertEqual(String(decoding: bytes, as: UTF8.self).hasSuffix("no\n"), true)
         XCTAssertEqual(p.httpRequestRules[1].reply?.body, ReplySpec.Body.none)
     }
+
+    func testCaptureFetchesOnlyInLogFormats() {
+        let ok = parse("frontend f\n mode http\n bind :80\n\(timeouts) log-format \"%[capture.req.hdr(0)]\"\n capture request header Host len 4\n")
+        XCTAssertFalse(ok.diagnostics.contains { $0.severity == .alert }, "\(ok.diagnostics)")
+        let bad = parse("frontend f\n mode http\n bind :80\n\(timeouts) http-request set-header X %[capture.res.hdr(0)]\n")
+        XCTAssertNil(bad.configuration)
+        XCTAssertTrue(bad.diagnostics.contains { $0.message.contains("'capture.res.hdr' outside log formats is not yet supported by Fulcrum") })
+    }
 }

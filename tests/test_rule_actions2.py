@@ -277,6 +277,7 @@ CONFIG_ERRORS = [
     ("fe", "http-request capture req.hdr(x) len abc", "while parsing 'http-request capture' rule : length must be > 0."),
     ("fe", "http-response capture res.hdr(x) len 3", "while parsing 'http-response capture' rule : expects 'id', found 'len'."),
     ("be", "http-request capture req.hdr(x) len 4", "while parsing 'http-request capture' rule : proxy 'be' has no frontend capability."),
+    ("be", "declare capture request len 4", "'declare' only available in frontend or listen section"),
     ("fe", "declare capture request", "'declare capture' requires a capture length ('len')"),
     ("fe", "declare capture foo len 3", "'declare capture' requires a direction ('request' or 'response')"),
     ("fe", "http-request set-log-level foo", "while parsing 'http-request set-log-level' rule : expects exactly 1 argument (log level name or 'silent')."),

@@ -12,8 +12,12 @@ extension ConfigParser {
             alert("unknown keyword '\(words[0]) \(words.count > 1 ? words[1] : "")' in '\(kindName)' section")
             return
         }
-        if current!.isDefaults || current!.proxy.kind == .backend {
-            alert("'declare capture' not allowed in '\(kindName)' section (no frontend capability).")
+        if current!.isDefaults {
+            alert("'declare' not available in default section")
+            return
+        }
+        if current!.proxy.kind == .backend {
+            alert("'declare' only available in frontend or listen section")
             return
         }
         guard words.count >= 3, words[2] == "request" || words[2] == "response" else {

@@ -15,13 +15,13 @@ enum HTTPRuleSet: String {
         case .request:
             [.add, .allow, .auth, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setMethod,
              .setPath, .setPathQ, .setQuery, .setURI, .tarpit, .replacePath, .replacePathQ, .replaceURI,
-             .setVar, .setVarFmt, .unsetVar, .waitForBody]
+             .setVar, .setVarFmt, .unsetVar, .waitForBody, .capture, .setLogLevel, .setTimeout, .normalizeURI]
         case .response:
             [.add, .allow, .del, .deny, .redirect, .replaceHeader, .replaceValue, .return, .set, .setStatus,
-             .setVar, .setVarFmt, .unsetVar]
+             .setVar, .setVarFmt, .unsetVar, .capture, .setLogLevel]
         case .afterResponse:
-            // Parsed by haproxy's rules, run on every response including the proxy's own: not yet.
-            []
+            // Run on every response including the proxy's own (ProxyCore/AfterResponse.swift).
+            [.add, .allow, .del, .replaceHeader, .replaceValue, .set, .setStatus, .setVar, .setVarFmt, .unsetVar, .capture]
         }
     }
 
@@ -44,9 +44,9 @@ enum HTTPRuleSet: String {
              "set-map(*)", "set-status", "strict-mode", "track-sc(*)", "wait-for-body", "set-var-fmt(*)", "set-var(*)",
              "unset-var(*)", "set-mark", "set-tos", "silent-drop"]
         case .afterResponse:
-            ["set-log-level", "set-nice", "sc-inc-gpc(*)", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt(*)", "sc-set-gpt0(*)",
-             "add-header", "allow", "capture", "del-acl(*)", "del-header", "del-map(*)", "replace-header", "replace-value",
-             "set-header", "set-map(*)", "set-status", "strict-mode", "set-var-fmt(*)", "set-var(*)", "unset-var(*)"]
+            // haproxy 2.6.12's list, measured.
+            ["ot-group", "add-header", "allow", "capture", "del-header", "replace-header", "replace-value", "set-header",
+             "set-status", "strict-mode", "set-var-fmt(*)", "set-var(*)", "unset-var(*)"]
         }
     }
 }
@@ -200,6 +200,27 @@ extension ConfigParser {
                     }
                 }
             }
+        case .normalizeURI:
+            switch parseNormalizeRule(words, argc: argc) {
+            case .success(let (name, option, next)): rule.name = name; rule.value = option; rest = words[next...]
+            case .failure(let e):
+                if e.plain { alert(e.message) } else { fail(e.message) }
+                return
+            }
+        case .setLogLevel, .setTimeout:
+            let parsed = action == .setLogLevel ? Self.parseLogLevelRule(words, argc: argc)
+                : parseTimeoutRule(words, argc: argc)
+            switch parsed {
+            case .success(let (name, value)): rule.name = name; rule.value = value
+            case .failure(let e): fail(e.message); return
+            }
+            rest = words[(action == .setLogLevel ? 3 : 4)...]
+        case .capture:
+            switch parseCaptureRule(words, argc: argc, set: set) {
+            case .success(let slot): rule.captureSlot = slot
+            case .failure(let e): fail(e.message); return
+            }
+            rule.value = words[2]
         case .setStatus:
             guard argc >= 3, let code = Int(words[2]), (100...999).contains(code) else {
                 fail("expects an integer status code between 100 and 999.")
@@ -345,7 +366,7 @@ extension ConfigParser {
         var i = 0
         func value(_ w: String) throws(RuleWordsError) -> String {
             guard i + 1 < words.count else {
-                throw RuleWordsError("'\(w)' expects <\(w == "content-type" ? "type" : w == "status" || w == "deny_status" ? "status_code" : "value")> as argument.")
+                throw RuleWordsError("'\(w)' expects <\(w == "content-type" ? "type" : w == "status" || w == "deny_status" ? "status_code" : w == "errorfiles" ? "name" : "value")> as argument.")
             }
             return words[i + 1]
         }
@@ -378,7 +399,9 @@ extension ConfigParser {
                 errorfileBody = true
                 i += 2
             case "errorfiles":
-                throw RuleWordsError("'\(set.rawValue) \(action.rawValue) ... errorfiles' is not yet supported by Fulcrum (comes with the HTTP rules work); 'errorfile FILE' is.", plain: true)
+                reply.body = .errorFilesSection(try value(w))
+                errorfileBody = true
+                i += 2
             case "file", "lf-file":
                 let path = try value(w)
                 guard let data = FileManager.default.contents(atPath: path) else {

@@ -69,7 +69,6 @@ public enum Keywords {
     public static let fulcrumStatus: [String: KeywordSupport] = {
         var m: [String: KeywordSupport] = [:]
         func alert(_ keys: [String], _ work: String) { for k in keys { m[k] = .notYet(work: work) } }
-        alert(["monitor fail"], "content switching")
         alert(["http-error", "errorloc", "errorloc302", "errorloc303"], "HTTP rules")
         alert(["tcp-response"], "TCP rules")
         alert(["option persist", "ignore-persist", "persist rdp-cookie",
@@ -91,7 +90,7 @@ public enum Keywords {
                "option http-use-proxy-header", "option checkcache", "option disable-h2-upgrade",
                "option http-restrict-req-hdr-names", "option h1-case-adjust-bogus-client",
                "option h1-case-adjust-bogus-server", "max-keep-alive-queue",
-               "hash-balance-factor", "declare capture", "load-server-state-from-file",
+               "hash-balance-factor", "load-server-state-from-file",
                "server-state-file-name", "option idle-close-on-response"], "later")
         alert(["global lua-load", "global lua-load-per-thread", "global lua-prepend-path"], "Lua")
 

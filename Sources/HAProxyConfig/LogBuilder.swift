@@ -35,6 +35,8 @@ extension ConfigParser {
             current!.proxy.uniqueIDHeader = v
         case "capture":
             parseCapture(words)
+        case "declare":
+            parseDeclareCapture(words)
         default:
             return false
         }

@@ -244,7 +244,8 @@ public enum LogStyle: Sendable, Hashable {
     case custom(String)
 }
 
-/// `capture request|response header NAME len N` / `capture cookie NAME len N`.
+/// `capture request|response header NAME len N` / `capture cookie NAME len N`; a slot with an
+/// empty name is one `declare capture` or `http-request capture ... len N` made for rules.
 public struct HeaderCapture: Sendable, Hashable {
     public var name: String
     public var length: Int
@@ -361,6 +362,8 @@ public struct Proxy: Sendable, Hashable {
     public var httpAfterResponseRules: [HTTPRequestRule] = []
     /// `monitor-uri PATH`: answered 200 by the proxy itself.
     public var monitorURI: String?
+    /// `monitor fail if|unless COND`: the condition words (from `if`/`unless`), in order.
+    public var monitorFail: [[String]] = []
     /// `acl` lines, in order (same-named lines are ORed).
     public var acls: [ACLDefinition] = []
     /// `use_backend` rules, in order.
@@ -559,10 +562,19 @@ public struct HTTPRequestRule: Sendable, Hashable {
         case stickCounter = "track-sc"
         /// `wait-for-body time T [at-least N]` (RequestBuffering.swift runs it).
         case waitForBody = "wait-for-body"
+        /// `capture SAMPLE len N|id N`: the sample in `value`, the slot in `captureSlot`.
+        case capture
+        /// `set-log-level LEVEL|silent` (in `name`), `set-timeout server|tunnel TIME|EXPR` (kind in
+        /// `name`, the value in `value`).
+        case setLogLevel = "set-log-level", setTimeout = "set-timeout"
+        /// `normalize-uri NAME [full|strict]`: the normalizer in `name`, its option in `value`.
+        case normalizeURI = "normalize-uri"
     }
     /// `wait-for-body`: the longest wait and the bytes that end it early (0: the whole body).
     public var waitTime: Duration?
     public var waitAtLeast: Int = 0
+    /// `capture`: the frontend's capture slot (request or response) the value goes to.
+    public var captureSlot: Int?
     /// The stick counter action of a `.stickCounter` rule.
     public var counter: StickCounterAction?
     public var action: Action
@@ -626,6 +638,9 @@ public struct ReplySpec: Sendable, Hashable {
         case bytes([UInt8])
         /// A log-format string (lf-string, lf-file's contents).
         case format(String)
+        /// `errorfiles NAME`: resolved by validation into the section's file for the status
+        /// (`message`), else an empty reply (`none`), as haproxy 2.6 does.
+        case errorFilesSection(String)
     }
     public var status: Int = 200
     public var contentType: String?

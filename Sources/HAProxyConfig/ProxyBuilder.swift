@@ -30,6 +30,11 @@ extension ConfigParser {
         let kw = words[0]
         current!.proxy.directives.append(Directive(words: words, location: location))
         if let msg = Keywords.removedProxyKeywords[kw] { alert(msg); return }
+        if !Self.captureFetchKeywords.contains(kw), let w = words.first(where: { $0.contains("capture.req.hdr") || $0.contains("capture.res.hdr") }) {
+            let fetch = w.contains("capture.req.hdr") ? "capture.req.hdr" : "capture.res.hdr"
+            alert("'\(fetch)' outside log formats is not yet supported by Fulcrum (comes with later work).")
+            return
+        }
         let isDefaults = current!.isDefaults
         let kind = current!.proxy.kind
         let frontendCap = isDefaults || kind != .backend
@@ -155,6 +160,8 @@ extension ConfigParser {
             parseHTTPRule(words, set: .afterResponse)
         case "redirect":
             parseRedirectLine(words)
+        case "monitor":
+            parseMonitor(words, frontendCapability: frontendCap)
         case "monitor-uri":
             parseMonitorURI(words, frontendCapability: frontendCap)
         case "stick-table": parseStickTable(words)

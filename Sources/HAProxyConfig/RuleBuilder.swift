@@ -157,6 +157,12 @@ extension ConfigParser {
                         alert("proxy '\(proxyName)', referenced in arg 1 of sample fetch keyword '\(parsed.fetch.name)' in \(ruleSet) expression in proxy '\(proxyName)', has not backend capability.")
                         return false
                     }
+                    if ruleSet == "http-after-response" && Self.requestHeaderFetches.contains(parsed.fetch.name) {
+                        // haproxy shows the rest of the format from the fetch on.
+                        let shown = value.range(of: "%[" + expr).map { String(value[value.index($0.lowerBound, offsetBy: 2)...]) } ?? expr
+                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(shown)> may not be reliably used here because it needs 'HTTP request headers' which is not available here.")
+                        return false
+                    }
                     if ruleSet == "http-request" && ["res.hdr", "shdr", "res.ver", "res.cook", "scook", "status"].contains(parsed.fetch.name) {
                         alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(expr)> may not be reliably used here because it needs 'HTTP response headers' which is not available here.")
                         return false
@@ -172,6 +178,14 @@ extension ConfigParser {
         }
         return true
     }
+}
+
+extension ConfigParser {
+    /// Fetches that read the request's head: refused in `http-after-response` formats.
+    static let requestHeaderFetches: Set<String> = [
+        "path", "url", "uri", "method", "query", "base", "req.hdr", "hdr", "req.fhdr", "req.hdr_cnt", "hdr_cnt",
+        "req.cook", "cook", "req.cook_cnt", "cook_cnt", "url_param", "urlp", "req.ver", "req_ver", "http_auth", "pathq",
+    ]
 }
 
 /// The statuses haproxy accepts for `deny_status` (those it has an error page for).

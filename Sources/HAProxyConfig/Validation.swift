@@ -21,6 +21,7 @@ extension ConfigParser {
 
     mutating func validate() {
         validateStickiness()
+        validateCaptureIDs()
         // Duplicate names per capability.
         var frontNames: [String: ProxyState] = [:]
         var backNames: [String: ProxyState] = [:]
@@ -216,6 +217,7 @@ extension ConfigParser {
                 }
                 p.errorFiles = files
             }
+            resolveReplyErrorFiles(&p, label: label)
             resolved.append(p)
         }
         config.proxies = resolved

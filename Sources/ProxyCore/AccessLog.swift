@@ -184,6 +184,9 @@ final class ProxyLogger: @unchecked Sendable {
     let logCounter = ManagedAtomic<Int>(0)
     let requestCaptures: [HeaderCapture]
     let responseCaptures: [HeaderCapture]
+    let cookieCapture: HeaderCapture?
+    /// Capture rules may run (there are slots): each exchange gets a CaptureStore.
+    var hasCaptureSlots: Bool { !requestCaptures.isEmpty || !responseCaptures.isEmpty }
     /// `%[expr]` of the format that the sample engine knows (the others log "-").
     let sampleExpressions: [(String, SampleExpression)]
 
@@ -224,6 +227,7 @@ final class ProxyLogger: @unchecked Sendable {
         separateErrors = proxy.logSeparateErrors
         requestCaptures = proxy.requestCaptures
         responseCaptures = proxy.responseCaptures
+        cookieCapture = proxy.cookieCapture
     }
 
     /// True when every target that would take this line is stalled: the line is counted as
@@ -239,7 +243,7 @@ final class ProxyLogger: @unchecked Sendable {
     }
 
     /// Renders and sends a traffic line (info, or err with `log-separate-errors` for errors).
-    func log(_ record: LogRecord, isError: Bool) {
+    func log(_ record: LogRecord, isError: Bool, level chosen: SyslogLevel? = nil) {
         if dontLogNormal && !isError { return }
         var record = record
         record.hostname = systemHostname
@@ -251,7 +255,7 @@ final class ProxyLogger: @unchecked Sendable {
         var line: [UInt8] = []
         line.reserveCapacity(256)
         format.render(record, into: &line)
-        let level: SyslogLevel = isError && separateErrors ? .err : .info
+        let level: SyslogLevel = chosen ?? (isError && separateErrors ? .err : .info)
         let time = LogTime.now()
         for t in targets { t.send(level: level, time: time, hostname: hostname, tag: tag, pid: pid, message: line) }
     }

@@ -27,6 +27,8 @@ struct ExchangeLog {
     var requestHead: ByteBuffer?
     var requestCaptures: [String?] = []
     var responseCaptures: [String?] = []
+    /// `capture cookie` (%CC, %CS).
+    var requestCookie: String?, responseCookie: String?
     var logged = false
     var serverName: String?
     /// The cookie characters of the termination state (`--` without cookie persistence).
@@ -62,6 +64,7 @@ struct ExchangeLog {
         requestLine = nil
         requestHead = nil
         requestCaptures = []; responseCaptures = []
+        requestCookie = nil; responseCookie = nil
         logged = false
         serverName = nil; serverText = nil; backendSource = nil
         cookieState = ("-", "-")
@@ -79,7 +82,9 @@ struct ExchangeLog {
     /// the start line's three parts plus 20 bytes, each header's name and value, 1 for the end of
     /// headers (measured: 55 for `HTTP/1.1 200 OK` + `content-length: 6` + 6 body bytes); a
     /// chunked body counts its payload plus 1 for the end of trailers.
-    static func htxHeadSize(_ head: UnsafeRawBufferPointer) -> Int {
+    /// `countingConnection`: the proxy's own messages (error pages, replies) keep their
+    /// `Connection` lines in haproxy's count (measured: 206 for a `deny_status 400`).
+    static func htxHeadSize(_ head: UnsafeRawBufferPointer, countingConnection: Bool = false) -> Int {
         var size = 21  // struct htx_sl + the end-of-headers block
         var lineStart = 0
         var first = true
@@ -100,7 +105,7 @@ struct ExchangeLog {
                     var valueEnd = end
                     while valueEnd > valueStart && (head[valueEnd - 1] == 32 || head[valueEnd - 1] == 9) { valueEnd -= 1 }
                     // The H1 layer consumes `Connection` headers: they never reach the count.
-                    if !equalsLowercaseASCII(head, lineStart, colon, "connection") {
+                    if countingConnection || !equalsLowercaseASCII(head, lineStart, colon, "connection") {
                         size += (colon - lineStart) + (valueEnd - valueStart)
                     }
                 }
@@ -163,6 +168,7 @@ struct ExchangeLog {
         r.redispatched = redispatched
         r.capturedRequestHeaders = requestCaptures
         r.capturedResponseHeaders = responseCaptures
+        r.requestCookie = requestCookie; r.responseCookie = responseCookie
         r.requestLine = requestLine
         r.requestCounter = requestCounter
         r.uniqueID = uniqueID

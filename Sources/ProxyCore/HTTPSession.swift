@@ -80,6 +80,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var responseEdits: (drop: [Int], add: [String])?
     /// The session's and current transaction's variables (set-var), made by the first rule run.
     private var variables: VariableStore?
+    /// This exchange's capture slots, when the frontend has some (Captures.swift).
+    private var captureStore: CaptureStore?
+    /// set-log-level / set-timeout of this exchange's rules (ExchangeOverrides.swift).
+    private var overrides = ExchangeOverrides()
     /// `http-response set-status`: the new status line.
     private var responseStatusLine: ByteBuffer?
     /// Stick counters of the connection and of the current request, and the stick rules'
@@ -376,6 +380,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         var edits = HeaderEdits()
         swap(&edits, &spareEdits)
         edits.reset()
+        overrides = ExchangeOverrides()
         if let session = stickSession {
             stickStream?.end()
             let stream = session.stream()
@@ -398,7 +403,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 view.body = BodyWaitPolicy.body(input, request: request, room: waited?.room ?? policy.room(head: headBuffer, request: request)).0
                 if waited?.continueSent == true { view.edits.dropExpect() }
             }
-            switch RuleEngine.route(frontend, &view) {
+            view.captures = captureStore
+            let route = RuleEngine.route(frontend, &view)
+            overrides = view.edits.overrides
+            if overrides.requestInvalid, xlog != nil { xlog!.headDone = nil }
+            switch route {
             case let .stop(verdict, be):
                 backend = be
                 answer(verdict)
@@ -920,15 +929,24 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 return
             }
             var ruleEdits: (HeaderEdits, (code: Int, reason: String)?)?
-            if let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty {
+            if let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty
+                || RuleEngine.hasAfterResponse(frontend, backend) {
                 var view = H1ResponseView(head: bytes.getSlice(at: bytes.readerIndex, length: response.length)!, response: response,
                                           base: responseRuleRecord())
+                if variables == nil { variables = VariableStore() }
                 variables?.endRequest()
                 view.variables = variables
                 view.stick = stickStream
+                view.captures = captureStore
                 let requestView = H1RequestView(head: currentHead!, request: request, base: view.base)
                 if let verdict = RuleEngine.respond(frontend, backend, &view, request: requestView) {
                     serverReusable = false
+                    // haproxy's %B counts the server's head and the body bytes it had received, then the reply.
+                    if xlog != nil {
+                        var received = bytes.readableBytes - response.length
+                        if let n = response.contentLength { received = min(received, Int(n)) }
+                        xlog!.bytesOut += Int64(view.head.withUnsafeReadableBytes { ExchangeLog.htxHeadSize($0) } + max(0, received))
+                    }
                     server?.observe(.httpInvalidHeaders)
                     switch verdict {
                     case .deny(let status): sendError(status, termination: ("P", "H"))
@@ -937,6 +955,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                     }
                     return
                 }
+                RuleEngine.afterRespond(frontend, backend, &view)
+                if let l = view.edits.overrides.logLevel { overrides.logLevel = l }
                 if !view.edits.isEmpty || view.status != nil { ruleEdits = (view.edits, view.status) }
             }
             responseHeadDone = true
@@ -1150,6 +1170,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func finishExchange() {
         logExchange(("-", "-"))
+        overrides = ExchangeOverrides()
         if stickStream != nil { stickStream!.end(); stickStream = nil }
         flushAll()
         setReuser(clientKeepAlive)
@@ -1225,7 +1246,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private func answer(_ verdict: Verdict) {
         switch verdict {
         case .deny(let status):
-            sendError(status)
+            // A rule's deny, whatever its status (400 and 408 too): counted and logged PR (measured).
+            sendReply((backend?.errors ?? frontend.errors).response(status), status: status, termination: ("P", "R"))
         case let .reply(bytes, status, termination):
             sendReply(bytes, status: status, termination: termination)
         case .silent(let bytes):
@@ -1233,6 +1255,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case let .tarpit(status, bytes, delay):
             tarpitReply = (status, bytes)
             phase = .tarpit
+            // haproxy logs a tarpitted request with TR -1 and the time held as Tw.
+            if xlog != nil { xlog!.headDone = nil; xlog!.queueStart = .now() }
             if let delay {
                 timeoutKind = .tarpit
                 if timer.set(.now() + delay) { timer.schedule(on: context.eventLoop) { self.timerFired() } }
@@ -1256,6 +1280,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// `termination` is nil); the connection stays open when the request was read whole and the
     /// client allows it.
     private func sendReply(_ body: ByteBuffer, status: Int, termination: (Character, Character)?, countBytes: Bool = true) {
+        var body = body, status = status
+        if countBytes, RuleEngine.hasAfterResponse(frontend, backend) {
+            if variables == nil { variables = VariableStore() }
+            let level: LogLevelChoice?
+            (body, status, level) = RuleEngine.afterRespond(reply: body, status: status, frontend, backend, base: responseRuleRecord(),
+                                                            variables: variables, stick: stickStream, captures: captureStore)
+            if let level { overrides.logLevel = level }
+        }
         abortServerSide()
         stickStream?.response(status: status)
         if xlog != nil, let termination {
@@ -1264,11 +1296,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             if countBytes {
                 xlog!.bytesOut += Int64(body.withUnsafeReadableBytes { raw in
                     let headEnd = Self.headLength(raw)
-                    return ExchangeLog.htxHeadSize(UnsafeRawBufferPointer(rebasing: raw[0..<headEnd])) + (raw.count - headEnd)
+                    return ExchangeLog.htxHeadSize(UnsafeRawBufferPointer(rebasing: raw[0..<headEnd]), countingConnection: true) + (raw.count - headEnd)
                 })
             }
             logExchange(termination)
         }
+        overrides = ExchangeOverrides()
         if stickStream != nil { stickStream!.end(); stickStream = nil }
         // The rest of the request body cannot be told apart from a next request: close.
         if !requestBodyDone { clientKeepAlive = false }
@@ -1310,6 +1343,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if let captures = logger?.requestCaptures, !captures.isEmpty {
             xlog!.requestCaptures = captures.map { c in headerValue(head, c.name).map { String($0.prefix(c.length)) } }
         }
+        captureStore = logger!.hasCaptureSlots ? CaptureStore(logger!) : nil
+        if let c = logger!.cookieCapture {
+            xlog!.requestCookie = capturedCookie(c, lines: headerValues(head, request.headers, "cookie"), response: false)
+        }
     }
 
     /// `unique-id-format`, rendered once per request (for `unique-id-header` and %ID).
@@ -1344,6 +1381,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             let head = bytes.getSlice(at: bytes.readerIndex, length: response.length)!
             xlog!.responseCaptures = captures.map { c in Self.headerValue(head, c.name, fields: response.headers).map { String($0.prefix(c.length)) } }
         }
+        if let c = logger?.cookieCapture, xlog != nil {
+            let head = bytes.getSlice(at: bytes.readerIndex, length: response.length)!
+            xlog!.responseCookie = capturedCookie(c, lines: headerValues(head, response.headers, "set-cookie"), response: true)
+        }
         asapPending = logger?.logAsap ?? false
     }
 
@@ -1377,20 +1418,23 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             xlog!.requestStart = now
         }
         xlog!.logged = true
-        if logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) {
+        if overrides.logLevel == .silent || logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) {
             if !asap { xlog!.endExchange(at: now) }
             return
         }
         if responseFraming == .chunked && responseHeadDone {
             xlog!.bytesOut += responseChunks.dataBytes + (responseChunks.isDone ? 1 : 0)
         }
+        if let captureStore { captureStore.merge(into: &xlog!) }
         var record = xlog!.httpRecord(now: now, termination: termination, client: clientAddress,
                                       local: context?.channel.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
         LogSampleSource.fill(&record, logger.sampleExpressions)
         stickStream?.fillLog(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
-        logger.log(record, isError: isError)
+        var level: SyslogLevel?
+        if case .level(let l)? = overrides.logLevel { level = l }
+        logger.log(record, isError: isError, level: level)
         if !asap { xlog!.endExchange(at: now) }
     }
 
@@ -1416,8 +1460,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         case .keepAlive: amount = t.httpKeepAlive ?? t.httpRequest ?? t.client
         case .client: amount = t.client
         case .queue: amount = backend?.queueTimeout
-        case .server: amount = backend?.serverTimeout
-        case .tunnel: amount = backend?.tunnelTimeout ?? t.client
+        case .server: amount = overrides.serverTimeout ?? backend?.serverTimeout
+        case .tunnel: amount = overrides.tunnelTimeout ?? backend?.tunnelTimeout ?? t.client
         case .tarpit: amount = nil
         }
         timeoutKind = kind

@@ -127,7 +127,7 @@ struct CompiledReply {
         status = spec.status
         contentType = spec.contentType
         switch spec.body {
-        case .none: body = .none
+        case .none, .errorFilesSection: body = .none
         case .errorMessage:
             // deny/tarpit: the error message path serves them; return: the proxy's message.
             guard isReturn else { return nil }

@@ -133,6 +133,12 @@ final class CompiledRequestRule {
         case unsetVar(VariableName)
         /// `track-scN`, `sc-inc-gpc0(N)`, `sc-set-gpt0(N)` (StickCounters.swift).
         case counter(CompiledCounterAction?)
+        /// `capture SAMPLE len N|id N`: into the frontend's capture slot (Captures.swift).
+        case capture(SampleExpression, slot: Int)
+        /// `set-log-level`, `set-timeout` (ExchangeOverrides.swift).
+        case override(CompiledOverride)
+        /// `normalize-uri` (Samples/URINormalizer.swift).
+        case normalizeURI(URINormalizer)
     }
 
     let action: Action
@@ -202,6 +208,8 @@ struct ProxyRules {
     let switches: [(backend: String, condition: CompiledCondition?)]
     /// `monitor-uri`.
     let monitorURI: String?
+    /// `monitor fail` conditions: when one holds, monitor requests get a 503.
+    let monitorFail: [CompiledCondition]
 
     init(_ proxy: Proxy, tables: StickTables = .none) {
         var acls: [String: [ACLTerm]] = [:]
@@ -239,6 +247,15 @@ struct ProxyRules {
                 action = .requestLine(RequestLineRule(r.action, regex: re, format: f))
             case .setStatus: action = .setStatus(r.status ?? 200, reason: r.reason)
             case .waitForBody: return nil  // held before the rules run (RequestBuffering.swift)
+            case .capture:
+                guard let text = r.value, let e = try? SampleExpression.parse(text), let slot = r.captureSlot else { return nil }
+                action = .capture(e, slot: slot)
+            case .setLogLevel, .setTimeout:
+                guard let o = CompiledOverride(r) else { return nil }
+                action = .override(o)
+            case .normalizeURI:
+                guard let n = URINormalizer(name: r.name, option: r.value) else { return nil }
+                action = .normalizeURI(n)
             case .redirect:
                 guard let spec = r.redirect, let c = CompiledRedirect(spec) else { return nil }
                 action = .redirect(c)
@@ -262,6 +279,7 @@ struct ProxyRules {
         afterResponse = proxy.httpAfterResponseRules.compactMap(compile)
         switches = proxy.backendSwitches.map { ($0.backend, condition($0.condition)) }
         monitorURI = proxy.monitorURI
+        monitorFail = proxy.monitorFail.compactMap(condition)
     }
 }
 
@@ -273,6 +291,8 @@ struct HeaderEdits {
     /// A new method / request target (set-method, set-path, set-uri, ...).
     var method: String?
     var uri: String?
+    /// set-log-level, set-timeout: not header edits, but kept with them for the session.
+    var overrides = ExchangeOverrides()
 
     var isEmpty: Bool { deleted.isEmpty && added.isEmpty && method == nil && uri == nil }
 
@@ -282,6 +302,7 @@ struct HeaderEdits {
         added.removeAll(keepingCapacity: true)
         method = nil
         uri = nil
+        overrides = ExchangeOverrides()
     }
 
     mutating func apply(_ action: HTTPRequestRule.Action, name: String, lowercasedName: String, value: String?) {
@@ -342,6 +363,8 @@ protocol MessageView: SampleSource {
     var edits: HeaderEdits { get set }
     /// The request's stick counters (nil without stick tables).
     var stick: StickStream? { get }
+    /// The exchange's capture slots (nil without captures; Captures.swift).
+    var captures: CaptureStore? { get }
     /// The received header lines with this (lowercased) name, in order, before edits.
     func receivedValues(_ lowercasedName: String) -> [String]
     /// The values of the fetches the message answers itself (all occurrences or the one a sample
@@ -503,6 +526,7 @@ struct H1RequestView: RequestView {
     var userlists: Userlists?
     var stick: StickStream?
     var body: BufferedBody?
+    var captures: CaptureStore?
 
     var receivedMethod: String {
         head.getString(at: head.readerIndex, length: request.methodEnd) ?? ""
@@ -530,6 +554,7 @@ struct H2RequestView: RequestView {
     var variables: VariableStore?
     var userlists: Userlists?
     var stick: StickStream?
+    var captures: CaptureStore?
 
     var receivedMethod: String { headers.first(name: ":method") ?? "" }
     var receivedTarget: String { headers.first(name: ":path") ?? "/" }
@@ -685,6 +710,12 @@ enum RuleEngine {
                 applyHeaderRule(rule.action, to: &view)
             case .setVar, .setVarFmt, .unsetVar:
                 applyVariableRule(rule.action, to: view)
+            case .capture:
+                capture(rule.action, view, response: true)
+            case .override(let o):
+                o.apply(to: &view.edits.overrides, view)
+            case .normalizeURI:
+                continue
             case .tarpit, .auth, .requestLine, .counter:
                 continue
             }
@@ -713,13 +744,19 @@ enum RuleEngine {
                 return .reply(bytes, status: r.spec.code, termination: ("L", "R"))
             case .auth(let realm):
                 return .reply(errors.response(401, extraHeader: "www-authenticate: Basic realm=\"\(realm)\""),
-                              status: 401, termination: ("P", "R"))
+                              status: 401, termination: ("L", "R"))
             case .counter(let action):
                 if let action, let stick = view.stick { stick.perform(action, source: view) }
             case .header, .replace:
                 applyHeaderRule(rule.action, to: &view)
             case .setVar, .setVarFmt, .unsetVar:
                 applyVariableRule(rule.action, to: view)
+            case .capture:
+                capture(rule.action, view, response: false)
+            case .override(let o):
+                o.apply(to: &view.edits.overrides, view)
+            case .normalizeURI(let n):
+                if let v = normalize(n, &view, errors: errors) { return v }
             case .requestLine(let rule):
                 let action = rule.action, regex = rule.regex, format = rule.format
                 let value = format.render(view)
@@ -749,7 +786,7 @@ enum RuleEngine {
     /// (a `listen` runs its rules once): haproxy's order.
     static func route<V: RequestView>(_ frontend: FrontendRuntime, _ view: inout V) -> Route {
         if let monitor = frontend.rules.monitorURI, (monitor.hasPrefix("/") ? RequestTarget.pathAndQuery(view.receivedTarget) : view.receivedTarget) == monitor {
-            return .stop(.silent(monitorResponse), nil)
+            return .stop(.silent(monitorReply(frontend, view)), nil)
         }
         if let v = run(frontend.rules.request, on: &view, errors: frontend.errors, tarpit: tarpitTimeout(frontend.config)) {
             return .stop(v, nil)
@@ -843,6 +880,7 @@ struct H1ResponseView: ResponseView {
     var edits = HeaderEdits()
     var variables: VariableStore?
     var stick: StickStream?
+    var captures: CaptureStore?
     var status: (code: Int, reason: String)?
 
     var receivedStatus: Int { response.status }
@@ -858,6 +896,7 @@ struct H2ResponseView: ResponseView {
     var edits = HeaderEdits()
     var variables: VariableStore?
     var stick: StickStream?
+    var captures: CaptureStore?
     var status: (code: Int, reason: String)?
 
     var receivedStatus: Int { headers.first(name: ":status").flatMap { Int($0) } ?? 0 }

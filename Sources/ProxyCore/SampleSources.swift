@@ -29,6 +29,10 @@ struct LogSampleSource: SampleSource {
         case "env": return ProcessInfo.processInfo.environment[args[0]].map(SampleValue.string)
         case "ssl_fc": return .bool(tls)
         case "ssl_fc_sni": return r.sni.map(SampleValue.string)
+        case "capture.req.hdr", "capture.res.hdr":
+            let slots = name == "capture.req.hdr" ? r.capturedRequestHeaders : r.capturedResponseHeaders
+            guard let n = args.first.flatMap({ Int($0) }), n >= 0, n < slots.count, let v = slots[n] else { return nil }
+            return .string(v)
         default: return ProxyDirectory.shared.fetch(name, args, frontend: r.frontendName, backend: r.backendName)
         }
     }

@@ -90,6 +90,7 @@ public struct SampleExpression: Sendable, Equatable {
         "req.ssl_sni": 0...0, "srv_is_up": 1...1, "be_conn": 0...1, "fe_conn": 0...1, "queue": 0...1,
         "avg_queue": 0...1, "connslots": 0...1, "date": 0...2, "req.len": 0...0, "res.hdr_cnt": 0...1,
         "shdr_cnt": 0...1, "http_auth": 1...1, "http_auth_group": 1...1, "var": 1...2,
+        "capture.req.hdr": 1...1, "capture.res.hdr": 1...1,
     ].merging(StickFetches.arity) { a, _ in a }.merging(PayloadFetches.arity) { a, _ in a }
 
     /// What a fetch reads that a log line no longer has ("HTTP request headers" / "HTTP response

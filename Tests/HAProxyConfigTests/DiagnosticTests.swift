@@ -102,8 +102,8 @@ final class DidYouMeanTests: XCTestCase {
 
 final class NotYetSupportedTests: XCTestCase {
     func testAlerts() {
-        for line in ["ignore-persist if TRUE", "http-request normalize-uri path-merge-slashes", "http-response set-log-level silent",
-                     "http-request return errorfiles E", "tcp-response content accept", "cookie SRV insert maxidle 30m",
+        for line in ["ignore-persist if TRUE", "http-request set-nice 10", "http-request early-hint Link x",
+                     "tcp-response content accept", "cookie SRV insert maxidle 30m",
                      "stick-table type ip size 1m peers p", "stats enable", "stats uri /s", "compression algo gzip",
                      "filter trace", "option persist",
                      "http-reuse always", "server-template s 3 a.b:80", "dispatch 1.2.3.4:80", "source 1.2.3.4",

@@ -57,6 +57,10 @@ final class H2StreamSession: @unchecked Sendable {
     private var timer = LazyTimer()
     /// The stream's variables (set-var), made when rules run.
     private var variables: VariableStore?
+    /// set-log-level / set-timeout of this stream's rules (ExchangeOverrides.swift).
+    private var overrides = ExchangeOverrides()
+    /// This stream's capture slots, when the frontend has some (Captures.swift).
+    private var captureStore: CaptureStore?
     /// What a tarpitted request answers when `timeout tarpit` ends.
     private var tarpitEnd: (() -> Void)?
     private var xlog: ExchangeLog?
@@ -188,6 +192,10 @@ final class H2StreamSession: @unchecked Sendable {
                     H2Translate.value(requestHeaders, c.name).map { String($0.prefix(c.length)) }
                 }
             }
+            captureStore = logger!.hasCaptureSlots ? CaptureStore(logger!) : nil
+            if let c = logger!.cookieCapture {
+                xlog!.requestCookie = capturedCookie(c, lines: requestHeaders["cookie"], response: false)
+            }
         }
         var chosen = frontend.defaultBackend
         if let session = connection.stickSession {
@@ -203,7 +211,11 @@ final class H2StreamSession: @unchecked Sendable {
             variables = VariableStore()
             var view = H2RequestView(headers: requestHeaders, base: ruleRecord(), userlists: frontend.userlists, stick: stickStream)
             view.variables = variables
-            switch RuleEngine.route(frontend, &view) {
+            view.captures = captureStore
+            let route = RuleEngine.route(frontend, &view)
+            overrides = view.edits.overrides
+            if overrides.requestInvalid, xlog != nil { xlog!.headDone = nil }
+            switch route {
             case let .stop(verdict, be):
                 backend = be
                 answer(verdict)
@@ -368,7 +380,7 @@ final class H2StreamSession: @unchecked Sendable {
         for p in pending { up.write(p); keep(p) }
         pending.removeAll()
         up.flush()
-        armTimeout(backend?.serverTimeout, queue: false)
+        armTimeout(overrides.serverTimeout ?? backend?.serverTimeout, queue: false)
         if up.isWritable { resumeReading() }
     }
 
@@ -464,15 +476,18 @@ final class H2StreamSession: @unchecked Sendable {
     func upstreamRead(_ payload: HTTP2Frame.FramePayload) {
         guard phase == .exchanging else { return }
         var payload = payload
-        armTimeout(backend?.serverTimeout, queue: false)
+        armTimeout(overrides.serverTimeout ?? backend?.serverTimeout, queue: false)
         switch payload {
         case .headers(var h):
             if !responseStarted {
                 var status = h.headers.first(name: ":status").flatMap { Int($0) } ?? 0
-                if status >= 200, let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty {
+                if status >= 200, let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty
+                    || RuleEngine.hasAfterResponse(frontend, backend) {
                     var view = H2ResponseView(headers: h.headers, base: ruleRecord())
+                    if variables == nil { variables = VariableStore() }
                     variables?.endRequest()
                     view.variables = variables
+                    view.captures = captureStore
                     view.stick = stickStream
                     view.base.backendName = backend.name
                     view.base.serverName = server?.name ?? "<NOSRV>"
@@ -485,6 +500,8 @@ final class H2StreamSession: @unchecked Sendable {
                         }
                         return
                     }
+                    RuleEngine.afterRespond(frontend, backend, &view)
+                    if let l = view.edits.overrides.logLevel { overrides.logLevel = l }
                     if !view.edits.isEmpty || view.status != nil {
                         h.headers = view.edited()
                         status = view.status?.code ?? status
@@ -565,6 +582,9 @@ final class H2StreamSession: @unchecked Sendable {
         xlog!.bytesOut += Int64(upstreamHeadSize ?? H2Translate.htxSize(headers, startLine: 8 + 3))
         if let captures = logger?.responseCaptures, !captures.isEmpty {
             xlog!.responseCaptures = captures.map { c in H2Translate.value(headers, c.name).map { String($0.prefix(c.length)) } }
+        }
+        if let c = logger?.cookieCapture, xlog != nil {
+            xlog!.responseCookie = capturedCookie(c, lines: headers["set-cookie"], response: true)
         }
         asapPending = logger?.logAsap ?? false
     }
@@ -649,6 +669,7 @@ final class H2StreamSession: @unchecked Sendable {
             guard let delay else { return end() }
             phase = .tarpit
             tarpitEnd = end
+            if xlog != nil { xlog!.headDone = nil; xlog!.queueStart = .now() }
             armTimeout(delay, queue: false)
         }
     }
@@ -656,6 +677,17 @@ final class H2StreamSession: @unchecked Sendable {
     /// A whole response of our own (an error, a rule's reply, given as an HTTP/1 message), as h2
     /// frames; logged unless `termination` is nil.
     private func sendReply(_ message: ByteBuffer, status: Int, termination: (Character, Character)?) {
+        var message = message, status = status
+        if RuleEngine.hasAfterResponse(frontend, backend) {
+            if variables == nil { variables = VariableStore() }
+            var base = ruleRecord()
+            base.backendName = backend?.name ?? frontend.name
+            base.serverName = server?.name ?? "<NOSRV>"
+            let level: LogLevelChoice?
+            (message, status, level) = RuleEngine.afterRespond(reply: message, status: status, frontend, backend, base: base,
+                                                           variables: variables, stick: stickStream, captures: captureStore)
+            if let level { overrides.logLevel = level }
+        }
         let (headers, body) = H2Translate.response(fromHTTP1: message)
         stickStream?.response(status: status)
         if xlog != nil, let termination {
@@ -686,7 +718,8 @@ final class H2StreamSession: @unchecked Sendable {
         let now = NIODeadline.now()
         if xlog!.requestStart == nil { xlog!.requestStart = now }
         xlog!.logged = true
-        if logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) { return }
+        if overrides.logLevel == .silent || logger.droppedWhileStalled(isError: termination.0 != "-" || xlog!.status >= 500) { return }
+        if let captureStore { captureStore.merge(into: &xlog!) }
         var record = xlog!.httpRecord(now: now, termination: termination, client: connection.remoteAddress,
                                       local: connection.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
@@ -694,7 +727,9 @@ final class H2StreamSession: @unchecked Sendable {
         LogSampleSource.fill(&record, logger.sampleExpressions)
         stickStream?.fillLog(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
-        logger.log(record, isError: isError)
+        var level: SyslogLevel?
+        if case .level(let l)? = overrides.logLevel { level = l }
+        logger.log(record, isError: isError, level: level)
     }
 
     // MARK: timeouts

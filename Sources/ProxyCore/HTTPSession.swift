@@ -1343,8 +1343,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if let captures = logger?.requestCaptures, !captures.isEmpty {
             xlog!.requestCaptures = captures.map { c in headerValue(head, c.name).map { String($0.prefix(c.length)) } }
         }
-        captureStore = logger!.hasCaptureSlots ? CaptureStore(logger!) : nil
-        if let c = logger!.cookieCapture {
+        captureStore = logger.flatMap { $0.hasCaptureSlots ? CaptureStore($0) : nil }
+        if let c = logger?.cookieCapture {
             xlog!.requestCookie = capturedCookie(c, lines: headerValues(head, request.headers, "cookie"), response: false)
         }
     }

@@ -192,8 +192,8 @@ final class H2StreamSession: @unchecked Sendable {
                     H2Translate.value(requestHeaders, c.name).map { String($0.prefix(c.length)) }
                 }
             }
-            captureStore = logger!.hasCaptureSlots ? CaptureStore(logger!) : nil
-            if let c = logger!.cookieCapture {
+            captureStore = logger.flatMap { $0.hasCaptureSlots ? CaptureStore($0) : nil }
+            if let c = logger?.cookieCapture {
                 xlog!.requestCookie = capturedCookie(c, lines: requestHeaders["cookie"], response: false)
             }
         }

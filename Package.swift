@@ -61,6 +61,12 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "fulcrum", dependencies: ["FulcrumCLI"]),
+        // bench/: the rule engine's micro-benchmark (bench/rules_micro.py runs it).
+        .executableTarget(
+            name: "fulcrum-rules-bench",
+            dependencies: ["HAProxyConfig", "ProxyCore", .product(name: "NIOPosix", package: "swift-nio")],
+            path: "bench/rules-micro"
+        ),
         // keepalived's command line for the VRRP daemon.
         // L3: the VRRP daemon's I/O: raw socket, rtnetlink, gratuitous ARP, trackers, run loop.
         .target(name: "VRRPDaemon", dependencies: ["VRRP", "KeepalivedConfig"]),

@@ -24,7 +24,7 @@ public final class ProxyRuntime: @unchecked Sendable {
     public let group: MultiThreadedEventLoopGroup
     private let ownsGroup: Bool
     private var backends: [String: BackendRuntime] = [:]
-    private var frontends: [FrontendRuntime] = []
+    private(set) var frontends: [FrontendRuntime] = []
     private var loopContexts: [ObjectIdentifier: LoopContext] = [:]
     private var listeners: [(channel: any Channel, frontend: FrontendRuntime)] = []
     private let limits: ConnectionLimits

@@ -334,27 +334,36 @@ func equalsLowercasedASCII(_ name: String, _ lowercased: String) -> Bool {
     }
 }
 
-/// The path of a request target: up to `?`, after `scheme://authority` in the absolute form
-/// (a `://` after the first `/` or `?` belongs to the path or the query).
-func targetPath(_ t: String) -> Substring {
-    let u = t.utf8
-    var start = u.startIndex
-    var i = u.startIndex
-    while i != u.endIndex {
+/// Where the path is in a request target's bytes: up to `?`, after `scheme://authority` in the
+/// absolute form (a `://` after the first `/` or `?` belongs to the path or the query).
+func targetPathRange(_ u: UnsafeRawBufferPointer) -> Range<Int> {
+    var start = 0
+    var i = 0
+    while i < u.count {
         let c = u[i]
         if c == UInt8(ascii: "/") || c == UInt8(ascii: "?") { break }
         if c == UInt8(ascii: ":") {
-            let rest = u[u.index(after: i)...]
-            if rest.starts(with: "//".utf8) {
-                let authority = u.index(i, offsetBy: 3)
-                start = u[authority...].firstIndex(of: UInt8(ascii: "/")) ?? u.endIndex
+            if i + 2 < u.count, u[i + 1] == UInt8(ascii: "/"), u[i + 2] == UInt8(ascii: "/") {
+                start = i + 3
+                while start < u.count, u[start] != UInt8(ascii: "/") { start += 1 }
             }
             break
         }
-        i = u.index(after: i)
+        i += 1
     }
-    let end = u[start...].firstIndex(of: UInt8(ascii: "?")) ?? u.endIndex
-    return t[start..<end]
+    var end = start
+    while end < u.count, u[end] != UInt8(ascii: "?") { end += 1 }
+    return start..<end
+}
+
+/// The path of a request target (see `targetPathRange`).
+func targetPath(_ target: String) -> String {
+    var t = target
+    return t.withUTF8 { u in
+        let r = targetPathRange(UnsafeRawBufferPointer(u))
+        if r == 0..<u.count { return target }
+        return String(decoding: UnsafeBufferPointer(rebasing: u[r]), as: UTF8.self)
+    }
 }
 
 /// A message's header lines as rules see them (after the edits of the rules run so far).
@@ -367,9 +376,9 @@ protocol MessageView: SampleSource {
     var captures: CaptureStore? { get }
     /// The received header lines with this (lowercased) name, in order, before edits.
     func receivedValues(_ lowercasedName: String) -> [String]
-    /// The values of the fetches the message answers itself (all occurrences or the one a sample
-    /// takes), nil for the others.
-    func values(_ name: String, _ args: [String], all: Bool) -> [SampleValue]?
+    /// The values of the fetches the message answers itself that may have several (all
+    /// occurrences or the one a sample takes), nil for the others.
+    func multiValues(_ name: String, _ args: [String], all: Bool) -> [SampleValue]?
     /// The value of a fetch the message answers itself that has one value at most (the outer nil:
     /// not such a fetch): no list made.
     func single(_ name: String, _ args: [String]) -> SampleValue??
@@ -381,10 +390,16 @@ extension MessageView {
         (edits.deleted.contains(lowercasedName) ? [] : receivedValues(lowercasedName)) + edits.addedValues(lowercasedName)
     }
 
+    /// The values of the fetches the message answers itself, nil for the others.
+    func values(_ name: String, _ args: [String], all: Bool) -> [SampleValue]? {
+        if let v = single(name, args) { return v.map { [$0] } ?? [] }
+        return multiValues(name, args, all: all)
+    }
+
     /// The message's own fetches, then the stick counters, then the connection's facts.
     func fetch(_ name: String, _ args: [String]) -> SampleValue? {
         if let v = single(name, args) { return v }
-        if let v = values(name, args, all: false) { return v.first }
+        if let v = multiValues(name, args, all: false) { return v.first }
         if let stick, let v = stick.fetch(name, args, client: base.clientIP, proxy: base.backendName) { return v }
         return LogSampleSource.fetch(name, args, from: base, tls: false)
     }
@@ -433,13 +448,15 @@ protocol RequestView: MessageView {
     func receivedLines() -> [(String, String)]
     /// The buffered body (`option http-buffer-request`, `wait-for-body`: RequestBuffering.swift).
     var body: BufferedBody? { get }
+    /// The path (after the rules' edits).
+    var path: String { get }
 }
 
 extension RequestView {
     var method: String { edits.method ?? receivedMethod }
     var target: String { edits.uri ?? receivedTarget }
 
-    var path: String { String(targetPath(target)) }
+    var path: String { targetPath(target) }
 
     var query: String? {
         let t = target
@@ -482,8 +499,7 @@ extension RequestView {
         }
     }
 
-    func values(_ name: String, _ args: [String], all: Bool) -> [SampleValue]? {
-        if let v = single(name, args) { return v.map { [$0] } ?? [] }
+    func multiValues(_ name: String, _ args: [String], all: Bool) -> [SampleValue]? {
         switch name {
         case "req.hdr", "hdr":
             guard let n = args.first, !n.isEmpty else { return [] }
@@ -533,6 +549,14 @@ struct H1RequestView: RequestView {
     }
     var receivedTarget: String {
         head.getString(at: head.readerIndex + request.targetStart, length: request.targetEnd - request.targetStart) ?? ""
+    }
+    /// Read from the head's bytes while no rule changed the target (no target string made).
+    var path: String {
+        if edits.uri != nil { return targetPath(target) }
+        return head.withUnsafeReadableBytes { raw in
+            let t = UnsafeRawBufferPointer(rebasing: raw[request.targetStart..<request.targetEnd])
+            return String(decoding: UnsafeRawBufferPointer(rebasing: t[targetPathRange(t)]), as: UTF8.self)
+        }
     }
     var version: String { "1.\(request.minorVersion)" }
 
@@ -852,8 +876,7 @@ extension ResponseView {
         }
     }
 
-    func values(_ name: String, _ args: [String], all: Bool) -> [SampleValue]? {
-        if let v = single(name, args) { return v.map { [$0] } ?? [] }
+    func multiValues(_ name: String, _ args: [String], all: Bool) -> [SampleValue]? {
         switch name {
         case "res.hdr", "shdr":
             guard let n = args.first, !n.isEmpty else { return [] }

@@ -43,11 +43,11 @@ public struct IPNetwork: Sendable, Equatable {
     public static func parseAddress(_ text: String) -> [UInt8]? {
         if text.contains(":") {
             var a = in6_addr()
-            guard inet_pton(AF_INET6, text, &a) == 1 else { return nil }
+            guard text.withCString({ inet_pton(AF_INET6, $0, &a) }) == 1 else { return nil }
             return withUnsafeBytes(of: &a) { Array($0) }
         }
         var a = in_addr()
-        guard inet_pton(AF_INET, text, &a) == 1 else { return nil }
+        guard text.withCString({ inet_pton(AF_INET, $0, &a) }) == 1 else { return nil }
         return withUnsafeBytes(of: &a) { Array($0) }
     }
 
@@ -336,6 +336,23 @@ public struct ACLTerm: Sendable {
         return false
     }
 
+    /// haproxy compares bytes (String's hasPrefix/hasSuffix compare characters, and slowly).
+    static func bytesHavePrefix(_ text: String, _ prefix: String) -> Bool {
+        let t = text.utf8, p = prefix.utf8
+        guard p.count <= t.count else { return false }
+        return t.withContiguousStorageIfAvailable { tb in
+            p.withContiguousStorageIfAvailable { pb in tb.prefix(pb.count).elementsEqual(pb) }
+        }.flatMap { $0 } ?? t.starts(with: p)
+    }
+
+    static func bytesHaveSuffix(_ text: String, _ suffix: String) -> Bool {
+        let t = text.utf8, s = suffix.utf8
+        guard s.count <= t.count else { return false }
+        return t.withContiguousStorageIfAvailable { tb in
+            s.withContiguousStorageIfAvailable { sb in tb.suffix(sb.count).elementsEqual(sb) }
+        }.flatMap { $0 } ?? t.reversed().starts(with: s.reversed())
+    }
+
     func matches(_ value: SampleValue) -> Bool {
         switch method {
         case .found: return true
@@ -360,8 +377,8 @@ public struct ACLTerm: Sendable {
                 switch method {
                 case .str: if text == p { return true }
                 case .sub: if p.isEmpty || text.contains(p) { return true }
-                case .beg: if text.hasPrefix(p) { return true }
-                case .end: if text.hasSuffix(p) { return true }
+                case .beg: if Self.bytesHavePrefix(text, p) { return true }
+                case .end: if Self.bytesHaveSuffix(text, p) { return true }
                 case .dir: if Self.matchWord(text, p, delimiters: [UInt8(ascii: "/"), UInt8(ascii: "?")]) { return true }
                 default:
                     if Self.matchWord(text, p, delimiters: [UInt8(ascii: "/"), UInt8(ascii: "?"), UInt8(ascii: "."), UInt8(ascii: ":")]) { return true }
@@ -506,7 +523,39 @@ public struct CompiledCondition: Sendable {
 
     final class Line: Sendable {
         let term: ACLTerm
-        init(_ term: ACLTerm) { self.term = term }
+        /// For `-m str|beg|end` without `-i`: the patterns' bytes, compared with a value's bytes
+        /// in place (nil: the term's general matching).
+        let bytePatterns: [[UInt8]]?
+
+        init(_ term: ACLTerm) {
+            self.term = term
+            switch term.method {
+            case .str, .beg, .end where !term.ignoreCase:
+                bytePatterns = term.patterns.compactMap { if case .string(let p) = $0 { Array(p.utf8) } else { nil } }
+            default:
+                bytePatterns = nil
+            }
+        }
+
+        func matches(_ source: some SampleSource) -> Bool {
+            guard let bytePatterns, term.expression.singleValued else { return term.matches(source) }
+            guard let value = term.expression.evaluate(source) else { return false }
+            guard case .string(var text) = value else { return term.matches(value) }
+            let method = term.method
+            return text.withUTF8 { t in
+                for p in bytePatterns where p.count <= t.count {
+                    if p.isEmpty {
+                        if method != .str || t.isEmpty { return true }
+                        continue
+                    }
+                    if method == .str && p.count != t.count { continue }
+                    let offset = method == .end ? t.count - p.count : 0
+                    let hit = p.withUnsafeBufferPointer { pb in memcmp(t.baseAddress! + offset, pb.baseAddress!, p.count) == 0 }
+                    if hit { return true }
+                }
+                return false
+            }
+        }
     }
 
     let unless: Bool
@@ -544,7 +593,7 @@ public struct CompiledCondition: Sendable {
         var result = alternatives.isEmpty
         for group in alternatives {
             var all = true
-            for t in group where t.acl.contains(where: { $0.term.matches(source) }) == t.negated {
+            for t in group where t.acl.contains(where: { $0.matches(source) }) == t.negated {
                 all = false
                 break
             }

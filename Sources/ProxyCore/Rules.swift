@@ -33,10 +33,7 @@ final class RuleFormat {
     init?(_ text: String?) {
         guard let text, let format = try? LogFormat.compile(text, httpMode: true) else { return nil }
         self.format = format
-        samples = format.tokens.compactMap { token in
-            guard case .sample(let t) = token, let e = try? SampleExpression.parse(t) else { return nil }
-            return (t, e)
-        }
+        samples = Self.sampleExpressions(format)
         if let parts = format.samplePieces {
             let pieces: [Piece] = parts.map {
                 switch $0 {
@@ -620,10 +617,7 @@ extension LogRecord {
     /// The connection's facts as the fetches of rules read them (before any backend is chosen).
     static func forRules(client: SocketAddress?, local: SocketAddress?, frontend: String, requestLine: String?) -> LogRecord {
         var r = LogRecord()
-        if let client { r.clientIP = client.ipAddress ?? "-"; r.clientPort = client.port ?? 0 }
-        if let local { r.frontendIP = local.ipAddress ?? "-"; r.frontendPort = local.port ?? 0 }
-        r.frontendName = frontend
-        r.backendName = frontend
+        ConnectionFacts(client: client, local: local).fill(&r, frontend: frontend)
         r.requestLine = requestLine
         return r
     }

@@ -377,7 +377,7 @@ enum StickRuleRunner {
             if let v = StickFetching.fetch(name, args, slots: slots, tables: tables, client: client, proxy: base.frontendName) {
                 return v
             }
-            return LogSampleSource(record: base, tls: false).fetch(name, args)
+            return LogSampleSource.fetch(name, args, from: base, tls: false)
         }
     }
 

@@ -43,17 +43,30 @@ public final class FrontendRuntime: @unchecked Sendable {
     private let httpByBackend: [ObjectIdentifier: HTTPSettings]
 
     /// What the HTTP path needs per request, computed once from the frontend and its backend.
-    struct HTTPSettings {
-        var limits: ParseLimits
-        var responseLimits: ParseLimits
+    /// A class: a session takes it per request (with `use_backend`) for one retain, not a copy of its fields.
+    final class HTTPSettings {
+        let limits: ParseLimits
+        let responseLimits: ParseLimits
         /// `option httpclose` on the frontend: close the client side after each response.
-        var closeClientSide: Bool
+        let closeClientSide: Bool
         /// `option httpclose` or `http-server-close` on the frontend or the backend.
-        var closeServerSide: Bool
-        var forwardFor: ForwardFor?
-        var forwardedForHeaderLowercased: String
-        var forwardForExcept: Network?
-        var timeouts: ClientTimeouts
+        let closeServerSide: Bool
+        let forwardFor: ForwardFor?
+        let forwardedForHeaderLowercased: String
+        let forwardForExcept: Network?
+        let timeouts: ClientTimeouts
+
+        init(limits: ParseLimits, responseLimits: ParseLimits, closeClientSide: Bool, closeServerSide: Bool,
+             forwardFor: ForwardFor?, forwardedForHeaderLowercased: String, forwardForExcept: Network?, timeouts: ClientTimeouts) {
+            self.limits = limits
+            self.responseLimits = responseLimits
+            self.closeClientSide = closeClientSide
+            self.closeServerSide = closeServerSide
+            self.forwardFor = forwardFor
+            self.forwardedForHeaderLowercased = forwardedForHeaderLowercased
+            self.forwardForExcept = forwardForExcept
+            self.timeouts = timeouts
+        }
     }
 
     struct ClientTimeouts {

@@ -50,6 +50,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var sentHead: [ByteBuffer] = []
     /// The request head as the client sent it.
     private var currentHead: ByteBuffer?
+    /// The storage of the last rebuilt request / response head: once written and dropped by the
+    /// channel it serves the next one (no allocation per request; `clear()` makes a new one when
+    /// it is still held).
+    private var requestHeadScratch = ByteBuffer()
+    private var responseHeadScratch = ByteBuffer()
     /// `retry-on` beyond conn-failure: the request body kept (up to tune.bufsize) for a replay.
     private var keptBody: [ByteBuffer] = []
     private var keptBodyBytes = 0
@@ -98,6 +103,11 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var serverNeedsFlush = false
     /// Reading is on (autoRead) except while the other side cannot take more or enough is buffered.
     private var clientPaused = false
+    /// The client channel's writability, as its `channelWritabilityChanged` events tell it (reading
+    /// `context.channel.isWritable` per request costs a walk to the channel and its retains).
+    private var clientWritable = true
+    /// The client channel's allocator, taken once.
+    private var allocator = ByteBufferAllocator()
     private var clientEOF = false
     /// Counted in `loopContext.possibleReusers`.
     private var countedAsReuser = false
@@ -134,6 +144,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        allocator = context.channel.allocator
+        clientWritable = context.channel.isWritable
         // Added after the connection became active (TLS: once ALPN chose HTTP/1.1).
         if context.channel.isActive { start(context: context) }
     }
@@ -227,7 +239,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, let connection { connection.setReading(true) }
+        clientWritable = context.channel.isWritable
+        if clientWritable, let connection { connection.setReading(true) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -412,16 +425,20 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 backend = be
                 answer(verdict)
                 return
-            case let .proceed(be, e):
+            case let .proceed(be):
                 chosen = be
-                edits = e
+                swap(&edits, &view.edits)
             }
         }
         cookieX = nil
         if let be = chosen, let ck = be.cookie {
             var x = CookieExchange()
-            let view = H1RequestView(head: headBuffer, request: request, base: LogRecord(), edits: edits)
-            if let rewritten = x.request(ck, servers: be.servers, cookieLines: view.lines("cookie")) {
+            // The edits are lent to the view and taken back (a copy of them costs a retain per list and string).
+            var view = H1RequestView(head: headBuffer, request: request, base: LogRecord())
+            swap(&view.edits, &edits)
+            let cookieLines = view.lines("cookie")
+            swap(&view.edits, &edits)
+            if let rewritten = x.request(ck, servers: be.servers, cookieLines: cookieLines) {
                 edits.apply(.del, name: "Cookie", lowercasedName: "cookie", value: nil)
                 if !rewritten.isEmpty { edits.apply(.add, name: "Cookie", lowercasedName: "cookie", value: rewritten) }
             }
@@ -432,22 +449,26 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if let be = chosen, let stick = be.stick {
             var base = ruleRecord(headBuffer)
             base.backendName = be.name
-            let view = H1RequestView(head: headBuffer, request: request, base: base, edits: edits, stick: stickStream)
+            var view = H1RequestView(head: headBuffer, request: request, base: base, stick: stickStream)
+            swap(&view.edits, &edits)
             let (server, stores) = stick.evaluate(view)
+            swap(&view.edits, &edits)
             stickX = StickExchange(server: server, stores: stores)
         }
         useServerX = nil
         if let be = chosen, let rules = be.serverRules {
             var base = ruleRecord(headBuffer)
             base.backendName = be.name
-            var view = H1RequestView(head: headBuffer, request: request, base: base, edits: edits, userlists: frontend.userlists, stick: stickStream)
+            var view = H1RequestView(head: headBuffer, request: request, base: base, userlists: frontend.userlists, stick: stickStream)
             view.variables = variables
+            swap(&view.edits, &edits)
             useServerX = rules.choose(view, backend: be)
+            swap(&view.edits, &edits)
         }
         if !frontend.switches.isEmpty { settings = frontend.http(with: chosen) }
         serverReusable = !settings.closeServerSide
         buildOutgoingHead(headBuffer, edits)
-        spareEdits = edits
+        swap(&spareEdits, &edits)
         guard let backend = chosen else {
             sendError(503)
             return
@@ -501,36 +522,43 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             outgoingHead.append(head)
             return
         }
-        let deleted = edits.deleted
         // The head for the server is built as one buffer: the kept parts of the client's head
-        // (a copy costs less than a write each), then the lines added.
-        var out = context.channel.allocator.buffer(capacity: head.readableBytes + 64 + edits.added.count * 48)
-        var segmentStart = 0
-        if edits.method != nil || edits.uri != nil {
-            // A rule rewrote the request line: the new one, then the head from its second line.
-            let lineEnd = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 10).map { $0 + 1 } ?? raw.count }
-            let method = edits.method ?? (head.getString(at: head.readerIndex, length: request.methodEnd) ?? "GET")
-            let target = edits.uri ?? (head.getString(at: head.readerIndex + request.targetStart,
-                                                       length: request.targetEnd - request.targetStart) ?? "/")
-            out.writeString("\(method) \(target) HTTP/1.\(request.minorVersion)\r\n")
-            segmentStart = lineEnd
-        }
-        for field in request.headers {
-            let drop = head.withUnsafeReadableBytes { raw in
+        // copied from its bytes in one pass (no slice, no retain per part), then the lines added.
+        // The previous request's head is no longer needed for a retry: its storage serves again.
+        sentHead.removeAll(keepingCapacity: true)
+        var out = ByteBuffer()
+        swap(&out, &requestHeadScratch)
+        out.clear(minimumCapacity: head.readableBytes + 64 + edits.added.count * 48)
+        let request = self.request
+        head.withUnsafeReadableBytes { raw in
+            var segmentStart = 0
+            if edits.method != nil || edits.uri != nil {
+                // A rule rewrote the request line: the new one, then the head from its second line.
+                let lineEnd = raw.firstIndex(of: 10).map { $0 + 1 } ?? raw.count
+                if let method = edits.method { out.writeString(method) } else {
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[0..<request.methodEnd]))
+                }
+                out.writeStaticString(" ")
+                if let uri = edits.uri { out.writeString(uri) } else {
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[request.targetStart..<request.targetEnd]))
+                }
+                out.writeStaticString(request.minorVersion == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
+                segmentStart = lineEnd
+            }
+            for field in request.headers {
                 let s = Int(field.nameStart), e = Int(field.nameEnd)
-                return (dropContentLength && equalsLowercaseASCII(raw, s, e, "content-length"))
+                let drop = (dropContentLength && equalsLowercaseASCII(raw, s, e, "content-length"))
                     || ((closeServerSide || dropClientClose) && equalsLowercaseASCII(raw, s, e, "connection"))
-                    || deleted.contains { equalsLowercaseASCII(raw, s, e, $0) }
+                    || edits.deleted.contains { equalsLowercaseASCII(raw, s, e, $0) }
+                guard drop else { continue }
+                if Int(field.lineStart) > segmentStart {
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[segmentStart..<Int(field.lineStart)]))
+                }
+                segmentStart = Int(field.lineEnd)
             }
-            guard drop else { continue }
-            if Int(field.lineStart) > segmentStart {
-                out.writeImmutableBuffer(head.getSlice(at: head.readerIndex + segmentStart, length: Int(field.lineStart) - segmentStart)!)
+            if request.headersEnd > segmentStart {
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[segmentStart..<request.headersEnd]))
             }
-            segmentStart = Int(field.lineEnd)
-        }
-        let headersEnd = request.headersEnd
-        if headersEnd > segmentStart {
-            out.writeImmutableBuffer(head.getSlice(at: head.readerIndex + segmentStart, length: headersEnd - segmentStart)!)
         }
         for (name, value) in edits.added {
             out.writeString(name)
@@ -540,9 +568,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
         if let uniqueIDLine { out.writeImmutableBuffer(uniqueIDLine) }
         if addForwardedFor, let line = forwardedFor() { out.writeImmutableBuffer(line) }
-        if closeServerSide { out.writeImmutableBuffer(StaticBuffers.connectionClose) }
-        if addKeepAlive { out.writeImmutableBuffer(StaticBuffers.connectionKeepAlive) }
-        out.writeImmutableBuffer(StaticBuffers.crlf)
+        if closeServerSide { out.writeStaticString("Connection: close\r\n") }
+        if addKeepAlive { out.writeStaticString("Connection: keep-alive\r\n") }
+        out.writeStaticString("\r\n")
+        requestHeadScratch = out
         outgoingHead.append(out)
     }
 
@@ -758,7 +787,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
         armTimeout(.server)
         flushAll()
-        c.setReading(context.channel.isWritable)
+        c.setReading(clientWritable)
     }
 
     // MARK: request body
@@ -838,7 +867,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     func serverReadComplete(_ c: ServerConnection) {
         flushAll()
         guard c === connection else { return }
-        if !context.channel.isWritable { c.setReading(false) }
+        if !clientWritable { c.setReading(false) }
     }
 
     func serverWritabilityChanged(_ c: ServerConnection) {
@@ -1007,6 +1036,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                     var out = changedResponseHead(bytes.readSlice(length: response.length)!, bodyRoom: Int(n))
                     var body = bytes.readSlice(length: Int(n))!
                     out.writeBuffer(&body)
+                    responseHeadScratch = out
                     context.write(wrapOutboundOut(out), promise: nil)
                 } else {
                     context.write(wrapOutboundOut(bytes.readSlice(length: response.length + Int(n))!), promise: nil)
@@ -1050,7 +1080,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func writeResponseHead(_ head: ByteBuffer) {
         if responseHeadNeedsChange() {
-            context.write(wrapOutboundOut(changedResponseHead(head)), promise: nil)
+            let out = changedResponseHead(head)
+            responseHeadScratch = out
+            context.write(wrapOutboundOut(out), promise: nil)
         } else {
             context.write(wrapOutboundOut(head), promise: nil)
         }
@@ -1071,33 +1103,35 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         } else {
             line = nil
         }
-        let added = responseEdits?.add ?? []
-        var out = context.channel.allocator.buffer(capacity: head.readableBytes + 64 + added.count * 64 + bodyRoom)
-        var segmentStart = 0
-        if let statusLine = responseStatusLine {
-            out.writeImmutableBuffer(statusLine)
-            segmentStart = head.withUnsafeReadableBytes { raw in raw.firstIndex(of: 10).map { $0 + 1 } ?? 0 }
-        }
-        let dropped = responseEdits?.drop ?? []
-        for (k, field) in response.headers.enumerated() {
-            let isConnection = line != nil && head.withUnsafeReadableBytes {
-                equalsLowercaseASCII($0, Int(field.nameStart), Int(field.nameEnd), "connection")
+        var out = ByteBuffer()
+        swap(&out, &responseHeadScratch)
+        out.clear(minimumCapacity: head.readableBytes + 64 + (responseEdits?.add.count ?? 0) * 64 + bodyRoom)
+        if let statusLine = responseStatusLine { out.writeImmutableBuffer(statusLine) }
+        // The kept parts of the server's head copied from its bytes in one pass (no slice per part).
+        let response = self.response
+        let hasStatusLine = responseStatusLine != nil
+        head.withUnsafeReadableBytes { raw in
+            var segmentStart = hasStatusLine ? (raw.firstIndex(of: 10).map { $0 + 1 } ?? 0) : 0
+            for (k, field) in response.headers.enumerated() {
+                let isConnection = line != nil && equalsLowercaseASCII(raw, Int(field.nameStart), Int(field.nameEnd), "connection")
+                guard isConnection || responseEdits?.drop.contains(k) == true else { continue }
+                if Int(field.lineStart) > segmentStart {
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[segmentStart..<Int(field.lineStart)]))
+                }
+                segmentStart = Int(field.lineEnd)
             }
-            guard isConnection || dropped.contains(k) else { continue }
-            if Int(field.lineStart) > segmentStart {
-                out.writeImmutableBuffer(head.getSlice(at: head.readerIndex + segmentStart, length: Int(field.lineStart) - segmentStart)!)
+            if response.headersEnd > segmentStart {
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[segmentStart..<response.headersEnd]))
             }
-            segmentStart = Int(field.lineEnd)
         }
-        if response.headersEnd > segmentStart {
-            out.writeImmutableBuffer(head.getSlice(at: head.readerIndex + segmentStart, length: response.headersEnd - segmentStart)!)
-        }
-        for extra in added {
-            out.writeString(extra)
-            out.writeStaticString("\r\n")
+        if let added = responseEdits?.add {
+            for extra in added {
+                out.writeString(extra)
+                out.writeStaticString("\r\n")
+            }
         }
         if let line { out.writeImmutableBuffer(line) }
-        out.writeImmutableBuffer(StaticBuffers.crlf)
+        out.writeStaticString("\r\n")
         return out
     }
 

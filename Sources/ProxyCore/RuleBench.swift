@@ -57,7 +57,7 @@ public enum RuleBench {
                 for h in heads {
                     var v = view(h)
                     switch RuleEngine.route(frontend, &v) {
-                    case .proceed(_, let edits): sink &+= edits.added.count
+                    case .proceed: sink &+= v.edits.added.count
                     case .stop: sink &+= 1
                     }
                 }

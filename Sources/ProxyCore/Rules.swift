@@ -794,8 +794,9 @@ enum RuleEngine {
     }
 
     enum Route {
-        /// Go on with this backend (nil: none, a 503) and these header edits.
-        case proceed(BackendRuntime?, HeaderEdits)
+        /// Go on with this backend (nil: none, a 503); the header edits stay in the view
+        /// (the caller swaps them out: no copy of the lists).
+        case proceed(BackendRuntime?)
         /// The rules answered: how, and the backend chosen by then, if any.
         case stop(Verdict, BackendRuntime?)
     }
@@ -814,7 +815,7 @@ enum RuleEngine {
             view.base.backendName = be.name
             if let v = run(be.rules.request, on: &view, errors: be.errors, tarpit: tarpitTimeout(be.config)) { return .stop(v, be) }
         }
-        return .proceed(chosen, view.edits)
+        return .proceed(chosen)
     }
 
     /// `http-response` rules: the backend's, then the frontend's (a `listen` runs its rules once).

@@ -220,9 +220,9 @@ final class H2StreamSession: @unchecked Sendable {
                 backend = be
                 answer(verdict)
                 return
-            case let .proceed(be, e):
+            case let .proceed(be):
                 chosen = be
-                edits = e
+                swap(&edits, &view.edits)
             }
         }
         guard let backend = chosen else {

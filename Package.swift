@@ -19,9 +19,9 @@ let package = Package(
         // L1: haproxy.cfg -> validated model. Pure Swift, no NIO.
         .target(name: "HAProxyConfig", dependencies: ["Logging", "Samples", "Stickiness"]),
         // L1: stick tables (keys, counters, frequency counters, expiry, size). Pure Swift.
-        .target(name: "Stickiness"),
+        .target(name: "Stickiness", swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // L1: balance algorithms over plain indices and weights. Pure Swift.
-        .target(name: "Balancing"),
+        .target(name: "Balancing", swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // L2: server health state machine, check evaluation and HAProxy's messages. Pure Swift.
         .target(name: "HealthChecks", dependencies: ["HAProxyConfig"]),
         // L1: keepalived.conf -> typed model with keepalived's diagnostics. Pure Swift.
@@ -29,9 +29,9 @@ let package = Package(
         // L1: VRRP v2/v3 packets and the RFC state machine (test clock). Pure Swift.
         .target(name: "VRRP"),
         // L1: HAProxy's log-format compiler/renderer, syslog headers. Pure Swift.
-        .target(name: "Logging"),
+        .target(name: "Logging", swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // L1: HAProxy's sample expressions (fetches and converters). Pure Swift.
-        .target(name: "Samples", dependencies: ["Balancing"]),
+        .target(name: "Samples", dependencies: ["Balancing"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // L1: HTTP/1.x message parsing over raw bytes (HAProxy's rules). Pure Swift.
         .target(name: "HTTP1", swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // L3: the runtime: listeners, backends, servers, queues, TCP, HTTP/1.1, HTTP/2 and TLS data paths.

@@ -393,6 +393,18 @@ extension MessageView {
         return multiValues(name, args, all: all)
     }
 
+    /// The connection's facts straight from the record (no dispatch on the name), else by name.
+    func fetch(_ id: FetchID, _ name: String, _ args: [String]) -> SampleValue? {
+        switch id {
+        case .other: return fetch(name, args)
+        case .src: return base.clientIP == "-" ? nil : .string(base.clientIP)
+        case .srcPort: return .int(Int64(base.clientPort))
+        case .dst: return base.frontendIP == "-" ? nil : .string(base.frontendIP)
+        case .dstPort: return .int(Int64(base.frontendPort))
+        case .feName: return .string(base.frontendName)
+        }
+    }
+
     /// The message's own fetches, then the stick counters, then the connection's facts.
     func fetch(_ name: String, _ args: [String]) -> SampleValue? {
         if let v = single(name, args) { return v }

@@ -33,9 +33,28 @@ public struct SampleError: Error, Sendable, Equatable, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// The fetches a session answers from its connection's facts, recognised once by `parse` so
+/// that evaluating them skips the dispatch on the fetch's name.
+public enum FetchID: UInt8, Sendable, Equatable {
+    case other, src, srcPort, dst, dstPort, feName
+
+    init(_ name: String) {
+        switch name {
+        case "src": self = .src
+        case "src_port": self = .srcPort
+        case "dst": self = .dst
+        case "dst_port": self = .dstPort
+        case "fe_name": self = .feName
+        default: self = .other
+        }
+    }
+}
+
 /// What a session can answer: the value of a fetch with its arguments, nil when it has none.
 public protocol SampleSource {
     func fetch(_ name: String, _ args: [String]) -> SampleValue?
+    /// The same, with the fetch's id known (`.other` for the rest); by default, by name.
+    func fetch(_ id: FetchID, _ name: String, _ args: [String]) -> SampleValue?
     /// Every value of a fetch that has several (header occurrences, cookies): what ACLs test.
     func fetchAll(_ name: String, _ args: [String]) -> [SampleValue]
     /// The session's variables (`var()`, `set-var`, ...); nil by default (Variables.swift).
@@ -43,6 +62,10 @@ public protocol SampleSource {
 }
 
 extension SampleSource {
+    public func fetch(_ id: FetchID, _ name: String, _ args: [String]) -> SampleValue? {
+        fetch(name, args)
+    }
+
     public func fetchAll(_ name: String, _ args: [String]) -> [SampleValue] {
         fetch(name, args).map { [$0] } ?? []
     }
@@ -65,6 +88,8 @@ public struct SampleExpression: Sendable, Equatable {
     var isVariable = false
     /// Made once by `parse`: the fetch has one value at most (an ACL tests it without a list).
     public internal(set) var singleValued = false
+    /// Made once by `parse`: the connection fact the fetch reads, if it is one.
+    public internal(set) var fetchID = FetchID.other
 
     /// The fetches that give one value at most, whatever the source: ACLs evaluate them without
     /// building a list.
@@ -193,6 +218,7 @@ public struct SampleExpression: Sendable, Equatable {
         e.constantValue = e.constant
         e.isVariable = fetch.name == "var"
         e.singleValued = singleValuedFetches.contains(fetch.name)
+        e.fetchID = FetchID(fetch.name)
         return e
     }
 
@@ -200,7 +226,7 @@ public struct SampleExpression: Sendable, Equatable {
     /// and rules see "not found").
     public func evaluate(_ source: some SampleSource) -> SampleValue? {
         let vars = source.variables
-        guard var v = constantValue ?? (isVariable ? Converters.fetchVariable(fetch.args, vars) : source.fetch(fetch.name, fetch.args))
+        guard var v = constantValue ?? (isVariable ? Converters.fetchVariable(fetch.args, vars) : source.fetch(fetchID, fetch.name, fetch.args))
         else { return nil }
         for c in converters {
             guard let next = Self.convert(v, c, vars) else { return nil }

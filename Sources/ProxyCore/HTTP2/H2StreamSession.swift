@@ -53,6 +53,8 @@ final class H2StreamSession: @unchecked Sendable {
     private var stickX: StickExchange?
     /// `use-server`: the server a rule chose, and whether it is forced.
     private var useServerX: (index: Int, force: Bool)?
+    /// `force-persist` matched (no redispatch).
+    private var forcedPersist = false
     private var clientNeedsFlush = false
     private var timer = LazyTimer()
     /// The stream's variables (set-var), made when rules run.
@@ -236,12 +238,13 @@ final class H2StreamSession: @unchecked Sendable {
             let (server, stores) = stick.evaluate(H2RequestView(headers: requestHeaders, base: base, edits: edits, stick: stickStream))
             stickX = StickExchange(server: server, stores: stores)
         }
-        if let rules = backend.serverRules {
+        if backend.serverRules != nil || backend.persistRules != nil {
             var base = ruleRecord()
             base.backendName = backend.name
             var view = H2RequestView(headers: requestHeaders, base: base, edits: edits, userlists: frontend.userlists, stick: stickStream)
             view.variables = variables
-            useServerX = rules.choose(view, backend: backend)
+            forcedPersist = backend.persistRules?.evaluate(view) == .force
+            if let rules = backend.serverRules { useServerX = rules.choose(view, backend: backend, forced: forcedPersist) }
         }
         assignServer(avoid: nil)
     }
@@ -433,7 +436,8 @@ final class H2StreamSession: @unchecked Sendable {
             sendError(503)
             return
         }
-        if backend.shouldRedispatch(afterAttempt: connectAttempts), useServerX?.force != true {
+        if backend.shouldRedispatch(afterAttempt: connectAttempts) || backend.redispatchesFromDown(server.index),
+           !forcedPersist {
             backend.release(server)
             self.server = nil
             let saved = connectAttempts

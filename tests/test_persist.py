@@ -10,7 +10,9 @@ termination state (%tsc)."""
 import re
 import socket
 import struct
+import subprocess
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -56,7 +58,8 @@ class Session:
     """A proxy under test with its syslog: each request gets a unique path so that its log line is
     found by it."""
 
-    def __init__(self, env, impl, backend_extra, servers, name, frontend_extra=""):
+    def __init__(self, env, impl, backend_extra, servers, name, frontend_extra="", h2=False):
+        self.h2 = h2
         self.syslog = SyslogReceiver()
         self.port = free_port()
         fe = f"""
@@ -64,7 +67,8 @@ class Session:
             log-format "%HU %tsc %s"
             http-request set-header X-Up %[srv_is_up(be/a)]
         """ + frontend_extra
-        self.text = http_cfg(self.port, servers, backend_extra=backend_extra, frontend_extra=fe)
+        self.text = http_cfg(self.port, servers, backend_extra=backend_extra, frontend_extra=fe,
+                             bind_extra="proto h2" if h2 else "")
         env.proxy(impl, self.text, self.port, name=name)
         self.n = 0
 
@@ -75,7 +79,10 @@ class Session:
         h = dict(headers or {})
         if cookie:
             h["Cookie"] = cookie
-        r = http_get(self.port, uri, headers=h, method=method, body=b"x" if method == "POST" else b"")
+        if self.h2:
+            r = curl_h2(self.port, uri, h)
+        else:
+            r = http_get(self.port, uri, headers=h, method=method, body=b"x" if method == "POST" else b"")
         assert r is not None and r.status == 200, (path, cookie)
         line = wait_for(lambda: next((l for l in self.syslog.collect(len(self.syslog.lines) + 1, timeout=0.2)
                                       if l.split(" ")[0].endswith(f"n={self.n}")), None), 5,
@@ -87,6 +94,20 @@ class Session:
 
     def close(self):
         self.syslog.close()
+
+
+def curl_h2(port, uri, headers):
+    """One HTTP/2 request (curl, prior knowledge): an object with status, headers and body."""
+    args = ["curl", "-sS", "--max-time", "10", "--http2-prior-knowledge", "-D", "-"]
+    for k, v in headers.items():
+        args += ["-H", f"{k}: {v}"]
+    out = subprocess.run(args + [f"http://127.0.0.1:{port}{uri}"], capture_output=True, timeout=20)
+    head, _, body = out.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    if not lines[0].startswith("HTTP/2 "):
+        return None
+    return SimpleNamespace(status=int(lines[0].split()[1]), body=body,
+                           headers=[tuple(x.strip() for x in l.split(":", 1)) for l in lines[1:] if ":" in l])
 
 
 def two_servers(env, a="cookie ca", b="cookie cb"):
@@ -366,3 +387,31 @@ def test_use_server_and_stick_make_the_server_direct(differ):
         assert r[5]["log"].startswith("NN") and r[5]["set-cookie"] == [], r
         assert r[8]["log"] == "UU b", r
     differ(run, check)
+
+
+H2_MODES = {
+    "insert": "cookie SRV insert",
+    "insert indirect nocache maxidle maxlife": "cookie SRV insert indirect nocache maxidle 60s maxlife 60s",
+    "insert, ignore-persist": "cookie SRV insert indirect\nignore-persist if { path_beg /static }",
+}
+
+
+def h2_scenario(env, impl, mode):
+    """HTTP/2 clients (to HTTP/1.1 servers) get the same cookie persistence as HTTP/1 ones."""
+    s = Session(env, impl, H2_MODES[mode], two_servers(env), f"h2-{impl}", h2=True)
+    try:
+        reqs = [("/", lambda: None), ("/", lambda: "SRV=cb"), ("/", lambda: f"SRV=cb|{date(100)}"),
+                ("/", lambda: f"SRV=cb|{date(-100)}|{date(-200)}"), ("/", lambda: f"a=1; SRV=cb|{date(-30)}; b=2"),
+                ("/", lambda: "SRV=zz"), ("/static/x", lambda: "SRV=cb")]
+        return {"responses": [s.request(p, make()) for p, make in reqs]}
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("mode", sorted(H2_MODES))
+def test_cookie_persistence_over_h2(differ, mode):
+    def check(result):
+        r = result["responses"]
+        assert r[0]["log"].startswith("NI") and r[0]["set-cookie"], r
+        assert r[1]["body"].startswith("b "), r
+    differ(h2_scenario, check, mode=mode)

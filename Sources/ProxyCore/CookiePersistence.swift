@@ -167,28 +167,71 @@ struct CookieExchange {
     /// lines to add at the end of the head.
     mutating func response(_ ck: CookiePersistence, server: ServerRuntime, serverCookie: String?, insertLine: String,
                            requestMethod: HTTPMethod, head: ByteBuffer, response: MessageHead) -> (drop: [Int], add: [String]) {
+        let fields = response.headers
+        return self.response(ck, serverCookie: serverCookie, insertLine: insertLine, requestMethod: requestMethod,
+                             status: response.status, count: fields.count,
+                             kind: { k in
+                                 // Names compared in place: only the lines that matter are read as text.
+                                 let f = fields[k]
+                                 return head.withUnsafeReadableBytes { raw -> Int in
+                                     let s = Int(f.nameStart), e = Int(f.nameEnd)
+                                     if equalsLowercaseASCII(raw, s, e, "set-cookie") { return 1 }
+                                     if equalsLowercaseASCII(raw, s, e, "cache-control") { return 2 }
+                                     if equalsLowercaseASCII(raw, s, e, "expires") || equalsLowercaseASCII(raw, s, e, "last-modified")
+                                         || equalsLowercaseASCII(raw, s, e, "etag") { return 3 }
+                                     return 0
+                                 }
+                             },
+                             value: { k in
+                                 let f = fields[k]
+                                 return head.getString(at: head.readerIndex + Int(f.valueStart), length: Int(f.valueEnd - f.valueStart)) ?? ""
+                             })
+    }
+
+    /// The same for an HTTP/2 response's header list (names lowercase): the edited list, or nil
+    /// when nothing changes.
+    mutating func response(_ ck: CookiePersistence, serverCookie: String?, insertLine: String, requestMethod: HTTPMethod,
+                           status: Int, headers: [(name: String, value: String)]) -> [(name: String, value: String)]? {
+        let e = response(ck, serverCookie: serverCookie, insertLine: insertLine, requestMethod: requestMethod,
+                         status: status, count: headers.count,
+                         kind: { k in
+                             switch headers[k].name {
+                             case "set-cookie": return 1
+                             case "cache-control": return 2
+                             case "expires", "last-modified", "etag": return 3
+                             default: return 0
+                             }
+                         },
+                         value: { k in headers[k].value })
+        guard !e.drop.isEmpty || !e.add.isEmpty else { return nil }
+        var out: [(name: String, value: String)] = []
+        for (k, h) in headers.enumerated() where !e.drop.contains(k) { out.append(h) }
+        for line in e.add {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            out.append((line[..<colon].lowercased(), String(line[line.index(colon, offsetBy: 2)...])))
+        }
+        return out
+    }
+
+    /// The response's edits from its header fields: `kind(k)` 1 set-cookie, 2 cache-control,
+    /// 3 a freshness header, 0 other; `value(k)` the field's value.
+    private mutating func response(_ ck: CookiePersistence, serverCookie: String?, insertLine: String, requestMethod: HTTPMethod,
+                                   status: Int, count: Int, kind kindOf: (Int) -> Int,
+                                   value valueOf: (Int) -> String) -> (drop: [Int], add: [String]) {
         var drop: [Int] = []
         var add: [String] = []
         var serverSetsIt = false
         var cacheable: Bool
-        switch response.status {
+        switch status {
         case 200, 203, 204, 206, 300, 301, 404, 405, 410, 414, 501: cacheable = requestMethod == .get || requestMethod == .head
         default: cacheable = false
         }
         var fresh = false
-        for (k, f) in response.headers.enumerated() {
-            // Names compared in place: only the lines that matter are read as text.
-            let kind = head.withUnsafeReadableBytes { raw -> Int in
-                let s = Int(f.nameStart), e = Int(f.nameEnd)
-                if equalsLowercaseASCII(raw, s, e, "set-cookie") { return 1 }
-                if equalsLowercaseASCII(raw, s, e, "cache-control") { return 2 }
-                if equalsLowercaseASCII(raw, s, e, "expires") || equalsLowercaseASCII(raw, s, e, "last-modified")
-                    || equalsLowercaseASCII(raw, s, e, "etag") { return 3 }
-                return 0
-            }
+        for k in 0..<count {
+            let kind = kindOf(k)
             if kind == 0 { continue }
             if kind == 3 { fresh = true; continue }
-            let value = head.getString(at: head.readerIndex + Int(f.valueStart), length: Int(f.valueEnd - f.valueStart)) ?? ""
+            let value = valueOf(k)
             switch kind {
             case 2:
                 let v = value.lowercased()

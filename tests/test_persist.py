@@ -415,3 +415,47 @@ def test_cookie_persistence_over_h2(differ, mode):
         assert r[0]["log"].startswith("NI") and r[0]["set-cookie"], r
         assert r[1]["body"].startswith("b "), r
     differ(h2_scenario, check, mode=mode)
+
+
+STICK_PERSIST = {
+    "stick only": "",
+    "option persist": "option persist",
+    "force-persist": "force-persist if { hdr(x-user) -m found }",
+}
+
+
+def stick_persist_scenario(env, impl, mode):
+    """Two users stick to a and b; then a fails its health check (it still answers requests)."""
+    state = {"down": False}
+
+    def health(req, conn, srv):
+        if req.target == "/health":
+            return make_response(503 if state["down"] else 200, b"", {})
+        return responder(req, conn, srv)
+    a = env.backend(http_handler(health), name="a")
+    b = env.backend(http_handler(responder), name="b")
+    chk = "check inter 100 fall 1 rise 1"
+    # The /up probes go to b by use-server: they take no round-robin turn.
+    extra = ("option httpchk GET /health\ncookie SRV insert\nstick-table type string len 32 size 10\nstick on hdr(x-user)\n"
+             "use-server b if { path_beg /up }\n" + STICK_PERSIST[mode])
+    s = Session(env, impl, extra, [("a", a.port, f"cookie ca {chk}"), ("b", b.port, f"cookie cb {chk}")], f"sp-{impl}")
+    try:
+        wait_for(lambda: "up=1" in http_get(s.port, "/up").body.decode(), 10, what="server a up")
+        out = [s.request("/", None, headers={"X-User": "u1"}), s.request("/", None, headers={"X-User": "u2"})]
+        state["down"] = True
+        wait_for(lambda: "up=0" in http_get(s.port, "/up").body.decode(), 10, what="server a marked down")
+        out += [s.request("/", None, headers={"X-User": "u1"}), s.request("/", None, headers={"X-User": "u2"})]
+        return {"responses": out}
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("mode", sorted(STICK_PERSIST))
+def test_stick_match_to_a_down_server(differ, mode):
+    """A stick entry naming a down server is balanced elsewhere, unless option persist or
+    force-persist keeps the request on it."""
+    def check(result):
+        r = result["responses"]
+        assert r[0]["body"].startswith("a ") and r[2]["log"].startswith("N"), r
+        assert r[2]["body"].startswith("b " if mode == "stick only" else "a "), r
+    differ(stick_persist_scenario, check, mode=mode)

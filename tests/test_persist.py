@@ -459,3 +459,23 @@ def test_stick_match_to_a_down_server(differ, mode):
         assert r[0]["body"].startswith("a ") and r[2]["log"].startswith("N"), r
         assert r[2]["body"].startswith("b " if mode == "stick only" else "a "), r
     differ(stick_persist_scenario, check, mode=mode)
+
+
+def test_ignore_persist_leaves_stick_and_use_server_alone(differ):
+    """ignore-persist only concerns the cookie: a stick entry and a use-server rule still choose
+    the server (and nothing is inserted)."""
+    def run(env, impl):
+        s = Session(env, impl, "cookie SRV insert\nstick-table type string len 32 size 10\nstick on hdr(x-user)\n"
+                               "ignore-persist if { path_beg /i }\nuse-server b if { path_beg /iu }",
+                    two_servers(env), f"ip-{impl}")
+        try:
+            u = {"X-User": "u1"}
+            return {"responses": [s.request("/", None, headers=u), s.request("/i", None, headers=u),
+                                  s.request("/i", "SRV=cb", headers=u), s.request("/iu", "SRV=ca"), s.request("/iu", None)]}
+        finally:
+            s.close()
+
+    def check(result):
+        r = result["responses"]
+        assert [x["log"] for x in r] == ["NI a", "NN a", "UN a", "UN b", "NN b"], r
+    differ(run, check)

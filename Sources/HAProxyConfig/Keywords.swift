@@ -71,7 +71,7 @@ public enum Keywords {
         func alert(_ keys: [String], _ work: String) { for k in keys { m[k] = .notYet(work: work) } }
         alert(["http-error", "errorloc", "errorloc302", "errorloc303"], "HTTP rules")
         alert(["tcp-response"], "TCP rules")
-        alert(["option persist", "ignore-persist", "persist rdp-cookie",
+        alert(["persist rdp-cookie",
                "option prefer-last-server"], "persistence")
         alert(["stats enable", "stats uri", "stats auth", "stats admin", "stats refresh", "stats realm",
                "stats hide-version", "stats show-desc", "stats show-legends", "stats show-modules",
@@ -114,7 +114,7 @@ public enum Keywords {
         "acl", "backlog", "balance", "bind", "capture", "compression", "cookie", "declare",
         "default-server", "default_backend", "description", "disabled", "dispatch", "email-alert",
         "enabled", "errorfile", "errorfiles", "errorloc", "errorloc302", "errorloc303",
-        "error-log-format", "external-check", "force-persist", "filter", "fullconn", "grace",
+        "dynamic-cookie-key", "error-log-format", "external-check", "force-persist", "filter", "fullconn", "grace",
         "hash-balance-factor", "hash-type", "http-after-response", "http-check", "http-error",
         "http-request", "http-response", "http-reuse", "http-send-name-header", "id",
         "ignore-persist", "load-server-state-from-file", "log", "log-format", "log-format-sd",

@@ -370,7 +370,14 @@ public struct Proxy: Sendable, Hashable {
     public var backendSwitches: [BackendSwitchRule] = []
     /// `use-server` rules, in order, and the `force-persist` conditions (ServerRuleBuilder.swift).
     public var useServerRules: [UseServerRule] = []
-    public var forcePersist: [[String]] = []
+    /// `force-persist` and `ignore-persist` rules, in order.
+    public var persistRules: [PersistRule] = []
+    /// The `force-persist` conditions.
+    public var forcePersist: [[String]] { persistRules.filter { $0.kind == .force }.map(\.condition) }
+    /// `dynamic-cookie-key KEY`.
+    public var dynamicCookieKey: String?
+    /// `option persist`: a cookie (or use-server, stick) naming a server that is down still sends the request there.
+    public var persist: Bool { options["persist"] == true }
     /// `cookie NAME ...` persistence.
     public var cookie: CookiePersistence?
     /// `stick-table ...`, `tcp-request ...` and `stick ...` lines (StickModel.swift).
@@ -715,5 +722,23 @@ public struct CookiePersistence: Sendable, Hashable {
     public var secure = false
     public var domains: [String] = []
     public var attrs: [String] = []
+    /// `maxidle <time>` / `maxlife <time>` in seconds (0 = off): insert mode stamps the cookie
+    /// with its last-seen and first-seen dates and ignores it once too idle or too old.
+    public var maxIdle: Int = 0
+    public var maxLife: Int = 0
+    /// `dynamic`: servers without `cookie` get one made of the backend's `dynamic-cookie-key`,
+    /// their IP address and port.
+    public var dynamic = false
     public init(name: String) { self.name = name }
+    /// Whether cookie values carry dates (`SRV|last|first`).
+    public var dated: Bool { maxIdle > 0 || maxLife > 0 }
+}
+
+/// `force-persist if|unless COND` / `ignore-persist if|unless COND`: one ordered list, the first
+/// rule whose condition holds decides.
+public struct PersistRule: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable { case force, ignore }
+    public var kind: Kind
+    public var condition: [String]
+    public init(kind: Kind, condition: [String]) { self.kind = kind; self.condition = condition }
 }

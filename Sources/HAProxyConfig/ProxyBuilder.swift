@@ -176,7 +176,11 @@ extension ConfigParser {
         case "use-server":
             parseUseServer(words, backendCapability: backendCap)
         case "force-persist":
-            parseForcePersist(words, backendCapability: backendCap)
+            parsePersistRule(words, kind: .force, backendCapability: backendCap)
+        case "ignore-persist":
+            parsePersistRule(words, kind: .ignore, backendCapability: backendCap)
+        case "dynamic-cookie-key":
+            parseDynamicCookieKey(words, backendCapability: backendCap)
         case "http-reuse":
             guard let v = arg(1) else { alert("'http-reuse' expects 'never', 'safe', 'aggressive' or 'always'."); return }
             if v != "safe" && v != "never" {
@@ -265,6 +269,9 @@ extension ConfigParser {
             current!.proxy.acceptInvalidHTTPRequest = !negated
         case "accept-invalid-http-response":
             current!.proxy.acceptInvalidHTTPResponse = !negated
+        case "persist":
+            // Read from `options` (Proxy.persist).
+            if let a = args.first { alert("'option persist' cannot handle unexpected argument '\(a)'."); return }
         default:
             // Disabling an unsupported feature changes nothing Fulcrum does.
             if negated { return }

@@ -7,7 +7,7 @@ import Samples
 
 extension ConfigParser {
     /// `cookie NAME [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve] [httponly]
-    /// [secure] [domain D]* [attr A]*` (maxidle/maxlife/dynamic: not yet).
+    /// [secure] [domain D]* [attr A]* [maxidle T] [maxlife T] [dynamic]`.
     mutating func parseCookie(_ words: [String], backendCapability: Bool) {
         if !backendCapability {
             warning("'cookie' ignored because frontend '\(current!.proxy.name)' has no backend capability.")
@@ -39,9 +39,23 @@ extension ConfigParser {
                 }
                 if w == "domain" { c.domains.append(words[i + 1]) } else { c.attrs.append(words[i + 1]) }
                 i += 1
-            case "maxidle", "maxlife", "dynamic":
-                alert("'cookie ... \(w)' is not yet supported by Fulcrum (comes with the persistence work).")
-                return
+            case "maxidle", "maxlife":
+                guard i + 1 < words.count, !words[i + 1].isEmpty else {
+                    alert("'\(w)' expects <\(w == "maxidle" ? "idletime" : "lifetime")> in seconds as argument.")
+                    return
+                }
+                switch Self.parseSeconds(words[i + 1]) {
+                case let .success(v):
+                    if w == "maxidle" { c.maxIdle = v } else { c.maxLife = v }
+                case .failure(.overflow):
+                    alert("timer overflow in argument <\(words[i + 1])> to <\(w)>, maximum value is 2147483647 s (~68 years).")
+                    return
+                case let .failure(e):
+                    alert("\(e) in argument to <\(w)>.")
+                    return
+                }
+                i += 1
+            case "dynamic": c.dynamic = true
             default:
                 alert("'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'httponly', 'secure', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options.")
                 return
@@ -57,6 +71,28 @@ extension ConfigParser {
             return
         }
         current!.proxy.cookie = c
+    }
+
+    /// A time in seconds (no unit = seconds; `us`, `ms`, `s`, `m`, `h`, `d`), as haproxy reads
+    /// `maxidle`/`maxlife`: smaller units are truncated, more than 2^31-1 s is an overflow.
+    static func parseSeconds(_ text: String) -> Result<Int, UnitError> {
+        let (digits, unit) = Units.splitNumber(text)
+        guard !digits.isEmpty, let value = Int64(digits) else {
+            if let c = text.first { return .failure(.unexpectedCharacter(c)) }
+            return .failure(.empty)
+        }
+        var seconds: Int64
+        switch unit {
+        case "", "s": seconds = value
+        case "us": seconds = value / 1_000_000
+        case "ms": seconds = value / 1000
+        case "m": seconds = value.multipliedReportingOverflow(by: 60).overflow ? .max : value * 60
+        case "h": seconds = value.multipliedReportingOverflow(by: 3600).overflow ? .max : value * 3600
+        case "d": seconds = value.multipliedReportingOverflow(by: 86400).overflow ? .max : value * 86400
+        default: return .failure(.unexpectedCharacter(unit.first!))
+        }
+        guard seconds <= Int64(Int32.max) else { return .failure(.overflow) }
+        return .success(Int(seconds))
     }
 
     /// `acl NAME criterion [flags] [patterns]`.

@@ -38,21 +38,36 @@ extension ConfigParser {
         current!.proxy.useServerRules.append(UseServerRule(server: words[1], condition: c, location: location))
     }
 
-    mutating func parseForcePersist(_ words: [String], backendCapability: Bool) {
+    /// `force-persist if|unless COND` and `ignore-persist if|unless COND`.
+    mutating func parsePersistRule(_ words: [String], kind: PersistRule.Kind, backendCapability: Bool) {
+        let kw = words[0]
         if current!.isDefaults {
-            alert("'force-persist' not allowed in 'defaults' section.")
+            alert("'\(kw)' not allowed in 'defaults' section.")
             return
         }
         if !backendCapability {
-            warning("'force-persist' ignored because frontend '\(current!.proxy.name)' has no backend capability.")
+            warning("'\(kw)' ignored because frontend '\(current!.proxy.name)' has no backend capability.")
             return
         }
         guard words.count > 2, words[1] == "if" || words[1] == "unless" else {
-            alert("'force-persist' requires either 'if' or 'unless' followed by a condition.")
+            alert("'\(kw)' requires either 'if' or 'unless' followed by a condition.")
             return
         }
         guard let c = checkCondition(Array(words.dropFirst(1)), what: "condition") else { return }
-        current!.proxy.forcePersist.append(c)
+        current!.proxy.persistRules.append(PersistRule(kind: kind, condition: c))
+    }
+
+    /// `dynamic-cookie-key KEY`.
+    mutating func parseDynamicCookieKey(_ words: [String], backendCapability: Bool) {
+        if !backendCapability {
+            warning("'dynamic-cookie-key' ignored because frontend '\(current!.proxy.name)' has no backend capability.")
+            return
+        }
+        guard words.count >= 2, !words[1].isEmpty else {
+            alert("'dynamic-cookie-key' expects <secret_key> as argument.")
+            return
+        }
+        current!.proxy.dynamicCookieKey = words[1]
     }
 
     /// A log-format name: nil when it compiles and its samples parse, else haproxy's message.

@@ -76,8 +76,13 @@ public final class BackendRuntime: @unchecked Sendable {
     let rules: ProxyRules
     /// `cookie NAME insert|rewrite|prefix ...` (servers carry their `cookie VALUE`).
     let cookie: CookiePersistence?
-    /// The `Set-Cookie` line `cookie ... insert` adds, per server (nil: none).
-    let cookieInsertLines: [String?]
+    /// Each server's cookie value: its `cookie`, or with `cookie ... dynamic` the one made of
+    /// `dynamic-cookie-key` and its address (nil: none).
+    let serverCookies: [String?]
+    /// The `Set-Cookie` line `cookie ... insert` adds, per server, without dates (empty without insert).
+    let cookieInsertLines: [String]
+    /// `force-persist` / `ignore-persist` (nil without).
+    let persistRules: PersistRules?
     /// `stick on|match|store-request` (nil without).
     let stick: BackendStick?
     /// `use-server` rules and `force-persist` (nil without `use-server`).
@@ -102,7 +107,18 @@ public final class BackendRuntime: @unchecked Sendable {
         self.stick = BackendStick(config, tables: tables)
         self.serverRules = ServerRules(config)
         self.cookie = config.cookie
-        self.cookieInsertLines = servers.map { s in config.cookie.flatMap { CookieExchange.insertLine($0, serverCookie: s.config.cookie) } }
+        let cookies: [String?] = servers.map { s in
+            if let c = s.config.cookie { return c }
+            guard config.cookie?.dynamic == true, let key = config.dynamicCookieKey else { return nil }
+            return CookieExchange.dynamicCookie(key: key, address: s.address)
+        }
+        self.serverCookies = cookies
+        if let ck = config.cookie, ck.mode == .insert {
+            self.cookieInsertLines = cookies.map { CookieExchange.insertLine(ck, serverCookie: $0) }
+        } else {
+            self.cookieInsertLines = []
+        }
+        self.persistRules = PersistRules(config)
         self.served = Array(repeating: 0, count: servers.count)
         self.maxconn = servers.map(\.config.maxconn)
         // Dynamic algorithms work on weights scaled by 16 (HAProxy's BE_WEIGHT_SCALE) so that a

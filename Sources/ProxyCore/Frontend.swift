@@ -148,6 +148,13 @@ extension BackendRuntime {
         if interval > 0 { return retry % interval == 0 }
         return retry == config.retries + 1 + interval
     }
+
+    /// haproxy also redispatches (with `option redispatch`) on any retry when the server is down,
+    /// as when `option persist` sent the request there.
+    func redispatchesFromDown(_ index: Int) -> Bool {
+        guard let interval = config.redispatch, interval != 0 else { return false }
+        return !isServerUsable(index)
+    }
 }
 
 /// An address/prefix for `except` matching.

@@ -98,6 +98,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var stickX: StickExchange?
     /// `use-server`: the server a rule chose for the current request, and whether it is forced.
     private var useServerX: (index: Int, force: Bool)?
+    /// `force-persist` matched: a down server named by use-server, cookie or stick is used, and
+    /// never redispatched from.
+    private var forcedPersist = false
 
     private var clientNeedsFlush = false
     private var serverNeedsFlush = false
@@ -430,6 +433,24 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 swap(&edits, &view.edits)
             }
         }
+        // force-persist / ignore-persist, then use-server (before the cookie, as in haproxy).
+        useServerX = nil
+        forcedPersist = false
+        var ignorePersist = false
+        if let be = chosen, be.persistRules != nil || be.serverRules != nil {
+            var base = ruleRecord(headBuffer)
+            base.backendName = be.name
+            var view = H1RequestView(head: headBuffer, request: request, base: base, userlists: frontend.userlists, stick: stickStream)
+            view.variables = variables
+            swap(&view.edits, &edits)
+            switch be.persistRules?.evaluate(view) ?? .none {
+            case .force: forcedPersist = true
+            case .ignore: ignorePersist = true
+            case .none: break
+            }
+            if let rules = be.serverRules { useServerX = rules.choose(view, backend: be, forced: forcedPersist) }
+            swap(&view.edits, &edits)
+        }
         cookieX = nil
         if let be = chosen, let ck = be.cookie {
             var x = CookieExchange()
@@ -438,7 +459,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             swap(&view.edits, &edits)
             let cookieLines = view.lines("cookie")
             swap(&view.edits, &edits)
-            if let rewritten = x.request(ck, servers: be.servers, cookieLines: cookieLines) {
+            if let rewritten = x.request(ck, serverCookies: be.serverCookies, cookieLines: cookieLines,
+                                         ignore: ignorePersist, assigned: useServerX != nil) {
                 edits.apply(.del, name: "Cookie", lowercasedName: "cookie", value: nil)
                 if !rewritten.isEmpty { edits.apply(.add, name: "Cookie", lowercasedName: "cookie", value: rewritten) }
             }
@@ -454,16 +476,6 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             let (server, stores) = stick.evaluate(view)
             swap(&view.edits, &edits)
             stickX = StickExchange(server: server, stores: stores)
-        }
-        useServerX = nil
-        if let be = chosen, let rules = be.serverRules {
-            var base = ruleRecord(headBuffer)
-            base.backendName = be.name
-            var view = H1RequestView(head: headBuffer, request: request, base: base, userlists: frontend.userlists, stick: stickStream)
-            view.variables = variables
-            swap(&view.edits, &edits)
-            useServerX = rules.choose(view, backend: be)
-            swap(&view.edits, &edits)
         }
         if !frontend.switches.isEmpty { settings = frontend.http(with: chosen) }
         serverReusable = !settings.closeServerSide
@@ -596,20 +608,21 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
 
     private func assignServer(avoid: Int?) {
         guard let backend else { return }
-        if avoid != nil { xlog?.redispatched = true }
+        if avoid != nil { xlog?.redispatched = true; cookieX?.direct = false }
         var assignment: Assignment?
         if avoid == nil, let chosen = useServerX {
             assignment = backend.assign(server: chosen.index, force: chosen.force, loop: context.eventLoop)
         }
-        if assignment == nil, avoid == nil, let i = cookieX?.persistTo {
-            // The cookie's server when it can serve; else balanced, and the log says `D`.
-            assignment = backend.assign(server: i, loop: context.eventLoop)
-            if assignment == nil { cookieX!.requestFlag = "D" }
+        if assignment == nil, avoid == nil, cookieX?.persistTo != nil {
+            // The first server with the cookie's value that can serve (any, with option persist
+            // or force-persist; the log then says `D`); else balanced, and the log says `D`.
+            assignment = cookieX!.assign(backend, persist: forcedPersist || backend.config.persist, loop: context.eventLoop)
         }
         if assignment == nil, avoid == nil, let i = stickX?.server {
-            // `stick match|on`: the server the key stuck to, while it can serve.
-            assignment = backend.assign(server: i, loop: context.eventLoop)
+            // `stick match|on`: the server the key stuck to, while it can serve (or is forced to).
+            assignment = backend.assign(server: i, force: forcedPersist || backend.config.persist, loop: context.eventLoop)
         }
+        if assignment != nil { cookieX?.direct = true }
         if assignment == nil {
             let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
             assignment = backend.assign(key: key, avoid: avoid, loop: context.eventLoop)
@@ -712,7 +725,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
         // Redispatch to another server on the retry HAProxy would (default: the last one);
         // never when force-persist sent the request to a server that is down.
-        if backend.shouldRedispatch(afterAttempt: connectAttempts), useServerX?.force != true {
+        if backend.shouldRedispatch(afterAttempt: connectAttempts) || backend.redispatchesFromDown(server.index),
+           !forcedPersist {
             backend.release(server)
             self.server = nil
             let failed = server.index
@@ -1007,7 +1021,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             responseEdits = nil
             responseStatusLine = nil
             if let ck = backend?.cookie, let server, cookieX != nil {
-                let e = cookieX!.response(ck, server: server, insertLine: backend!.cookieInsertLines[server.index],
+                let e = cookieX!.response(ck, server: server, serverCookie: backend!.serverCookies[server.index],
+                                          insertLine: ck.mode == .insert ? backend!.cookieInsertLines[server.index] : "",
                                           requestMethod: requestMethod, head: bytes, response: response)
                 if !e.drop.isEmpty || !e.add.isEmpty { responseEdits = e }
                 if xlog != nil { xlog!.cookieState = (cookieX!.requestFlag, cookieX!.responseFlag) }

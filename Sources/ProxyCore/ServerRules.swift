@@ -10,21 +10,25 @@ struct ServerRules {
     }
 
     let rules: [UseServer]
-    let forcePersist: [CompiledCondition]
 
-    /// nil when the backend has no `use-server` rule.
-    init?(_ proxy: Proxy) {
-        guard !proxy.useServerRules.isEmpty else { return nil }
+    /// A condition compiled with the proxy's ACLs (nil if it does not compile: the parser said so).
+    static func compiler(_ proxy: Proxy) -> ([String]) -> CompiledCondition? {
         var acls: [String: [ACLTerm]] = [:]
         for a in proxy.acls {
             if let t = try? ACLTerm.parse(a.words, readFile: { path throws(SampleError) in try PatternFile.read(path) }).term {
                 acls[a.name, default: []].append(t)
             }
         }
-        func condition(_ words: [String]) -> CompiledCondition? {
+        return { words in
             guard let c = try? ACLCondition.parse(words, known: { acls[$0] != nil }) else { return nil }
             return try? CompiledCondition(c, named: { acls[$0] })
         }
+    }
+
+    /// nil when the backend has no `use-server` rule.
+    init?(_ proxy: Proxy) {
+        guard !proxy.useServerRules.isEmpty else { return nil }
+        let condition = Self.compiler(proxy)
         rules = proxy.useServerRules.compactMap { r in
             guard let c = condition(r.condition) else { return nil }
             if BackendSwitchRule.isDynamic(r.server) {
@@ -32,14 +36,13 @@ struct ServerRules {
             }
             return proxy.servers.firstIndex { $0.name == r.server }.map { UseServer(server: $0, dynamicName: nil, condition: c) }
         }
-        forcePersist = proxy.forcePersist.compactMap(condition)
     }
 
-    /// The server the first matching rule designates (by index), and whether `force-persist`
-    /// holds. A rule naming a server that is down is skipped unless persistence is forced;
-    /// nil when no rule gives a server (the request is balanced as usual).
-    func choose<V: RequestView>(_ view: V, backend: BackendRuntime) -> (index: Int, force: Bool)? {
-        var forced: Bool?
+    /// The server the first matching rule designates (by index), and whether it is taken while
+    /// down. A rule naming a server that is down is skipped unless persistence is forced
+    /// (`force-persist`) or `option persist` is on; nil when no rule gives a server (the
+    /// request is balanced as usual).
+    func choose<V: RequestView>(_ view: V, backend: BackendRuntime, forced: Bool) -> (index: Int, force: Bool)? {
         for rule in rules where rule.condition.holds(view) {
             let index: Int
             if let s = rule.server {
@@ -52,9 +55,27 @@ struct ServerRules {
                 continue
             }
             if backend.isServerUsable(index) { return (index, false) }
-            if forced == nil { forced = forcePersist.contains { $0.holds(view) } }
-            if forced! { return (index, true) }
+            if forced || backend.config.persist { return (index, true) }
         }
         return nil
+    }
+}
+
+/// A backend's `force-persist` / `ignore-persist` rules, compiled; the first whose condition
+/// holds decides (haproxy's SF_FORCE_PRST / SF_IGNORE_PRST).
+struct PersistRules {
+    enum Outcome { case none, force, ignore }
+    let rules: [(PersistRule.Kind, CompiledCondition)]
+
+    /// nil when the backend has none.
+    init?(_ proxy: Proxy) {
+        guard !proxy.persistRules.isEmpty else { return nil }
+        let condition = ServerRules.compiler(proxy)
+        rules = proxy.persistRules.compactMap { r in condition(r.condition).map { (r.kind, $0) } }
+    }
+
+    func evaluate<V: RequestView>(_ view: V) -> Outcome {
+        for (kind, c) in rules where c.holds(view) { return kind == .force ? .force : .ignore }
+        return .none
     }
 }

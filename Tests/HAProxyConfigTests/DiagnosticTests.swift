@@ -102,10 +102,10 @@ final class DidYouMeanTests: XCTestCase {
 
 final class NotYetSupportedTests: XCTestCase {
     func testAlerts() {
-        for line in ["ignore-persist if TRUE", "http-request set-nice 10", "http-request early-hint Link x",
-                     "tcp-response content accept", "cookie SRV insert maxidle 30m",
+        for line in ["persist rdp-cookie", "http-request set-nice 10", "http-request early-hint Link x",
+                     "tcp-response content accept", "option prefer-last-server",
                      "stick-table type ip size 1m peers p", "stats enable", "stats uri /s", "compression algo gzip",
-                     "filter trace", "option persist",
+                     "filter trace",
                      "http-reuse always", "server-template s 3 a.b:80", "dispatch 1.2.3.4:80", "source 1.2.3.4",
                      "http-send-name-header X-Srv"] {
             let r = parse("listen l\n bind :80\n \(line)\n")

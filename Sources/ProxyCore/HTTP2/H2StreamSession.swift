@@ -1,5 +1,6 @@
 import Balancing
 import HAProxyConfig
+import HTTP1
 import HealthChecks
 import Logging
 import NIOCore
@@ -53,6 +54,11 @@ final class H2StreamSession: @unchecked Sendable {
     private var stickX: StickExchange?
     /// `use-server`: the server a rule chose, and whether it is forced.
     private var useServerX: (index: Int, force: Bool)?
+    /// `force-persist` matched (no redispatch) / `ignore-persist` matched.
+    private var forcedPersist = false
+    private var ignorePersist = false
+    /// Cookie persistence of the exchange (backends with `cookie`).
+    private var cookieX: CookieExchange?
     private var clientNeedsFlush = false
     private var timer = LazyTimer()
     /// The stream's variables (set-var), made when rules run.
@@ -236,12 +242,29 @@ final class H2StreamSession: @unchecked Sendable {
             let (server, stores) = stick.evaluate(H2RequestView(headers: requestHeaders, base: base, edits: edits, stick: stickStream))
             stickX = StickExchange(server: server, stores: stores)
         }
-        if let rules = backend.serverRules {
+        if backend.serverRules != nil || backend.persistRules != nil {
             var base = ruleRecord()
             base.backendName = backend.name
             var view = H2RequestView(headers: requestHeaders, base: base, edits: edits, userlists: frontend.userlists, stick: stickStream)
             view.variables = variables
-            useServerX = rules.choose(view, backend: backend)
+            switch backend.persistRules?.evaluate(view) ?? .none {
+            case .force: forcedPersist = true
+            case .ignore: ignorePersist = true
+            case .none: break
+            }
+            if let rules = backend.serverRules { useServerX = rules.choose(view, backend: backend, forced: forcedPersist) }
+        }
+        if let ck = backend.cookie {
+            // Cookie persistence, as for HTTP/1 (the crumbs of an h2 Cookie are read together).
+            var x = CookieExchange()
+            var lines = edits.deleted.contains("cookie") ? [] : requestHeaders["cookie"]
+            lines += edits.addedValues("cookie")
+            if let rewritten = x.request(ck, serverCookies: backend.serverCookies, cookieLines: lines,
+                                         ignore: ignorePersist, assigned: useServerX != nil) {
+                edits.apply(.del, name: "cookie", lowercasedName: "cookie", value: nil)
+                if !rewritten.isEmpty { edits.apply(.add, name: "cookie", lowercasedName: "cookie", value: rewritten) }
+            }
+            cookieX = x
         }
         assignServer(avoid: nil)
     }
@@ -256,12 +279,19 @@ final class H2StreamSession: @unchecked Sendable {
 
     private func assignServer(avoid: Int?) {
         guard let backend else { return }
-        if avoid != nil { xlog?.redispatched = true }
+        if avoid != nil { xlog?.redispatched = true; cookieX?.direct = false }
         let key = backend.config.balance.isHashBased ? hashKey(backend.config.balance) : nil
-        // `stick match|on`: the server the key stuck to, while it can serve.
-        let used = avoid == nil ? useServerX.flatMap { backend.assign(server: $0.index, force: $0.force, loop: eventLoop) } : nil
-        let stuck = used ?? (avoid == nil ? stickX?.server.flatMap { backend.assign(server: $0, loop: eventLoop) } : nil)
-        switch stuck ?? backend.assign(key: key, avoid: avoid, loop: eventLoop) {
+        let persist = forcedPersist || backend.config.persist
+        var direct = avoid == nil ? useServerX.flatMap { backend.assign(server: $0.index, force: $0.force, loop: eventLoop) } : nil
+        if direct == nil, avoid == nil, cookieX?.persistTo != nil {
+            direct = cookieX!.assign(backend, persist: persist, loop: eventLoop)
+        }
+        // `stick match|on`: the server the key stuck to, while it can serve (or is forced to).
+        if direct == nil, avoid == nil, let i = stickX?.server {
+            direct = backend.assign(server: i, force: persist, loop: eventLoop)
+        }
+        if direct != nil { cookieX?.direct = true }
+        switch direct ?? backend.assign(key: key, avoid: avoid, loop: eventLoop) {
         case .server(let s):
             xlog?.assigned = true
             server = s
@@ -433,7 +463,8 @@ final class H2StreamSession: @unchecked Sendable {
             sendError(503)
             return
         }
-        if backend.shouldRedispatch(afterAttempt: connectAttempts), useServerX?.force != true {
+        if backend.shouldRedispatch(afterAttempt: connectAttempts) || backend.redispatchesFromDown(server.index),
+           !forcedPersist {
             backend.release(server)
             self.server = nil
             let saved = connectAttempts
@@ -507,6 +538,23 @@ final class H2StreamSession: @unchecked Sendable {
                         status = view.status?.code ?? status
                         payload = .headers(h)
                     }
+                }
+                if status >= 200, cookieX != nil, let backend, let ck = backend.cookie, let server {
+                    let method: HTTPMethod
+                    switch requestHeaders.first(name: ":method") {
+                    case "GET": method = .get
+                    case "HEAD": method = .head
+                    case "POST": method = .post
+                    default: method = .other
+                    }
+                    if let edited = cookieX!.response(ck, serverCookie: backend.serverCookies[server.index],
+                                                      insertLine: ck.mode == .insert ? backend.cookieInsertLines[server.index] : "",
+                                                      requestMethod: method, status: status,
+                                                      headers: h.headers.map { ($0.name, $0.value) }) {
+                        h.headers = HPACKHeaders(edited.map { ($0.name, $0.value) })
+                        payload = .headers(h)
+                    }
+                    if xlog != nil { xlog!.cookieState = (cookieX!.requestFlag, cookieX!.responseFlag) }
                 }
                 if status >= 200 || status == 101 {
                     responseStarted = true

@@ -81,6 +81,8 @@ public final class BackendRuntime: @unchecked Sendable {
     let serverCookies: [String?]
     /// The `Set-Cookie` line `cookie ... insert` adds, per server, without dates (empty without insert).
     let cookieInsertLines: [String]
+    /// The same three, in one object: a session takes it per request for one retain.
+    let cookieRuntime: CookieRuntime?
     /// `force-persist` / `ignore-persist` (nil without).
     let persistRules: PersistRules?
     /// `stick on|match|store-request` (nil without).
@@ -118,6 +120,8 @@ public final class BackendRuntime: @unchecked Sendable {
         } else {
             self.cookieInsertLines = []
         }
+        let insertLines = self.cookieInsertLines
+        self.cookieRuntime = config.cookie.map { CookieRuntime(config: $0, serverCookies: cookies, insertLines: insertLines) }
         self.persistRules = PersistRules(config)
         self.served = Array(repeating: 0, count: servers.count)
         self.maxconn = servers.map(\.config.maxconn)
@@ -340,5 +344,18 @@ extension BalanceAlgorithm {
         default:
             return nil
         }
+    }
+}
+
+/// A backend's cookie persistence settings as the HTTP/1 session reads them per request.
+final class CookieRuntime {
+    let config: CookiePersistence
+    let serverCookies: [String?]
+    let insertLines: [String]
+
+    init(config: CookiePersistence, serverCookies: [String?], insertLines: [String]) {
+        self.config = config
+        self.serverCookies = serverCookies
+        self.insertLines = insertLines
     }
 }

@@ -106,6 +106,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var serverNeedsFlush = false
     /// Reading is on (autoRead) except while the other side cannot take more or enough is buffered.
     private var clientPaused = false
+    /// Queued in `loopContext` for a flush at the end of the loop's turn.
+    private var flushQueued = false
     /// The client channel's writability, as its `channelWritabilityChanged` events tell it (reading
     /// `context.channel.isWritable` per request costs a walk to the channel and its retains).
     private var clientWritable = true
@@ -238,7 +240,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        flushAll()
+        deferFlush()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -452,14 +454,12 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             swap(&view.edits, &edits)
         }
         cookieX = nil
-        if let be = chosen, let ck = be.cookie {
+        if let be = chosen, let ck = be.cookieRuntime {
             var x = CookieExchange()
-            // The edits are lent to the view and taken back (a copy of them costs a retain per list and string).
-            var view = H1RequestView(head: headBuffer, request: request, base: LogRecord())
-            swap(&view.edits, &edits)
-            let cookieLines = view.lines("cookie")
-            swap(&view.edits, &edits)
-            if let rewritten = x.request(ck, serverCookies: be.serverCookies, cookieLines: cookieLines,
+            // The Cookie lines after the rules' edits (no view needed for them).
+            let cookieLines = (edits.deleted.contains("cookie") ? [] : headerValues(headBuffer, request.headers, "cookie"))
+                + edits.addedValues("cookie")
+            if let rewritten = x.request(ck.config, serverCookies: ck.serverCookies, cookieLines: cookieLines,
                                          ignore: ignorePersist, assigned: useServerX != nil) {
                 edits.apply(.del, name: "Cookie", lowercasedName: "cookie", value: nil)
                 if !rewritten.isEmpty { edits.apply(.add, name: "Cookie", lowercasedName: "cookie", value: rewritten) }
@@ -800,7 +800,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             forwardRequestBody()
         }
         armTimeout(.server)
-        flushAll()
+        deferFlush()
         c.setReading(clientWritable)
     }
 
@@ -879,7 +879,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     }
 
     func serverReadComplete(_ c: ServerConnection) {
-        flushAll()
+        deferFlush()
         guard c === connection else { return }
         if !clientWritable { c.setReading(false) }
     }
@@ -1020,9 +1020,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             if responseFraming == .untilClose { clientKeepAlive = false }
             responseEdits = nil
             responseStatusLine = nil
-            if let ck = backend?.cookie, let server, cookieX != nil {
-                let e = cookieX!.response(ck, server: server, serverCookie: backend!.serverCookies[server.index],
-                                          insertLine: ck.mode == .insert ? backend!.cookieInsertLines[server.index] : "",
+            if let ck = backend?.cookieRuntime, let server, cookieX != nil {
+                let e = cookieX!.response(ck.config, server: server, serverCookie: ck.serverCookies[server.index],
+                                          insertLine: ck.config.mode == .insert ? ck.insertLines[server.index] : "",
                                           requestMethod: requestMethod, head: bytes, response: response)
                 if !e.drop.isEmpty || !e.add.isEmpty { responseEdits = e }
                 if xlog != nil { xlog!.cookieState = (cookieX!.requestFlag, cookieX!.responseFlag) }
@@ -1221,7 +1221,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         logExchange(("-", "-"))
         overrides = ExchangeOverrides()
         if stickStream != nil { stickStream!.end(); stickStream = nil }
-        flushAll()
+        deferFlush()
         setReuser(clientKeepAlive)
         if let connection {
             self.connection = nil
@@ -1487,6 +1487,20 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         if !asap { xlog!.endExchange(at: now) }
     }
 
+
+    /// Flushes at the end of the loop's turn (LoopContext.deferFlush); paths that close a
+    /// channel call `flushAll` first, which flushes now.
+    private func deferFlush() {
+        guard clientNeedsFlush || serverNeedsFlush, !flushQueued else { return }
+        flushQueued = true
+        loopContext.deferFlush(self)
+    }
+
+    func runDeferredFlush() {
+        flushQueued = false
+        guard phase != .closed else { return }
+        flushAll()
+    }
 
     private func flushAll() {
         if clientNeedsFlush {

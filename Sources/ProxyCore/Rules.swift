@@ -422,14 +422,13 @@ extension MessageView {
 
 /// The values of an HTTP/1 head's header lines with this (lowercased) name, in order.
 func headerValues(_ head: ByteBuffer, _ fields: [HeaderField], _ lowercasedName: String) -> [String] {
-    var out: [String] = []
-    for field in fields {
-        let matches = head.withUnsafeReadableBytes { equalsLowercaseASCII($0, Int(field.nameStart), Int(field.nameEnd), lowercasedName) }
-        if matches, let v = head.getString(at: head.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart)) {
-            out.append(v)
+    head.withUnsafeReadableBytes { raw in
+        var out: [String] = []
+        for field in fields where equalsLowercaseASCII(raw, Int(field.nameStart), Int(field.nameEnd), lowercasedName) {
+            out.append(String(decoding: UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueEnd)]), as: UTF8.self))
         }
+        return out
     }
-    return out
 }
 
 /// haproxy's `hdr()`: values split at commas (outside quotes), spaces trimmed.
@@ -667,11 +666,17 @@ enum Verdict {
 
 enum RuleEngine {
     /// set/add/del-header, replace-header/-value on a request or a response.
+    /// set-header/add-header/del-header.
+    @inline(__always)
+    static func applyHeader<V: MessageView>(_ h: HeaderRule, to view: inout V) {
+        let value = h.format?.render(view)
+        view.edits.apply(h.action, name: h.name, lowercasedName: h.lowercasedName, value: value)
+    }
+
     static func applyHeaderRule<V: MessageView>(_ action: CompiledRequestRule.Action, to view: inout V) {
         switch action {
         case .header(let h):
-            let value = h.format?.render(view)
-            view.edits.apply(h.action, name: h.name, lowercasedName: h.lowercasedName, value: value)
+            applyHeader(h, to: &view)
         case .replace(let rule):
             let name = rule.name, lowercasedName = rule.lowercasedName, regex = rule.regex, format = rule.format
             let perValue = rule.perValue
@@ -777,7 +782,9 @@ enum RuleEngine {
                               status: 401, termination: ("L", "R"))
             case .counter(let action):
                 if let action, let stick = view.stick { stick.perform(action, source: view) }
-            case .header, .replace:
+            case .header(let h):
+                applyHeader(h, to: &view)
+            case .replace:
                 applyHeaderRule(rule.action, to: &view)
             case .setVar, .setVarFmt, .unsetVar:
                 applyVariableRule(rule.action, to: view)

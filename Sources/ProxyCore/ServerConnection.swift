@@ -165,6 +165,33 @@ final class LoopContext: @unchecked Sendable {
         self.h2Pool = H2Pool(eventLoop: eventLoop)
     }
 
+    // MARK: flushes at the end of the loop's turn
+
+    /// Sessions whose writes wait for the end of this turn of the loop: the loop handles every
+    /// ready socket first (reads, rules, writes), then flushes them all. A peer woken by the first
+    /// flush then finds the others' bytes too, where flushing each as it comes wakes it again and
+    /// again (a reschedule interrupt on its CPU each time): haproxy's order (receive all, then send).
+    private var deferredFlushes: [HTTPSession] = []
+    private var spareFlushes: [HTTPSession] = []
+    private var flushTaskQueued = false
+    /// Made once: queueing it costs no allocation.
+    private lazy var flushTask: @Sendable () -> Void = { [unowned self] in self.runDeferredFlushes() }
+
+    func deferFlush(_ session: HTTPSession) {
+        deferredFlushes.append(session)
+        guard !flushTaskQueued else { return }
+        flushTaskQueued = true
+        // Tasks run after the loop has handled all the I/O events of its turn.
+        eventLoop.execute(flushTask)
+    }
+
+    private func runDeferredFlushes() {
+        flushTaskQueued = false
+        swap(&deferredFlushes, &spareFlushes)
+        for session in spareFlushes { session.runDeferredFlush() }
+        spareFlushes.removeAll(keepingCapacity: true)
+    }
+
     /// Pools the connection if someone may use it; otherwise closes it. Returns whether it was kept.
     @discardableResult
     func addIdle(_ connection: ServerConnection) -> Bool {

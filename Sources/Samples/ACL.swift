@@ -538,22 +538,26 @@ public struct CompiledCondition: Sendable {
         }
 
         func matches(_ source: some SampleSource) -> Bool {
-            guard let bytePatterns, term.expression.singleValued else { return term.matches(source) }
+            guard bytePatterns != nil, term.expression.singleValued else { return term.matches(source) }
             guard let value = term.expression.evaluate(source) else { return false }
             guard case .string(var text) = value else { return term.matches(value) }
             let method = term.method
             return text.withUTF8 { t in
-                for p in bytePatterns where p.count <= t.count {
-                    if p.isEmpty {
-                        if method != .str || t.isEmpty { return true }
-                        continue
+                // The patterns' arrays are the line's own (a `let`): read in place, not retained each.
+                bytePatterns.unsafelyUnwrapped.withUnsafeBufferPointer { patterns in
+                    for i in patterns.indices {
+                        let hit: Bool = patterns[i].withUnsafeBufferPointer { pb in
+                            let n = pb.count
+                            guard n <= t.count else { return false }
+                            if n == 0 { return method != .str || t.isEmpty }
+                            if method == .str && n != t.count { return false }
+                            let offset = method == .end ? t.count - n : 0
+                            return memcmp(t.baseAddress! + offset, pb.baseAddress!, n) == 0
+                        }
+                        if hit { return true }
                     }
-                    if method == .str && p.count != t.count { continue }
-                    let offset = method == .end ? t.count - p.count : 0
-                    let hit = p.withUnsafeBufferPointer { pb in memcmp(t.baseAddress! + offset, pb.baseAddress!, p.count) == 0 }
-                    if hit { return true }
+                    return false
                 }
-                return false
             }
         }
     }

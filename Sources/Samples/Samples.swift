@@ -225,9 +225,12 @@ public struct SampleExpression: Sendable, Equatable {
     /// The value, or nil when the fetch has none here or a converter fails (HAProxy then logs `-`
     /// and rules see "not found").
     public func evaluate(_ source: some SampleSource) -> SampleValue? {
-        let vars = source.variables
-        guard var v = constantValue ?? (isVariable ? Converters.fetchVariable(fetch.args, vars) : source.fetch(fetchID, fetch.name, fetch.args))
+        // The variables are looked up only when something reads them (a retain otherwise).
+        guard var v = constantValue ?? (isVariable ? Converters.fetchVariable(fetch.args, source.variables)
+                                                   : source.fetch(fetchID, fetch.name, fetch.args))
         else { return nil }
+        if converters.isEmpty { return v }
+        let vars = source.variables
         for c in converters {
             guard let next = Self.convert(v, c, vars) else { return nil }
             v = next

@@ -194,7 +194,13 @@ extension ConfigParser {
                 if action == .setVarFmt {
                     guard format(words[2]) else { return }
                 } else {
-                    do throws(SampleError) { _ = try SampleExpression.parse(words[2]) } catch {
+                    do throws(SampleError) {
+                        let parsed = try SampleExpression.parse(words[2])
+                        if set == .request, let needs = Self.responseNeeds(parsed.fetch.name) {
+                            alert("error detected in \(kind) '\(proxyName)' while parsing '\(set.rawValue) \(words[1])' rule : fetch method '\(words[1])' extracts information from '\(needs)', none of which is available here.")
+                            return
+                        }
+                    } catch {
                         fail("failed to parse sample expression <\(words[2])> : \(error.description).")
                         return
                     }

@@ -184,8 +184,10 @@ extension ConfigParser {
             for case .sample(let expr) in format.tokens {
                 do throws(SampleError) {
                     let parsed = try SampleExpression.parse(expr)
+                    // haproxy shows the rest of the format from the fetch on.
+                    let shown = value.range(of: "%[" + expr).map { String(value[value.index($0.lowerBound, offsetBy: 2)...]) } ?? expr
                     if ruleSet == "http-request" && current!.proxy.kind == .frontend && ["be_name", "be_id", "srv_name", "srv_id"].contains(parsed.fetch.name) {
-                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(expr)> may not be reliably used here because it needs 'backend' which is not available here.")
+                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(shown)> may not be reliably used here because it needs 'backend' which is not available here.")
                         return false
                     }
                     if current!.proxy.kind == .frontend && parsed.fetch.args.isEmpty
@@ -194,13 +196,11 @@ extension ConfigParser {
                         return false
                     }
                     if ruleSet == "http-after-response" && Self.requestHeaderFetches.contains(parsed.fetch.name) {
-                        // haproxy shows the rest of the format from the fetch on.
-                        let shown = value.range(of: "%[" + expr).map { String(value[value.index($0.lowerBound, offsetBy: 2)...]) } ?? expr
                         alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(shown)> may not be reliably used here because it needs 'HTTP request headers' which is not available here.")
                         return false
                     }
-                    if ruleSet == "http-request" && ["res.hdr", "shdr", "res.ver", "res.cook", "scook", "status"].contains(parsed.fetch.name) {
-                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(expr)> may not be reliably used here because it needs 'HTTP response headers' which is not available here.")
+                    if ruleSet == "http-request", let needs = Self.responseNeeds(parsed.fetch.name) {
+                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(shown)> may not be reliably used here because it needs '\(needs)' which is not available here.")
                         return false
                     }
                 } catch {
@@ -217,6 +217,16 @@ extension ConfigParser {
 }
 
 extension ConfigParser {
+    /// What a response fetch needs in haproxy's words (`status` needs the response, the others
+    /// its headers), nil for other fetches: refused in `http-request` rules.
+    static func responseNeeds(_ fetch: String) -> String? {
+        switch fetch {
+        case "status": return "HTTP response"
+        case "res.hdr", "shdr", "res.ver", "res.cook", "scook", "res.hdr_cnt", "shdr_cnt": return "HTTP response headers"
+        default: return nil
+        }
+    }
+
     /// Fetches that read the request's head: refused in `http-after-response` formats.
     static let requestHeaderFetches: Set<String> = [
         "path", "url", "uri", "method", "query", "base", "req.hdr", "hdr", "req.fhdr", "req.hdr_cnt", "hdr_cnt",

@@ -22,6 +22,7 @@ extension ConfigParser {
     mutating func validate() {
         validateStickiness()
         validateCaptureIDs()
+        validateProxyFetches()
         // Duplicate names per capability.
         var frontNames: [String: ProxyState] = [:]
         var backNames: [String: ProxyState] = [:]

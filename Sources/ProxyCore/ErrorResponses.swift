@@ -37,6 +37,8 @@ public struct ErrorResponses: Sendable {
     }
 
     private var responses: [Int: ByteBuffer] = [:]
+    /// The statuses an `errorfile`/`errorfiles` replaces.
+    private var overridden: Set<Int> = []
 
     /// Built-in messages overridden by the proxy's `errorfile`s.
     public init(overrides: [Int: [UInt8]]) {
@@ -46,6 +48,12 @@ public struct ErrorResponses: Sendable {
         for (code, bytes) in overrides where responses[code] == nil {
             responses[code] = ByteBuffer(bytes: bytes)
         }
+        overridden = Set(overrides.keys)
+    }
+
+    /// The configured replacement for `status`, nil when the built-in message applies.
+    public func custom(_ status: Int) -> ByteBuffer? {
+        overridden.contains(status) ? responses[status] : nil
     }
 
     public func response(_ status: Int) -> ByteBuffer {

@@ -55,9 +55,13 @@ public final class FrontendRuntime: @unchecked Sendable {
         let forwardedForHeaderLowercased: String
         let forwardForExcept: Network?
         let timeouts: ClientTimeouts
+        /// The most a head may weigh in haproxy's buffer once rules added to it (HeadRewriteLimit).
+        let rewriteLimit: Int
 
         init(limits: ParseLimits, responseLimits: ParseLimits, closeClientSide: Bool, closeServerSide: Bool,
-             forwardFor: ForwardFor?, forwardedForHeaderLowercased: String, forwardForExcept: Network?, timeouts: ClientTimeouts) {
+             forwardFor: ForwardFor?, forwardedForHeaderLowercased: String, forwardForExcept: Network?, timeouts: ClientTimeouts,
+             rewriteLimit: Int = HeadRewriteLimit.limit(bufsize: 16384)) {
+            self.rewriteLimit = rewriteLimit
             self.limits = limits
             self.responseLimits = responseLimits
             self.closeClientSide = closeClientSide
@@ -129,7 +133,8 @@ public final class FrontendRuntime: @unchecked Sendable {
             forwardForExcept: forwardFor?.except.flatMap(Network.init),
             timeouts: ClientTimeouts(client: config.timeouts.client?.timeAmount,
                                      httpRequest: config.timeouts.httpRequest?.timeAmount,
-                                     httpKeepAlive: config.timeouts.httpKeepAlive?.timeAmount))
+                                     httpKeepAlive: config.timeouts.httpKeepAlive?.timeAmount),
+            rewriteLimit: HeadRewriteLimit.limit(bufsize: global.bufsize))
     }
 }
 

@@ -431,6 +431,18 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 answer(verdict)
                 return
             case let .proceed(be):
+                if !view.edits.added.isEmpty || view.edits.uri != nil || view.edits.method != nil,
+                   HeadRewriteLimit.requestSize(headBuffer, request, view.edits) > settings.rewriteLimit {
+                    // A rule grew the head past haproxy's buffer: its 500, logged PR (HeadRewriteLimit).
+                    // The backend's, when its rules did it (haproxy logs the backend then); no TR.
+                    let inFrontend = view.edits.backendRulesStart.map {
+                        HeadRewriteLimit.requestSize(headBuffer, request, view.edits, addedPrefix: $0) > settings.rewriteLimit
+                    } ?? true
+                    backend = inFrontend ? nil : be
+                    if xlog != nil { xlog!.headDone = nil }
+                    answer(.deny(500))
+                    return
+                }
                 chosen = be
                 swap(&edits, &view.edits)
             }
@@ -982,7 +994,15 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 view.stick = stickStream
                 view.captures = captureStore
                 let requestView = H1RequestView(head: currentHead!, request: request, base: view.base)
-                if let verdict = RuleEngine.respond(frontend, backend, &view, request: requestView) {
+                var verdict = RuleEngine.respond(frontend, backend, &view, request: requestView)
+                if verdict == nil, !view.edits.added.isEmpty,
+                   HeadRewriteLimit.responseSize(view.head, response, view.edits,
+                                                 bodyBytes: min(bytes.readableBytes - response.length,
+                                                                Int(response.contentLength ?? Int64.max))) > settings.rewriteLimit {
+                    // A rule grew the head past haproxy's buffer: its 500, logged PH (HeadRewriteLimit).
+                    verdict = .deny(500)
+                }
+                if let verdict {
                     serverReusable = false
                     // haproxy's %B counts the server's head and the body bytes it had received, then the reply.
                     if xlog != nil {
@@ -1328,7 +1348,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     /// Sends a whole response of our own (an error, a rule's reply) and logs it (unless
     /// `termination` is nil); the connection stays open when the request was read whole and the
     /// client allows it.
-    private func sendReply(_ body: ByteBuffer, status: Int, termination: (Character, Character)?, countBytes: Bool = true) {
+    private func sendReply(_ body: ByteBuffer, status: Int, termination: (Character, Character)?, countBytes: Bool = true,
+                           sayClose: Bool = false) {
         var body = body, status = status
         if countBytes, RuleEngine.hasAfterResponse(frontend, backend) {
             if variables == nil { variables = VariableStore() }
@@ -1355,7 +1376,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         // The rest of the request body cannot be told apart from a next request: close.
         if !requestBodyDone { clientKeepAlive = false }
         let closing = status == 400 || status == 408 || !clientKeepAlive
-        if closing && status != 400 && status != 408 && request.connection.close && request.minorVersion == 1 {
+        if closing && (sayClose || (status != 400 && status != 408 && request.connection.close && request.minorVersion == 1)) {
             // haproxy's HTTP/1 layer answers a client's `Connection: close` in its own responses too.
             context.write(wrapOutboundOut(body.insertingHeaderLine(StaticBuffers.connectionCloseLower)), promise: nil)
         } else {
@@ -1543,9 +1564,26 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             if (input?.readableBytes ?? 0) == 0 { closeClient() } else { sendErrorAndClose(408) }
         case .request:
             if bodyWait != nil {
-                // The body did not come in time: the HTTP layer's 408 (RequestBuffering.swift).
+                // The body did not come in time: the HTTP layer's 408 (RequestBuffering.swift),
+                // or the proxy's errorfile for 408 (measured: haproxy sends it).
                 bodyWait = nil
                 clientKeepAlive = false
+                if let policy = frontend.bodyWait, !policy.frontendHolds, let be = frontend.defaultBackend,
+                   be.config.options["http-buffer-request"] == true {
+                    backend = be
+                }
+                // The request line is logged (its head was parsed), with no TR.
+                if xlog != nil, let bytes = input, let head = bytes.getSlice(at: bytes.readerIndex, length: request.length) {
+                    noteRequestHead(head)
+                    xlog!.headDone = nil
+                }
+                if let custom = (backend?.errors ?? frontend.errors).custom(408) {
+                    // haproxy's HTTP layer says the connection closes in an HTTP/1.1 message
+                    // (a line the log's byte count leaves out).
+                    sendReply(custom, status: 408, termination: ("c", "R"),
+                              sayClose: custom.readableBytesView.starts(with: "HTTP/1.1".utf8))
+                    return
+                }
                 sendReply(BodyWaitPolicy.timeoutReply, status: 408, termination: ("c", "R"))
                 return
             }

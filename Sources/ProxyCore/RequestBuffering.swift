@@ -39,6 +39,9 @@ struct BodyWaitPolicy {
     /// The frontend's `http-request wait-for-body` rules (the first whose condition holds applies).
     let rules: [Rule]
     let bufferRoom: Int
+    /// The frontend's own option or rules hold bodies (false: only a backend's option does; the
+    /// wait is then that backend's, whose errorfile answers its 408 and whose name is logged).
+    let frontendHolds: Bool
 
     init?(_ config: Proxy, backends: [BackendRuntime], global: GlobalSettings) {
         let reachable = backends.map(\.config)
@@ -51,6 +54,7 @@ struct BodyWaitPolicy {
         let t = reachable.first { $0.options["http-buffer-request"] == true }?.timeouts ?? config.timeouts
         optionTimeout = (config.timeouts.httpRequest ?? t.httpRequest ?? config.timeouts.client)?.timeAmount
         bufferRoom = global.bufsize - min(global.maxrewrite, global.bufsize / 2)
+        frontendHolds = config.options["http-buffer-request"] == true || !waits.isEmpty
     }
 
     /// haproxy's 408 when the wait ends: its HTTP layer's message (lowercase names), closing.

@@ -290,6 +290,9 @@ struct HeaderEdits {
     var uri: String?
     /// set-log-level, set-timeout: not header edits, but kept with them for the session.
     var overrides = ExchangeOverrides()
+    /// How many lines the frontend's rules had added when the backend's began (HeadRewriteLimit
+    /// tells whose rules overflowed the buffer); nil when the backend ran none.
+    var backendRulesStart: Int?
 
     var isEmpty: Bool { deleted.isEmpty && added.isEmpty && method == nil && uri == nil }
 
@@ -300,6 +303,7 @@ struct HeaderEdits {
         method = nil
         uri = nil
         overrides = ExchangeOverrides()
+        backendRulesStart = nil
     }
 
     mutating func apply(_ action: HTTPRequestRule.Action, name: String, lowercasedName: String, value: String?) {
@@ -832,6 +836,7 @@ enum RuleEngine {
         let chosen = chooseBackend(frontend.switches, view) ?? frontend.defaultBackend
         if let be = chosen, !isOwnListen(frontend, be), !be.rules.request.isEmpty {
             view.base.backendName = be.name
+            view.edits.backendRulesStart = view.edits.added.count
             if let v = run(be.rules.request, on: &view, errors: be.errors, tarpit: tarpitTimeout(be.config)) { return .stop(v, be) }
         }
         return .proceed(chosen)

@@ -140,7 +140,7 @@ final class HeaderRuleConfigTests: XCTestCase {
         let messages = bad.alerts.map(\.message)
         XCTAssertTrue(messages.contains("'http-request' not allowed in anonymous 'defaults' section."), "\(messages)")
         XCTAssertTrue(messages.contains { $0.contains("failed to parse sample expression <nosuch> : unknown fetch method 'nosuch'") })
-        XCTAssertTrue(messages.contains { $0.contains("<be_name> may not be reliably used here because it needs 'backend'") })
+        XCTAssertTrue(messages.contains { $0.contains("<be_name]> may not be reliably used here because it needs 'backend'") })
         XCTAssertTrue(messages.contains { $0.contains("while parsing an 'http-request set-header' condition : no such ACL : 'NOSUCH'.") }, "\(messages)")
         XCTAssertTrue(messages.contains { $0.contains("expects exactly 2 arguments") })
         XCTAssertEqual(bad.alerts.compactMap { $0.location?.line }, [6, 9, 10, 11, 12])

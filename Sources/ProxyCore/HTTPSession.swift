@@ -432,7 +432,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 return
             case let .proceed(be):
                 if !view.edits.added.isEmpty || view.edits.uri != nil || view.edits.method != nil,
-                   HeadRewriteLimit.requestSize(headBuffer, request, view.edits) > settings.rewriteLimit {
+                   HeadRewriteLimit.requestMayExceed(headBuffer, request, view.edits, limit: settings.rewriteLimit) {
                     // A rule grew the head past haproxy's buffer: its 500, logged PR (HeadRewriteLimit).
                     // The backend's, when its rules did it (haproxy logs the backend then); no TR.
                     let inFrontend = view.edits.backendRulesStart.map {
@@ -996,9 +996,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 let requestView = H1RequestView(head: currentHead!, request: request, base: view.base)
                 var verdict = RuleEngine.respond(frontend, backend, &view, request: requestView)
                 if verdict == nil, !view.edits.added.isEmpty,
-                   HeadRewriteLimit.responseSize(view.head, response, view.edits,
-                                                 bodyBytes: min(bytes.readableBytes - response.length,
-                                                                Int(response.contentLength ?? Int64.max))) > settings.rewriteLimit {
+                   HeadRewriteLimit.responseMayExceed(view.head, response, view.edits,
+                                                      bodyBytes: min(bytes.readableBytes - response.length,
+                                                                     Int(response.contentLength ?? Int64.max)),
+                                                      limit: settings.rewriteLimit) {
                     // A rule grew the head past haproxy's buffer: its 500, logged PH (HeadRewriteLimit).
                     verdict = .deny(500)
                 }

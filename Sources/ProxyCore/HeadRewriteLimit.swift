@@ -11,6 +11,21 @@ import NIOCore
 enum HeadRewriteLimit {
     static func limit(bufsize: Int) -> Int { bufsize - 15 }
 
+    /// True when the request head may be past `limit` after `edits`: a bound from the head's
+    /// length first (every start-line part and header is within it), the exact weight only when
+    /// the bound is over (most requests are far below and cost no scan).
+    static func requestMayExceed(_ head: ByteBuffer, _ request: MessageHead, _ edits: HeaderEdits, limit: Int) -> Bool {
+        let bound = 78 + head.readableBytes + 8 * request.headers.count + edits.addedWeight
+            + (edits.method?.utf8.count ?? 0) + (edits.uri?.utf8.count ?? 0)
+        return bound > limit && requestSize(head, request, edits) > limit
+    }
+
+    /// The same for a response head with `bodyBytes` of body already in.
+    static func responseMayExceed(_ head: ByteBuffer, _ response: MessageHead, _ edits: HeaderEdits, bodyBytes: Int, limit: Int) -> Bool {
+        let bound = 81 + 8 + bodyBytes + head.readableBytes + 8 * response.headers.count + edits.addedWeight
+        return bound > limit && responseSize(head, response, edits, bodyBytes: bodyBytes) > limit
+    }
+
     /// The request head's weight after `edits` (deleted headers out, added ones in).
     /// `addedPrefix`: only that many added lines (the frontend's, before the backend's rules).
     static func requestSize(_ head: ByteBuffer, _ request: MessageHead, _ edits: HeaderEdits, addedPrefix: Int? = nil) -> Int {

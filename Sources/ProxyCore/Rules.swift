@@ -283,6 +283,9 @@ struct ProxyRules {
 /// What the header rules did to a request so far: the received header names whose lines go, and
 /// the lines added at the end of the head (set-header = del-header + add-header).
 struct HeaderEdits {
+    /// An upper bound of what the added lines weigh in haproxy's buffer (HeadRewriteLimit): the
+    /// lines added, each counted once even if a later rule removed it.
+    var addedWeight = 0
     var deleted: [String] = []
     var added: [(name: String, value: String)] = []
     /// A new method / request target (set-method, set-path, set-uri, ...).
@@ -298,6 +301,7 @@ struct HeaderEdits {
 
     /// Empty again, keeping the lists' storage for the next request.
     mutating func reset() {
+        addedWeight = 0
         deleted.removeAll(keepingCapacity: true)
         added.removeAll(keepingCapacity: true)
         method = nil
@@ -311,7 +315,10 @@ struct HeaderEdits {
             if !deleted.contains(lowercasedName) { deleted.append(lowercasedName) }
             added.removeAll { equalsLowercasedASCII($0.name, lowercasedName) }
         }
-        if action != .del, let value { added.append((name, value)) }
+        if action != .del, let value {
+            added.append((name, value))
+            addedWeight += 8 + name.utf8.count + value.utf8.count
+        }
     }
 
     /// The added values of a header (lowercased name).

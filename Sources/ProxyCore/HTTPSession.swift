@@ -108,6 +108,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     private var clientPaused = false
     /// Queued in `loopContext` for a flush at the end of the loop's turn.
     private var flushQueued = false
+    /// Server reads of this exchange that streamed a response body; whether the last exchange did.
+    private var streamedReads = 0
+    private var lastExchangeStreamed = false
     /// The client channel's writability, as its `channelWritabilityChanged` events tell it (reading
     /// `context.channel.isWritable` per request costs a walk to the channel and its retains).
     private var clientWritable = true
@@ -240,7 +243,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        deferFlush()
+        // A request body on its way streams at once; otherwise the flush waits for the loop's turn.
+        if !requestBodyDone { flushAll() } else { deferFlush() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -812,7 +816,10 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             forwardRequestBody()
         }
         armTimeout(.server)
-        deferFlush()
+        // The request waits for the loop's turn like the other writes (one wake-up of the server
+        // for the turn's requests), unless this client's last response streamed: then the turn is
+        // a long one (big bodies copied) and the server should not wait for its end.
+        if lastExchangeStreamed { flushAll() } else { deferFlush() }
         c.setReading(clientWritable)
     }
 
@@ -891,7 +898,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
     }
 
     func serverReadComplete(_ c: ServerConnection) {
-        deferFlush()
+        // A response body on its way streams at once (its writes also tell the writability that
+        // pauses the server); a whole response waits for the loop's turn.
+        if responseStarted && !responseDone {
+            streamedReads += 1
+            flushAll()
+        } else {
+            deferFlush()
+        }
         guard c === connection else { return }
         if !clientWritable { c.setReading(false) }
     }
@@ -1242,6 +1256,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         logExchange(("-", "-"))
         overrides = ExchangeOverrides()
         if stickStream != nil { stickStream!.end(); stickStream = nil }
+        lastExchangeStreamed = streamedReads > 0
+        streamedReads = 0
         deferFlush()
         setReuser(clientKeepAlive)
         if let connection {

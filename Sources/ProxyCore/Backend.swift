@@ -82,6 +82,8 @@ public final class BackendRuntime: @unchecked Sendable {
     let stick: BackendStick?
     /// `use-server` rules and `force-persist` (nil without `use-server`).
     let serverRules: ServerRules?
+    /// `tcp-response inspect-delay` and `tcp-response content` rules (nil without, or in `mode http`).
+    let tcpResponse: TCPResponseRules?
     /// 16 for dynamic algorithms (weights can ramp), 1 for static and hash ones.
     let weightScale: Int
     private let lock = NIOLock()
@@ -101,6 +103,7 @@ public final class BackendRuntime: @unchecked Sendable {
         self.rules = ProxyRules(config, tables: tables)
         self.stick = BackendStick(config, tables: tables)
         self.serverRules = ServerRules(config)
+        self.tcpResponse = TCPResponseRules(config)
         self.cookie = config.cookie
         self.cookieInsertLines = servers.map { s in config.cookie.flatMap { CookieExchange.insertLine($0, serverCookie: s.config.cookie) } }
         self.served = Array(repeating: 0, count: servers.count)

@@ -183,7 +183,9 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             // `tcp-request connection` rules: a rejected connection is closed without a word.
             let session = StickSession(stick)
             stickSession = session
-            guard session.accept(client: context.channel.remoteAddress, local: context.channel.localAddress) else {
+            if stick.usesVariables { variables = VariableStore() }
+            guard session.accept(client: context.channel.remoteAddress, local: context.channel.localAddress,
+                                 variables: variables) else {
                 phase = .closed
                 context.close(promise: nil)
                 return
@@ -385,7 +387,13 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             stickStream?.end()
             let stream = session.stream()
             stickStream = stream
-            guard stream.beginHTTPRequest(base: ruleRecord(headBuffer)) else {
+            var vars: VariableStore?
+            if session.config.usesVariables {
+                if variables == nil { variables = VariableStore() }
+                variables!.beginTransaction()
+                vars = variables
+            }
+            guard stream.beginHTTPRequest(base: ruleRecord(headBuffer), variables: vars) else {
                 // `tcp-request content reject`: the connection closes without a response.
                 closeClient()
                 return
@@ -393,7 +401,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         }
         if frontend.hasRequestRules {
             if variables == nil { variables = VariableStore() }
-            variables!.beginTransaction()
+            if !(stickSession?.config.usesVariables ?? false) { variables!.beginTransaction() }
             var view = H1RequestView(head: headBuffer, request: request, base: LogRecord(), userlists: frontend.userlists,
                                      stick: stickStream)
             fillRuleRecord(&view.base, headBuffer)
@@ -1429,7 +1437,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         var record = xlog!.httpRecord(now: now, termination: termination, client: clientAddress,
                                       local: context?.channel.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
-        LogSampleSource.fill(&record, logger.sampleExpressions)
+        LogSampleSource.fill(&record, logger.sampleExpressions, variables: variables)
         stickStream?.fillLog(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
         var level: SyslogLevel?

@@ -22,8 +22,10 @@ struct TCPPayloadSource: SampleSource {
     let base: LogRecord
     let data: [UInt8]
     let probe: PayloadProbe?
+    var variables: VariableStore? = nil
 
     func fetch(_ name: String, _ args: [String]) -> SampleValue? {
+        if PayloadFetches.responseBufferFetches.contains(name) { return nil }
         if let (value, mayChange) = PayloadFetches.bufferValue(name, args, data) {
             if mayChange { probe?.mayChange = true }
             return value
@@ -52,11 +54,11 @@ struct TCPInspection {
 
     /// The content rules from where they stopped (a counter action runs once).
     mutating func run(_ rules: [CompiledTCPRule], stream: StickStream?, tables: StickTables, base: LogRecord,
-                      final: Bool) -> Outcome {
+                      variables: VariableStore?, final: Bool) -> Outcome {
         while nextRule < rules.count {
             let rule = rules[nextRule]
             let probe = PayloadProbe()
-            let source = source(stream: stream, tables: tables, base: base, probe: probe)
+            let source = source(stream: stream, tables: tables, base: base, variables: variables, probe: probe)
             if let c = rule.condition, !c.holds(source) {
                 if probe.mayChange && !final { return .wait }
                 nextRule += 1
@@ -67,19 +69,128 @@ struct TCPInspection {
             case .accept: return .accept
             case .reject: return .reject
             case .counter(let a): stream?.perform(a, source: source)
+            case .variable(let v): v.apply(variables, base: base, source: source)
             }
         }
         return .accept
     }
 
-    func source(stream: StickStream?, tables: StickTables, base: LogRecord, probe: PayloadProbe? = nil) -> TCPPayloadSource {
-        TCPPayloadSource(counters: stream.map { StickRuleRunner.Source(base: base, slots: $0.slots, tables: tables) },
-                         base: base, data: data, probe: probe)
+    func source(stream: StickStream?, tables: StickTables, base: LogRecord, variables: VariableStore?,
+                probe: PayloadProbe? = nil) -> TCPPayloadSource {
+        TCPPayloadSource(counters: stream.map { StickRuleRunner.Source(base: base, slots: $0.slots, tables: tables,
+                                                                       variables: variables) },
+                         base: base, data: data, probe: probe, variables: variables)
     }
 
     /// The frontend's `use_backend` choice on this source, nil for the default backend.
     static func chooseBackend(_ frontend: FrontendRuntime, _ source: some SampleSource) -> BackendRuntime? {
         for s in frontend.switches where s.condition?.holds(source) ?? true { return s.resolve(source) }
         return nil
+    }
+}
+
+// `tcp-response inspect-delay T` with `tcp-response content` rules (backends of `mode tcp`): the
+// server's first bytes are held from the moment the connection is established and the rules run
+// on each arrival, as in haproxy 2.6: `accept` (or no rule left) forwards what is held and stops
+// the inspection; `reject` aborts both sides (termination `PD`); `close` forwards what is held
+// and closes the server connection at once. A rule whose condition reads bytes that may still
+// change (`res.len`, `res.payload` short of its length) waits; when the delay ends, the server
+// closes its side or the buffer is full, the rules run a last time on what is there. Without
+// inspect-delay they run once, on what has arrived when the connection is established.
+
+/// A backend's `tcp-response` rules, compiled.
+final class TCPResponseRules: Sendable {
+    enum Action: @unchecked Sendable { case accept, reject, close, variable(CompiledVariableAction) }
+    struct Rule: @unchecked Sendable {
+        let action: Action
+        let condition: CompiledCondition?
+    }
+    let rules: [Rule]
+    let delay: TimeAmount?
+    let usesVariables: Bool
+
+    init?(_ proxy: Proxy) {
+        guard proxy.mode == .tcp, !proxy.tcpResponseRules.isEmpty else { return nil }
+        let conditions = ConditionCompiler(proxy)
+        rules = proxy.tcpResponseRules.compactMap { r in
+            let action: Action
+            switch r.action {
+            case .accept: action = .accept
+            case .reject: action = .reject
+            case .close: action = .close
+            case .variable(let v):
+                guard let c = CompiledVariableAction(v) else { return nil }
+                action = .variable(c)
+            }
+            return Rule(action: action, condition: conditions.compile(r.condition))
+        }
+        delay = proxy.tcpResponseInspectDelay.flatMap { $0 > .zero ? $0.timeAmount : nil }
+        usesVariables = proxy.tcpResponseRules.contains { if case .variable = $0.action { true } else { false } }
+    }
+}
+
+/// A `tcp-response` rule source: the response buffer's bytes for `res.len`/`res.payload*`, the
+/// variables, and the connection's facts (the request buffer is not readable here).
+struct TCPResponseSource: SampleSource {
+    let base: LogRecord
+    let data: [UInt8]
+    let probe: PayloadProbe?
+    let variables: VariableStore?
+
+    func fetch(_ name: String, _ args: [String]) -> SampleValue? {
+        if PayloadFetches.responseBufferFetches.contains(name) {
+            guard let (value, mayChange) = PayloadFetches.bufferValue(name, args, data) else { return nil }
+            if mayChange { probe?.mayChange = true }
+            return value
+        }
+        if PayloadFetches.bufferFetches.contains(name) { return nil }
+        return LogSampleSource.fetch(name, args, from: base, tls: false)
+    }
+}
+
+/// The held server bytes of a connection under response inspection and the next rule to run.
+struct TCPResponseInspection {
+    enum Outcome { case accept, reject, close, wait }
+
+    private(set) var data: [UInt8] = []
+    private(set) var held: [ByteBuffer] = []
+    private var nextRule = 0
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    var isFull: Bool { data.count >= limit }
+
+    mutating func append(_ buffer: ByteBuffer) {
+        held.append(buffer)
+        guard data.count < limit else { return }
+        data += buffer.readableBytesView.prefix(limit - data.count)
+    }
+
+    /// The held bytes, handed over once the rules are done.
+    mutating func takeHeld() -> [ByteBuffer] {
+        defer { held = [] }
+        return held
+    }
+
+    mutating func run(_ rules: TCPResponseRules, base: LogRecord, variables: VariableStore?, final: Bool) -> Outcome {
+        while nextRule < rules.rules.count {
+            let rule = rules.rules[nextRule]
+            let probe = PayloadProbe()
+            let source = TCPResponseSource(base: base, data: data, probe: probe, variables: variables)
+            if let c = rule.condition, !c.holds(source) {
+                if probe.mayChange && !final { return .wait }
+                nextRule += 1
+                continue
+            }
+            nextRule += 1
+            switch rule.action {
+            case .accept: return .accept
+            case .reject: return .reject
+            case .close: return .close
+            case .variable(let v): v.apply(variables, base: base, source: source)
+            }
+        }
+        return .accept
     }
 }

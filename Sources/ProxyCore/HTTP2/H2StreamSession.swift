@@ -201,14 +201,15 @@ final class H2StreamSession: @unchecked Sendable {
         if let session = connection.stickSession {
             let stream = session.stream()
             stickStream = stream
-            guard stream.beginHTTPRequest(base: ruleRecord()) else {
+            if session.config.usesVariables { variables = VariableStore() }
+            guard stream.beginHTTPRequest(base: ruleRecord(), variables: variables) else {
                 // `tcp-request content reject`: the stream is refused without a response.
                 resetClient(.refusedStream)
                 return
             }
         }
         if frontend.hasRequestRules {
-            variables = VariableStore()
+            if variables == nil { variables = VariableStore() }
             var view = H2RequestView(headers: requestHeaders, base: ruleRecord(), userlists: frontend.userlists, stick: stickStream)
             view.variables = variables
             view.captures = captureStore
@@ -724,7 +725,7 @@ final class H2StreamSession: @unchecked Sendable {
                                       local: connection.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
         if serverReleased { record.srvConn = max(0, record.srvConn - 1) }
-        LogSampleSource.fill(&record, logger.sampleExpressions)
+        LogSampleSource.fill(&record, logger.sampleExpressions, variables: variables)
         stickStream?.fillLog(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
         var level: SyslogLevel?

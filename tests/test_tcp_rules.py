@@ -1,0 +1,311 @@
+"""TCP rules, differential against haproxy 2.6: `tcp-response inspect-delay` and `tcp-response
+content accept|reject|close` on the server's first bytes (res.len, res.payload, res.payload_lv),
+with what the client receives, whether the server connection was reset, how long it took and the
+log line (termination state, bytes); and `set-var`/`set-var-fmt`/`unset-var` of `tcp-request
+connection|session|content` and `tcp-response content` rules, read by later rules, by `use_backend`
+and by the log format, in mode tcp and mode http."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from harness import Client, cfg_head, free_port, http_handler, make_response
+from test_logging import SyslogReceiver
+
+# One line per connection: the fields that do not depend on timing.
+TCP_LOG = 'log-format "%b %s %ts %B %U [%[var(txn.head)]] [%[var(sess.src)]] [%[var(txn.f)]] [%[var(txn.k)]] [%[var(txn.nope)]]"'
+
+
+class Speaker:
+    """A TCP server that reads the client's first bytes, then follows a script per connection:
+    bytes to send, pauses (floats), then closes, or waits (up to 2 s) to see how the proxy ends the
+    connection ("eof", "reset" or "open"). Bounded: it stops accepting after 60 s or stop()."""
+
+    def __init__(self, script, wait_end=False):
+        self.script = script
+        self.wait_end = wait_end
+        self.ends = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        end = time.monotonic() + 60
+        while not self.stopped and time.monotonic() < end:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        c.settimeout(2)
+        try:
+            c.recv(65536)
+            for step in self.script:
+                if isinstance(step, float):
+                    time.sleep(step)
+                else:
+                    c.sendall(step)
+            if self.wait_end:
+                try:
+                    self.ends.append("eof" if c.recv(1000) == b"" else "data")
+                except ConnectionResetError:
+                    self.ends.append("reset")
+                except socket.timeout:
+                    self.ends.append("open")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def talk(port, data=b"hello", timeout=4.0):
+    """Sends `data`, reads until the proxy closes: the bytes (with <Reset> on a reset) and the seconds."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    t0 = time.monotonic()
+    out = b""
+    try:
+        s.sendall(data)
+        while True:
+            d = s.recv(1000)
+            if not d:
+                break
+            out += d
+    except socket.timeout:
+        out += b"<timeout>"
+    except ConnectionResetError:
+        out += b"<Reset>"
+    finally:
+        s.close()
+    return out.decode("latin-1"), time.monotonic() - t0
+
+
+def log_fields(line):
+    """The part of a log line after the syslog header."""
+    return line.split("]: ", 1)[1].strip() if "]: " in line else line
+
+
+RESPONSE_SCENARIOS = {
+    # name: (rules, server script, waits for the server's end)
+    "reject on res.payload": (["tcp-response inspect-delay 1s",
+                               "tcp-response content reject if { res.payload(0,4) -m str BADX }"], [b"BADX hello"], False),
+    "other bytes pass": (["tcp-response inspect-delay 1s",
+                          "tcp-response content reject if { res.payload(0,4) -m str BADX }"], [b"GOOD hello"], False),
+    "split word waits for its bytes": (["tcp-response inspect-delay 1s",
+                                        "tcp-response content reject if { res.payload(0,4) -m str BADX }"],
+                                       [b"BA", 0.3, b"DX hello"], False),
+    "res.len waits then the delay ends": (["tcp-response inspect-delay 1s", "tcp-response content accept if { res.len ge 4 }",
+                                           "tcp-response content reject"], [b"AB", 2.0], False),
+    "server closes before enough bytes": (["tcp-response inspect-delay 1s", "tcp-response content accept if { res.len ge 4 }",
+                                           "tcp-response content reject"], [b"AB"], False),
+    "accepted once enough bytes": (["tcp-response inspect-delay 1s", "tcp-response content accept if { res.len ge 4 }",
+                                    "tcp-response content reject"], [b"AB", 0.2, b"CDEF", 0.2, b"rest"], False),
+    "close resets the server": (["tcp-response inspect-delay 1s", "tcp-response content close if { res.payload(0,2) -m str OK }"],
+                                [b"OK bye"], True),
+    "without a delay the rules see nothing yet": (["tcp-response content reject if { res.len gt 0 }"], [0.2, b"BADX hello"], False),
+    "payload_lv": (["tcp-response inspect-delay 1s", "tcp-response content reject if { res.payload_lv(0,1) -m str NO }"],
+                   [b"\x02N", 0.2, b"Orest"], False),
+    "set-var from the response, in the log": (["tcp-response inspect-delay 1s",
+                                               "tcp-response content set-var(txn.head) res.payload(0,4) if { res.len ge 4 }",
+                                               "tcp-response content reject if { var(txn.head) -m str QUIT }"],
+                                              [b"HE", 0.2, b"LLO world"], False),
+    "response rule reads a request variable": (["tcp-request inspect-delay 1s",
+                                                "tcp-request content set-var(txn.k) req.payload(0,3) if { req.len ge 3 }",
+                                                "tcp-response inspect-delay 1s",
+                                                "tcp-response content reject if { var(txn.k) -m str hel }"],
+                                               [b"secret"], False),
+}
+
+
+def response_scenario(env, impl, name):
+    rules, script, wait_end = RESPONSE_SCENARIOS[name]
+    srv = Speaker(script, wait_end=wait_end)
+    rx = SyslogReceiver()
+    try:
+        port = free_port()
+        text = cfg_head(mode="tcp", defaults_extra=f"log 127.0.0.1:{rx.port} local0\n{TCP_LOG}")
+        text += f"listen li\n    bind 127.0.0.1:{port}\n" + "".join(f"    {l}\n" for l in rules)
+        text += f"    server s1 127.0.0.1:{srv.port}\n"
+        env.proxy(impl, text, port, name=f"tres-{impl}")
+        answer, seconds = talk(port)
+        out = {"answer": answer, "waited": seconds >= 0.9, "bounded": seconds < 3,
+               "log": [log_fields(l) for l in rx.collect(1, timeout=4)]}
+        if wait_end:
+            deadline = time.monotonic() + 3
+            while not srv.ends and time.monotonic() < deadline:
+                time.sleep(0.02)
+            out["server end"] = srv.ends[:1]
+        return out
+    finally:
+        srv.stop()
+        rx.close()
+
+
+@pytest.mark.parametrize("name", sorted(RESPONSE_SCENARIOS))
+def test_tcp_response_scenarios(differ, name):
+    def check(result):
+        assert result["bounded"], result
+        assert len(result["log"]) == 1, result
+        if name in ("reject on res.payload", "split word waits for its bytes", "res.len waits then the delay ends",
+                    "server closes before enough bytes", "response rule reads a request variable"):
+            assert result["answer"] == "" and " PD " in result["log"][0], result
+        if name == "res.len waits then the delay ends":
+            assert result["waited"], result
+        if name == "close resets the server":
+            assert result["answer"] == "OK bye" and result["server end"] == ["reset"], result
+        if name == "set-var from the response, in the log":
+            assert result["answer"] == "HELLO world" and "[HELL]" in result["log"][0], result
+    differ(response_scenario, check, name=name)
+
+
+# --- variables of tcp-request rules in mode tcp ---
+
+class Namer:
+    """A TCP server answering each connection with its name and the bytes it read first."""
+
+    def __init__(self, name):
+        self.name = name
+        self.speaker = Speaker([])
+        self.speaker.serve = self.serve
+        self.port = self.speaker.port
+
+    def serve(self, c):
+        c.settimeout(2)
+        try:
+            data = c.recv(65536)
+            c.sendall(f"{self.name} got {data.decode('latin-1')}\n".encode())
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.speaker.stop()
+
+
+REQUEST_VARIABLE_SCENARIOS = {
+    "content rules with inspect-delay": [
+        "tcp-request inspect-delay 1s",
+        "tcp-request connection set-var(sess.src) src",
+        "tcp-request connection set-var(txn.nope) str(lost)",
+        "tcp-request content set-var(txn.k) req.payload(0,1) if { req.len ge 1 }",
+        'tcp-request content set-var-fmt(txn.f) "%[var(sess.src)]/%[req.len]/%[var(txn.k)]"',
+        "tcp-request content unset-var(txn.f) if { var(txn.k) -m str u }",
+        "tcp-request content reject if { var(txn.k) -m str q }",
+    ],
+    "content rules without inspect-delay": [
+        "tcp-request session set-var(sess.src) src",
+        "tcp-request content set-var(txn.k) str(c)",
+        'tcp-request content set-var-fmt(txn.f) "%[var(sess.src)]-%[var(txn.k)]-%[dst_port,mul(0)]"',
+    ],
+    "content reject without inspect-delay": [
+        "tcp-request content set-var(txn.k) src,ipmask(24)",
+        "tcp-request content reject if { var(txn.k) -m str 127.0.0.0 }",
+    ],
+}
+
+
+def request_variable_scenario(env, impl, name):
+    servers = {k: Namer(k) for k in ("a", "b", "c")}
+    rx = SyslogReceiver()
+    try:
+        port = free_port()
+        # Without inspect-delay the rules run before or after the client's bytes arrive: %B/%U left out.
+        log = TCP_LOG.replace(" %B %U", "") if "without" in name else TCP_LOG
+        text = cfg_head(mode="tcp", defaults_extra=f"log 127.0.0.1:{rx.port} local0\n{log}")
+        text += f"frontend fe\n    bind 127.0.0.1:{port}\n"
+        text += "".join(f"    {l}\n" for l in REQUEST_VARIABLE_SCENARIOS[name])
+        text += "    use_backend be_%[var(txn.k)]\n    default_backend be_b\n"
+        for k, s in servers.items():
+            text += f"backend be_{k}\n    server {k} 127.0.0.1:{s.port}\n"
+        env.proxy(impl, text, port, name=f"tvar-{impl}")
+        out = {}
+        for data in (b"abc", b"cde", b"unset", b"quit", b"xyz"):
+            answer, seconds = talk(port, data)
+            lines = rx.collect(len(out) + 1, timeout=4)
+            out[data.decode()] = {"answer": answer, "bounded": seconds < 3,
+                                  "log": log_fields(lines[-1]) if len(lines) > len(out) else None}
+        return out
+    finally:
+        for s in servers.values():
+            s.stop()
+        rx.close()
+
+
+@pytest.mark.parametrize("name", sorted(REQUEST_VARIABLE_SCENARIOS))
+def test_tcp_request_variables(differ, name):
+    def check(result):
+        assert all(x["bounded"] for x in result.values()), result
+        if name == "content rules with inspect-delay":
+            assert result["abc"]["answer"] == "a got abc\n", result
+            assert result["cde"]["answer"] == "c got cde\n", result
+            assert result["xyz"]["answer"] == "b got xyz\n", result  # no backend be_x: the default
+            assert result["quit"]["answer"] == "", result
+            assert "[127.0.0.1/3/a]" in result["abc"]["log"] and "[-]" in result["abc"]["log"], result
+            assert result["quit"]["log"].startswith("fe <NOSRV> PR "), result
+        elif name == "content reject without inspect-delay":
+            assert all(x["answer"] == "" and x["log"].startswith("fe <NOSRV> PR ") for x in result.values()), result
+        else:
+            assert all(x["answer"].startswith("c got ") for x in result.values()), result
+    differ(request_variable_scenario, check, name=name)
+
+
+# --- variables of tcp-request rules in mode http ---
+
+def echo_vars(req, conn, srv):
+    lines = [f"{k.lower()}: {v}" for k, v in req.headers if k.lower().startswith("x-")]
+    return make_response(200, "\n".join([srv.name] + lines).encode() + b"\n", {"Content-Type": "text/plain"})
+
+
+def http_variable_scenario(env, impl):
+    a = env.backend(http_handler(echo_vars), name="a")
+    b = env.backend(http_handler(echo_vars), name="b")
+    rx = SyslogReceiver()
+    try:
+        port = free_port()
+        text = cfg_head(defaults_extra=f'log 127.0.0.1:{rx.port} local0\nlog-format "%b %s %ST [%[var(txn.be)]] [%[var(sess.c)]]"')
+        text += f"frontend fe\n    bind 127.0.0.1:{port}\n"
+        text += ("    tcp-request connection set-var(sess.c) str(conn)\n"
+                 "    tcp-request content set-var(txn.be) str(be_a) if { src 127.0.0.1 }\n"
+                 "    tcp-request content set-var-fmt(txn.f) \"%[var(sess.c)]:%[var(txn.be)]\"\n"
+                 "    http-request set-header X-Vars %[var(txn.f)]\n"
+                 "    http-request set-var(txn.be) str(be_b) if { path /b }\n"
+                 "    use_backend %[var(txn.be)]\n"
+                 "    default_backend be_b\n")
+        text += f"backend be_a\n    server a 127.0.0.1:{a.port}\nbackend be_b\n    server b 127.0.0.1:{b.port}\n"
+        env.proxy(impl, text, port, name=f"hvar-{impl}")
+        out = {}
+        c = Client(port)
+        try:
+            for path in ("/a", "/b", "/a"):
+                c.send(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                r = c.read_response()[0]
+                out[path + str(len(out))] = {"status": r.status, "body": r.body.decode()}
+        finally:
+            c.close()
+        out["log"] = [log_fields(l) for l in rx.collect(3, timeout=4)]
+        return out
+    finally:
+        rx.close()
+
+
+def test_tcp_request_variables_in_http_mode(differ):
+    def check(result):
+        assert result["/a0"]["body"] == "a\nx-vars: conn:be_a\n", result
+        assert result["/b1"]["body"].startswith("b\n"), result
+        assert result["log"][0].startswith("be_a a 200 [be_a] [conn]"), result
+    differ(http_variable_scenario, check)

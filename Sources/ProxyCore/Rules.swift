@@ -576,6 +576,7 @@ struct H2RequestView: RequestView {
     var userlists: Userlists?
     var stick: StickStream?
     var captures: CaptureStore?
+    var body: BufferedBody?
 
     var receivedMethod: String { headers.first(name: ":method") ?? "" }
     var receivedTarget: String { headers.first(name: ":path") ?? "/" }

@@ -63,6 +63,10 @@ final class H2StreamSession: @unchecked Sendable {
     private var captureStore: CaptureStore?
     /// What a tarpitted request answers when `timeout tarpit` ends.
     private var tarpitEnd: (() -> Void)?
+    /// `option http-buffer-request` / `wait-for-body`: the wait, and the body held for the rules
+    /// (its DATA frames wait in `pending` for the server).
+    private var bodyWait: BodyWaitState?
+    private var heldBody: BufferedBody?
     private var xlog: ExchangeLog?
     /// Flow control of the client's stream.
     var flow: H2StreamFlow
@@ -99,10 +103,16 @@ final class H2StreamSession: @unchecked Sendable {
     func received(_ payload: HTTP2Frame.FramePayload) {
         switch payload {
         case .headers(let h):
-            if phase == .waitingHeaders {
+            if phase == .waitingHeaders && bodyWait == nil {
                 requestHeaders = h.headers
                 requestEnded = h.endStream
+                if !requestEnded, let policy = frontend.bodyWait, holdForBody(policy) { return }
                 startRequest()
+            } else if bodyWait != nil {
+                // Trailers end the body being waited for.
+                if h.endStream { requestEnded = true }
+                pending.append(payload)
+                bodyArrived()
             } else {
                 if h.endStream { requestEnded = true }
                 forwardToServer(payload)
@@ -111,7 +121,12 @@ final class H2StreamSession: @unchecked Sendable {
             let length = d.data.readableBytes
             if xlog != nil { xlog!.bytesIn += Int64(length) }
             if d.endStream { requestEnded = true }
-            forwardToServer(payload)
+            if bodyWait != nil {
+                heldBody!.take(d.data, room: bodyWait!.room)
+                pending.append(payload)
+            } else {
+                forwardToServer(payload)
+            }
             // The client's window comes back once the server side took the data.
             let canForward = phase == .done || (upstream?.isWritable ?? false)
             if let increment = flow.received(length + (d.paddingBytes.map { $0 + 1 } ?? 0), canForward: canForward),
@@ -119,6 +134,7 @@ final class H2StreamSession: @unchecked Sendable {
                 connection.write(HTTP2Frame(streamID: streamID, payload: .windowUpdate(windowSizeIncrement: increment)))
                 connection.needsFlush = true
             }
+            if bodyWait != nil { bodyArrived() }
         case .rstStream:
             // The client cancelled: the server's stream is cancelled too.
             abort(clientAbortTermination)
@@ -174,6 +190,27 @@ final class H2StreamSession: @unchecked Sendable {
 
     // MARK: request
 
+    /// `option http-buffer-request` / `wait-for-body` (RequestBuffering.swift): true while the
+    /// request waits for its body; the wait ends with the whole body, `at-least` bytes or a full
+    /// buffer (then the rules run), or at its deadline (408).
+    private func holdForBody(_ policy: BodyWaitPolicy) -> Bool {
+        guard let (time, atLeast) = policy.wait(for: H2RequestView(headers: requestHeaders, base: ruleRecord())) else { return false }
+        let length = requestHeaders.first(name: "content-length").flatMap { Int64($0) }
+        bodyWait = BodyWaitState(deadline: time.map { .now() + $0 }, atLeast: atLeast, room: policy.room(h2: requestHeaders))
+        heldBody = BufferedBody(bytes: [], size: length ?? -1)
+        if let time { armTimeout(time, queue: false) }
+        return true
+    }
+
+    private func bodyArrived() {
+        guard let w = bodyWait, let body = heldBody, !closed else { return }
+        let n = body.bytes.count
+        guard requestEnded || n >= w.room || (w.atLeast > 0 && n >= w.atLeast) else { return }
+        bodyWait = nil
+        timer.disarm()
+        startRequest()
+    }
+
     private func startRequest() {
         phase = .assigning
         let method = requestHeaders.first(name: ":method") ?? "-"
@@ -213,6 +250,7 @@ final class H2StreamSession: @unchecked Sendable {
             var view = H2RequestView(headers: requestHeaders, base: ruleRecord(), userlists: frontend.userlists, stick: stickStream)
             view.variables = variables
             view.captures = captureStore
+            if let b = heldBody { view.body = BufferedBody(bytes: b.bytes, size: b.size >= 0 ? b.size : Int64(b.bytes.count)) }
             let route = RuleEngine.route(frontend, &view)
             overrides = view.edits.overrides
             if overrides.requestInvalid, xlog != nil { xlog!.headDone = nil }
@@ -710,7 +748,11 @@ final class H2StreamSession: @unchecked Sendable {
         write(.headers(.init(headers: headers, endStream: empty)))
         if !empty { write(.data(.init(data: .byteBuffer(body), endStream: true))) }
         // The rest of the request is not wanted: HAProxy resets the client stream if it goes on.
-        if !requestEnded { write(.rstStream(.cancel)) }
+        // The reply is flushed first: a reset written with it would drop its DATA still buffered.
+        if !requestEnded {
+            flush()
+            write(.rstStream(.cancel))
+        }
         flush()
     }
 
@@ -745,6 +787,12 @@ final class H2StreamSession: @unchecked Sendable {
 
     private func timerFired() {
         guard !closed, timer.firedAndExpired(on: eventLoop, fire: { self.timerFired() }) else { return }
+        if bodyWait != nil {
+            // The body did not come in time: the HTTP layer's 408.
+            bodyWait = nil
+            sendReply(BodyWaitPolicy.timeoutReply, status: 408, termination: ("c", "R"))
+            return
+        }
         if phase == .tarpit, let end = tarpitEnd {
             tarpitEnd = nil
             end()

@@ -75,8 +75,11 @@ class Speaker:
 
 def talk(port, data=b"hello", timeout=4.0):
     """Sends `data`, reads until the proxy closes: the bytes (with <Reset> on a reset) and the seconds."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     t0 = time.monotonic()
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    except ConnectionResetError:  # a connection reset at once can fail the connect itself
+        return "<Reset>", time.monotonic() - t0
     out = b""
     try:
         s.sendall(data)
@@ -309,3 +312,69 @@ def test_tcp_request_variables_in_http_mode(differ):
         assert result["/b1"]["body"].startswith("b\n"), result
         assert result["log"][0].startswith("be_a a 200 [be_a] [conn]"), result
     differ(http_variable_scenario, check)
+
+
+def counter_scenario(env, impl):
+    srv = Speaker([b"ERR x"])
+    rx = SyslogReceiver()
+    try:
+        port = free_port()
+        text = cfg_head(mode="tcp", defaults_extra=f'log 127.0.0.1:{rx.port} local0\nlog-format "%b %s %ts %B [%[sc0_get_gpc0]]"')
+        text += (f"frontend fe\n    bind 127.0.0.1:{port}\n"
+                 "    stick-table type ip size 10 expire 1m store gpc0\n"
+                 "    tcp-request connection track-sc0 src\n"
+                 "    tcp-request connection reject if { sc0_get_gpc0 ge 2 }\n"
+                 "    default_backend be\n"
+                 "backend be\n    tcp-response inspect-delay 1s\n"
+                 "    tcp-response content sc-inc-gpc0(0) if { res.payload(0,3) -m str ERR }\n"
+                 "    tcp-response content reject if { sc0_get_gpc0 ge 2 }\n"
+                 f"    server s1 127.0.0.1:{srv.port}\n")
+        env.proxy(impl, text, port, name=f"tcnt-{impl}")
+        out = []
+        for i in range(3):
+            answer, seconds = talk(port)
+            out.append({"answer": answer, "bounded": seconds < 3})
+        rx.collect(2, timeout=4)
+        return {"exchanges": out, "log": [log_fields(l) for l in rx.drain(0.3)]}
+    finally:
+        srv.stop()
+        rx.close()
+
+
+def test_tcp_response_counts_on_the_streams_counters(differ):
+    """`tcp-response content sc-inc-gpc0(0)` counts on what `tcp-request connection track-sc0`
+    tracks; a later response rule and the next connection's rule read it."""
+    def check(result):
+        assert [x["answer"] for x in result["exchanges"]] == ["ERR x", "", "<Reset>"], result
+        assert result["log"] == ["be s1 -- 5 [1]", "be s1 PD 5 [2]"], result
+    differ(counter_scenario, check)
+
+
+def connection_reject_scenario(env, impl, mode):
+    port = free_port()
+    text = cfg_head(mode=mode) + (f"frontend fe\n    bind 127.0.0.1:{port}\n"
+                                  "    tcp-request connection reject if { src 127.0.0.1 }\n"
+                                  "    default_backend be\nbackend be\n    server s1 127.0.0.1:9\n")
+    env.proxy(impl, text, port, name=f"tcrej-{impl}")
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=3)
+    except ConnectionResetError:
+        return {"outcome": "reset"}
+    try:
+        # Nothing sent: a reset is the proxy's choice, not the kernel's answer to unread bytes.
+        try:
+            outcome = "eof" if s.recv(100) == b"" else "data"
+        except ConnectionResetError:
+            outcome = "reset"
+        except socket.timeout:
+            outcome = "open"
+    finally:
+        s.close()
+    return {"outcome": outcome}
+
+
+@pytest.mark.parametrize("mode", ["tcp", "http"])
+def test_tcp_request_connection_reject_resets(differ, mode):
+    def check(result):
+        assert result["outcome"] == "reset", result
+    differ(connection_reject_scenario, check, mode=mode)

@@ -418,7 +418,11 @@ extension ConfigParser {
                 guard let (a, n) = parseVariableAction(words, at: 2, rule: "tcp-response content", label: label) else { return }
                 action = .variable(a)
                 next = n
-            } else if ["sc-inc-gpc", "sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt", "sc-set-gpt0", "set-log-level", "set-mark",
+            } else if kw.hasPrefix("sc-inc-gpc0") || kw.hasPrefix("sc-inc-gpc1") || kw.hasPrefix("sc-set-gpt0") {
+                guard let (a, n) = parseCounterAction(words, at: 2, context: "tcp-response content") else { return }
+                action = .counter(a)
+                next = n
+            } else if ["sc-inc-gpc", "sc-set-gpt", "set-log-level", "set-mark",
                        "set-nice", "set-tos", "silent-drop", "send-spoe-group", "ot-group"]
                 .contains(where: { kw == $0 || kw.hasPrefix($0 + "(") }) {
                 alert("'tcp-response content \(kw)' is not yet supported by Fulcrum (comes with the TCP rules work).")
@@ -524,6 +528,9 @@ extension ConfigParser {
             }
             for r in p.tcpRequestRules {
                 if case .counter(let a) = r.action { counterTable(a, at: r.location) }
+                checkStickFetches(in: r.condition, proxy: p, tables: tables, at: r.location, label: st.label)
+            }
+            for r in p.tcpResponseRules {
                 checkStickFetches(in: r.condition, proxy: p, tables: tables, at: r.location, label: st.label)
             }
             for r in p.stickRules {

@@ -78,6 +78,8 @@ public struct TCPResponseRule: Sendable, Hashable {
     public enum Action: Sendable, Hashable {
         case accept, reject, close
         case variable(VariableAction)
+        /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`, `sc-set-gpt0(N) V` on the counters the stream tracks.
+        case counter(StickCounterAction)
     }
     public var action: Action
     public var condition: [String]?

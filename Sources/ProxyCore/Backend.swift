@@ -103,7 +103,7 @@ public final class BackendRuntime: @unchecked Sendable {
         self.rules = ProxyRules(config, tables: tables)
         self.stick = BackendStick(config, tables: tables)
         self.serverRules = ServerRules(config)
-        self.tcpResponse = TCPResponseRules(config)
+        self.tcpResponse = TCPResponseRules(config, tables: tables)
         self.cookie = config.cookie
         self.cookieInsertLines = servers.map { s in config.cookie.flatMap { CookieExchange.insertLine($0, serverCookie: s.config.cookie) } }
         self.served = Array(repeating: 0, count: servers.count)

@@ -180,14 +180,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         guard !started else { return }
         started = true
         if let stick = frontend.stick {
-            // `tcp-request connection` rules: a rejected connection is closed without a word.
+            // `tcp-request connection` rules: a rejected connection is reset without a word (as haproxy does).
             let session = StickSession(stick)
             stickSession = session
             if stick.usesVariables { variables = VariableStore() }
             guard session.accept(client: context.channel.remoteAddress, local: context.channel.localAddress,
                                  variables: variables) else {
                 phase = .closed
-                context.close(promise: nil)
+                context.channel.closeWithReset()
                 return
             }
         }

@@ -100,7 +100,9 @@ struct TCPInspection {
 
 /// A backend's `tcp-response` rules, compiled.
 final class TCPResponseRules: Sendable {
-    enum Action: @unchecked Sendable { case accept, reject, close, variable(CompiledVariableAction) }
+    enum Action: @unchecked Sendable {
+        case accept, reject, close, variable(CompiledVariableAction), counter(CompiledCounterAction)
+    }
     struct Rule: @unchecked Sendable {
         let action: Action
         let condition: CompiledCondition?
@@ -109,7 +111,7 @@ final class TCPResponseRules: Sendable {
     let delay: TimeAmount?
     let usesVariables: Bool
 
-    init?(_ proxy: Proxy) {
+    init?(_ proxy: Proxy, tables: StickTables) {
         guard proxy.mode == .tcp, !proxy.tcpResponseRules.isEmpty else { return nil }
         let conditions = ConditionCompiler(proxy)
         rules = proxy.tcpResponseRules.compactMap { r in
@@ -121,6 +123,9 @@ final class TCPResponseRules: Sendable {
             case .variable(let v):
                 guard let c = CompiledVariableAction(v) else { return nil }
                 action = .variable(c)
+            case .counter(let a):
+                guard let c = CompiledCounterAction(a, proxy: proxy.name, tables: tables, http: false) else { return nil }
+                action = .counter(c)
             }
             return Rule(action: action, condition: conditions.compile(r.condition))
         }
@@ -136,6 +141,8 @@ struct TCPResponseSource: SampleSource {
     let data: [UInt8]
     let probe: PayloadProbe?
     let variables: VariableStore?
+    /// The stream's stick counters (`sc0_get_gpc0`, ...), when the frontend tracks some.
+    let counters: StickRuleRunner.Source?
 
     func fetch(_ name: String, _ args: [String]) -> SampleValue? {
         if PayloadFetches.responseBufferFetches.contains(name) {
@@ -144,6 +151,7 @@ struct TCPResponseSource: SampleSource {
             return value
         }
         if PayloadFetches.bufferFetches.contains(name) { return nil }
+        if let counters { return counters.fetch(name, args) }
         return LogSampleSource.fetch(name, args, from: base, tls: false)
     }
 }
@@ -173,11 +181,13 @@ struct TCPResponseInspection {
         return held
     }
 
-    mutating func run(_ rules: TCPResponseRules, base: LogRecord, variables: VariableStore?, final: Bool) -> Outcome {
+    mutating func run(_ rules: TCPResponseRules, base: LogRecord, variables: VariableStore?, stream: StickStream?,
+                      final: Bool) -> Outcome {
         while nextRule < rules.rules.count {
             let rule = rules.rules[nextRule]
             let probe = PayloadProbe()
-            let source = TCPResponseSource(base: base, data: data, probe: probe, variables: variables)
+            let counters = stream.map { StickRuleRunner.Source(base: base, slots: $0.slots, tables: $0.config.tables, variables: variables) }
+            let source = TCPResponseSource(base: base, data: data, probe: probe, variables: variables, counters: counters)
             if let c = rule.condition, !c.holds(source) {
                 if probe.mayChange && !final { return .wait }
                 nextRule += 1
@@ -189,6 +199,7 @@ struct TCPResponseInspection {
             case .reject: return .reject
             case .close: return .close
             case .variable(let v): v.apply(variables, base: base, source: source)
+            case .counter(let a): stream?.perform(a, source: source)
             }
         }
         return .accept

@@ -8,6 +8,16 @@ import Samples
 import Glibc
 #endif
 
+extension Channel {
+    /// Closes with a reset (SO_LINGER 0), as haproxy closes a connection a rule rejects or kills.
+    func closeWithReset() {
+        if let provider = self as? SocketOptionProvider {
+            provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in }
+        }
+        close(promise: nil)
+    }
+}
+
 /// The server side of a `mode tcp` session: hands everything to the session.
 final class TCPServerSide: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
@@ -112,9 +122,9 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
             switch startStick(stick, context: context) {
             case .accepted: break
             case .connectionRejected:
-                // Rejected by a `tcp-request connection|session` rule: closed without a word (and not logged).
+                // Rejected by a `tcp-request connection|session` rule: reset without a word (and not logged).
                 closed = true
-                context.close(promise: nil)
+                context.channel.closeWithReset()
                 return
             case .contentRejected: contentRejected = true
             }
@@ -345,7 +355,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         var base = rulesBase(context)
         base.backendName = backend.name
         if let server { base.serverName = server.name }
-        let outcome = ins.run(rules, base: base, variables: variables, final: final || ins.isFull)
+        let outcome = ins.run(rules, base: base, variables: variables, stream: stickStream, final: final || ins.isFull)
         responseInspection = ins
         switch outcome {
         case .wait:
@@ -365,9 +375,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
                 return
             }
             // `close`: the server connection is reset at once, what was held is forwarded.
-            if let provider = serverChannel as? SocketOptionProvider {
-                provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in }
-            }
+            serverChannel?.closeWithReset()
             closeAll()
         }
     }

@@ -21,6 +21,7 @@ final class TCPRulesConfigTests: XCTestCase {
           tcp-response content set-var(txn.len) res.len
           tcp-response content close if { res.payload_lv(0,1) -m str ok }
           tcp-response content accept if { res.len gt 0 }
+          tcp-response content sc-inc-gpc0(1) if { res.payload(0,3) -m str ERR }
           server s 127.0.0.1:80
         """)
         XCTAssertFalse(r.hasAlerts, "\(r.diagnostics)")
@@ -34,7 +35,8 @@ final class TCPRulesConfigTests: XCTestCase {
         XCTAssertEqual(fe.tcpRequestRules[1].condition, ["if", "{", "req.len", "ge", "3", "}"])
         let be = try XCTUnwrap(r.configuration?.proxy(named: "be"))
         XCTAssertEqual(be.tcpResponseInspectDelay, .seconds(2))
-        XCTAssertEqual(be.tcpResponseRules.map(\.action), [.reject, .variable(.set(name: "txn.len", expression: "res.len")), .close, .accept])
+        XCTAssertEqual(be.tcpResponseRules.map(\.action), [.reject, .variable(.set(name: "txn.len", expression: "res.len")), .close, .accept,
+                                                            .counter(.incGPC(slot: 1, index: 0))])
         XCTAssertNil(be.tcpResponseRules[1].condition)
     }
 

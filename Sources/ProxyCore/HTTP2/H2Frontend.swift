@@ -61,9 +61,9 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         if let stick = frontend.stick {
             let session = StickSession(stick)
             stickSession = session
-            // `tcp-request connection reject`: closed without a word.
+            // `tcp-request connection reject`: reset without a word.
             guard session.accept(client: remoteAddress, local: localAddress) else {
-                context.close(promise: nil)
+                context.channel.closeWithReset()
                 return
             }
         }

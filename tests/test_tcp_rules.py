@@ -285,7 +285,10 @@ def http_variable_scenario(env, impl):
         text += ("    tcp-request connection set-var(sess.c) str(conn)\n"
                  "    tcp-request content set-var(txn.be) str(be_a) if { src 127.0.0.1 }\n"
                  "    tcp-request content set-var-fmt(txn.f) \"%[var(sess.c)]:%[var(txn.be)]\"\n"
+                 "    tcp-request content set-var(txn.p) path\n"
+                 "    tcp-request content reject if { path /reject }\n"
                  "    http-request set-header X-Vars %[var(txn.f)]\n"
+                 "    http-request set-header X-Path %[var(txn.p)]\n"
                  "    http-request set-var(txn.be) str(be_b) if { path /b }\n"
                  "    use_backend %[var(txn.be)]\n"
                  "    default_backend be_b\n")
@@ -298,9 +301,12 @@ def http_variable_scenario(env, impl):
                 c.send(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
                 r = c.read_response()[0]
                 out[path + str(len(out))] = {"status": r.status, "body": r.body.decode()}
+            # A content rule reading the request rejects: closed without a response.
+            c.send(b"GET /reject HTTP/1.1\r\nHost: x\r\n\r\n")
+            out["/reject"] = {"closed": c.wait_closed(3), "data": c.buf.decode("latin-1")}
         finally:
             c.close()
-        out["log"] = [log_fields(l) for l in rx.collect(3, timeout=4)]
+        out["log"] = [log_fields(l) for l in rx.collect(4, timeout=4)]
         return out
     finally:
         rx.close()
@@ -308,7 +314,8 @@ def http_variable_scenario(env, impl):
 
 def test_tcp_request_variables_in_http_mode(differ):
     def check(result):
-        assert result["/a0"]["body"] == "a\nx-vars: conn:be_a\n", result
+        assert result["/a0"]["body"] == "a\nx-vars: conn:be_a\nx-path: /a\n", result
+        assert result["/reject"] == {"closed": True, "data": ""}, result
         assert result["/b1"]["body"].startswith("b\n"), result
         assert result["log"][0].startswith("be_a a 200 [be_a] [conn]"), result
     differ(http_variable_scenario, check)
@@ -378,3 +385,62 @@ def test_tcp_request_connection_reject_resets(differ, mode):
     def check(result):
         assert result["outcome"] == "reset", result
     differ(connection_reject_scenario, check, mode=mode)
+
+
+def h2_session_variables_scenario(env, impl):
+    """Streams of one h2 connection share its `sess.` variables (set by a `tcp-request
+    connection` rule, or by one stream's `http-request` rule), not their `txn.` ones."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    port = free_port()
+    rx = SyslogReceiver()
+    log = f'log 127.0.0.1:{rx.port} local0\nlog-format "%b %s %ts %ST %r [%[var(sess.c)]] [%[var(txn.t)]]"'
+    text = cfg_head(defaults_extra=log) + (f"frontend fe\n    bind 127.0.0.1:{port} proto h2\n"
+                         "    tcp-request connection set-var(sess.c) str(conn)\n"
+                         "    tcp-request content set-var(txn.t) path\n"
+                         "    tcp-request content reject if { path /reject }\n"
+                         "    http-request set-var(sess.n) path if { path_beg /set }\n"
+                         "    http-request set-var(txn.only) str(here) if { path_beg /set }\n"
+                         '    http-request return status 200 content-type text/plain lf-string "c=%[var(sess.c)] n=%[var(sess.n)] t=%[var(txn.t)] only=%[var(txn.only)]"\n')
+    env.proxy(impl, text, port, name=f"h2sess-{impl}")
+    s = socket.create_connection(("127.0.0.1", port), timeout=3)
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    bodies = {}
+    try:
+        for sid, path in ((1, "/first"), (3, "/set1"), (5, "/after"), (7, "/reject")):
+            c.send_headers(sid, [(":method", "GET"), (":path", path), (":scheme", "http"), (":authority", "t")], end_stream=True)
+            s.sendall(c.data_to_send())
+            deadline = time.monotonic() + 3
+            done = False
+            while not done and time.monotonic() < deadline:
+                d = s.recv(65536)
+                if not d:
+                    break
+                for e in c.receive_data(d):
+                    if isinstance(e, h2.events.DataReceived):
+                        bodies[path] = bodies.get(path, b"") + e.data
+                    elif isinstance(e, h2.events.StreamReset) and e.stream_id == sid:
+                        bodies[path] = b"reset %d" % e.error_code
+                        done = True
+                    elif isinstance(e, h2.events.StreamEnded) and e.stream_id == sid:
+                        done = True
+                s.sendall(c.data_to_send())
+    finally:
+        s.close()
+    out = {k: v.decode() for k, v in bodies.items()}
+    out["log"] = [log_fields(l) for l in rx.collect(4, timeout=4)]
+    rx.close()
+    return out
+
+
+def test_http2_streams_share_session_variables(differ):
+    def check(result):
+        assert result == {"/first": "c=conn n= t=/first only=", "/set1": "c=conn n=/set1 t=/set1 only=here",
+                          "/after": "c=conn n=/set1 t=/after only=", "/reject": "reset 11",
+                          "log": ["fe <NOSRV> LR 200 GET http://t/first HTTP/2.0 [conn] [/first]",
+                                  "fe <NOSRV> LR 200 GET http://t/set1 HTTP/2.0 [conn] [/set1]",
+                                  "fe <NOSRV> LR 200 GET http://t/after HTTP/2.0 [conn] [/after]",
+                                  "fe <NOSRV> PR -1 <BADREQ> [conn] [/reject]"]}, result
+    differ(h2_session_variables_scenario, check)

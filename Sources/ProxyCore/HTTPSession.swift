@@ -393,8 +393,15 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
                 variables!.beginTransaction()
                 vars = variables
             }
-            guard stream.beginHTTPRequest(base: ruleRecord(headBuffer), variables: vars) else {
-                // `tcp-request content reject`: the connection closes without a response.
+            let base = ruleRecord(headBuffer)
+            let message = session.config.contentRules.isEmpty ? nil
+                : H1RequestView(head: headBuffer, request: request, base: base, userlists: frontend.userlists)
+            guard stream.beginHTTPRequest(base: base, variables: vars, message: message) else {
+                // `tcp-request content reject`: the connection closes without a response; logged
+                // as haproxy does (`PR`, status -1, no backend).
+                backend = nil
+                xlog?.rejectedBeforeHTTP = true
+                logExchange(("P", "R"))
                 closeClient()
                 return
             }

@@ -217,21 +217,22 @@ final class StickStream {
 
     /// A request starts: `tcp-request content` rules, then every tracked counter counts an HTTP
     /// request (haproxy's order). False: the connection is rejected.
-    func beginHTTPRequest(base: LogRecord, variables: VariableStore? = nil) -> Bool {
+    func beginHTTPRequest(base: LogRecord, variables: VariableStore? = nil, message: (any SampleSource)? = nil) -> Bool {
         if !config.contentRules.isEmpty {
-            guard runContentRules(base: base, variables: variables) else { return false }
+            guard runContentRules(base: base, variables: variables, message: message) else { return false }
         }
         StickCounting.httpRequest(slots, now: StickClock.now())
         return true
     }
 
     /// `tcp-request content` rules of a `mode tcp` connection (they run once).
-    func runContentRules(base: LogRecord, variables: VariableStore? = nil) -> Bool {
+    func runContentRules(base: LogRecord, variables: VariableStore? = nil, message: (any SampleSource)? = nil) -> Bool {
         guard !config.contentRules.isEmpty else { return true }
         // On copies: the rules' fetches read this stream's counters meanwhile.
         var s = slots, o = owned
         defer { slots = s; owned = o }
-        return StickRuleRunner.run(config.contentRules, slots: &s, owned: &o, base: base, config: config, variables: variables)
+        return StickRuleRunner.run(config.contentRules, slots: &s, owned: &o, base: base, config: config, variables: variables,
+                                   message: message)
     }
 
     /// An `http-request` counter action.
@@ -418,21 +419,30 @@ enum StickRuleRunner {
         let slots: [TrackedCounter?]
         let tables: StickTables
         var variables: VariableStore? = nil
+        /// The HTTP request, for the other fetches of `tcp-request content` rules in mode http.
+        var message: (any SampleSource)? = nil
 
         func fetch(_ name: String, _ args: [String]) -> SampleValue? {
             let client = base.clientIP == "-" ? nil : base.clientIP
             if let v = StickFetching.fetch(name, args, slots: slots, tables: tables, client: client, proxy: base.frontendName) {
                 return v
             }
+            if let message { return message.fetch(name, args) }
             return LogSampleSource.fetch(name, args, from: base, tls: false)
+        }
+
+        func fetchAll(_ name: String, _ args: [String]) -> [SampleValue] {
+            if let message, StickFetches.arity[name] == nil { return message.fetchAll(name, args) }
+            return fetch(name, args).map { [$0] } ?? []
         }
     }
 
     /// The rules in order; false when one rejects (`accept` ends them).
     static func run(_ rules: [CompiledTCPRule], slots: inout [TrackedCounter?], owned: inout [Bool],
-                    base: LogRecord, config: FrontendStick, variables: VariableStore? = nil, streamless: Bool = false) -> Bool {
+                    base: LogRecord, config: FrontendStick, variables: VariableStore? = nil, streamless: Bool = false,
+                    message: (any SampleSource)? = nil) -> Bool {
         for rule in rules {
-            let source = Source(base: base, slots: slots, tables: config.tables, variables: variables)
+            let source = Source(base: base, slots: slots, tables: config.tables, variables: variables, message: message)
             if let c = rule.condition, !c.holds(source) { continue }
             switch rule.action {
             case .accept: return true

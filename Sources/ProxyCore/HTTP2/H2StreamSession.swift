@@ -238,15 +238,21 @@ final class H2StreamSession: @unchecked Sendable {
         if let session = connection.stickSession {
             let stream = session.stream()
             stickStream = stream
-            if session.config.usesVariables { variables = VariableStore() }
-            guard stream.beginHTTPRequest(base: ruleRecord(), variables: variables) else {
-                // `tcp-request content reject`: the stream is refused without a response.
-                resetClient(.refusedStream)
+            if session.config.usesVariables { variables = connection.makeVariableStore() }
+            let base = ruleRecord()
+            let message = session.config.contentRules.isEmpty ? nil
+                : H2RequestView(headers: requestHeaders, base: base, userlists: frontend.userlists)
+            guard stream.beginHTTPRequest(base: base, variables: variables, message: message) else {
+                // `tcp-request content reject`: the stream is reset without a response (haproxy's
+                // ENHANCE_YOUR_CALM) and logged `PR`, status -1, no backend, <BADREQ>.
+                xlog?.rejectedBeforeHTTP = true
+                logExchange(("P", "R"))
+                resetClient(.enhanceYourCalm)
                 return
             }
         }
         if frontend.hasRequestRules {
-            if variables == nil { variables = VariableStore() }
+            if variables == nil { variables = connection.makeVariableStore() }
             var view = H2RequestView(headers: requestHeaders, base: ruleRecord(), userlists: frontend.userlists, stick: stickStream)
             view.variables = variables
             view.captures = captureStore
@@ -523,7 +529,7 @@ final class H2StreamSession: @unchecked Sendable {
                 if status >= 200, let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty
                     || RuleEngine.hasAfterResponse(frontend, backend) {
                     var view = H2ResponseView(headers: h.headers, base: ruleRecord())
-                    if variables == nil { variables = VariableStore() }
+                    if variables == nil { variables = connection.makeVariableStore() }
                     variables?.endRequest()
                     view.variables = variables
                     view.captures = captureStore
@@ -718,7 +724,7 @@ final class H2StreamSession: @unchecked Sendable {
     private func sendReply(_ message: ByteBuffer, status: Int, termination: (Character, Character)?) {
         var message = message, status = status
         if RuleEngine.hasAfterResponse(frontend, backend) {
-            if variables == nil { variables = VariableStore() }
+            if variables == nil { variables = connection.makeVariableStore() }
             var base = ruleRecord()
             base.backendName = backend?.name ?? frontend.name
             base.serverName = server?.name ?? "<NOSRV>"

@@ -122,6 +122,14 @@ RESPONSE_SCENARIOS = {
     "without a delay the rules see nothing yet": (["tcp-response content reject if { res.len gt 0 }"], [0.2, b"BADX hello"], False),
     "payload_lv": (["tcp-response inspect-delay 1s", "tcp-response content reject if { res.payload_lv(0,1) -m str NO }"],
                    [b"\x02N", 0.2, b"Orest"], False),
+    # haproxy 2.6 halves an unsigned offset2 (odd: relative): 6 is byte 3, 7 is 3 after the length.
+    "payload_lv with offsets": (["tcp-response inspect-delay 1s",
+                                 "tcp-response content set-var(txn.head) res.payload_lv(0,1,+2)",
+                                 "tcp-response content reject if { res.payload_lv(0,1,3) -m str NO }",
+                                 "tcp-response content reject if { res.payload_lv(0,1,7) -m str NO }",
+                                 "tcp-response content accept if { res.payload_lv(0,1,6) -m str NO }",
+                                 "tcp-response content reject"],
+                                [b"\x02xyNOpe"], False),
     "set-var from the response, in the log": (["tcp-response inspect-delay 1s",
                                                "tcp-response content set-var(txn.head) res.payload(0,4) if { res.len ge 4 }",
                                                "tcp-response content reject if { var(txn.head) -m str QUIT }"],
@@ -170,6 +178,8 @@ def test_tcp_response_scenarios(differ, name):
             assert result["waited"], result
         if name == "close resets the server":
             assert result["answer"] == "OK bye" and result["server end"] == ["reset"], result
+        if name == "payload_lv with offsets":
+            assert result["answer"] == "\x02xyNOpe" and "[NO]" in result["log"][0], result
         if name == "set-var from the response, in the log":
             assert result["answer"] == "HELLO world" and "[HELL]" in result["log"][0], result
     differ(response_scenario, check, name=name)
@@ -444,3 +454,51 @@ def test_http2_streams_share_session_variables(differ):
                                   "fe <NOSRV> LR 200 GET http://t/after HTTP/2.0 [conn] [/after]",
                                   "fe <NOSRV> PR -1 <BADREQ> [conn] [/reject]"]}, result
     differ(h2_session_variables_scenario, check)
+
+
+def passes_scenario(env, impl):
+    """Client bytes in 4 pieces, server bytes in 3, after pauses: the content rules start over on
+    each pass, so an `sc-inc-gpc0` before a rule that waits counts every pass."""
+    srv = Speaker([b"AB", 0.2, b"C", 0.2, b"DEF"])
+    rx = SyslogReceiver()
+    try:
+        port = free_port()
+        text = cfg_head(mode="tcp", defaults_extra=f'log 127.0.0.1:{rx.port} local0\nlog-format "%ts %[sc0_get_gpc0] %[sc1_get_gpc0] [%[var(txn.k)]]"')
+        text += (f"frontend fe\n    bind 127.0.0.1:{port}\n"
+                 "    stick-table type ip size 10 store gpc0\n"
+                 "    tcp-request connection track-sc0 src\n"
+                 "    tcp-request connection track-sc1 src table be\n"
+                 "    tcp-request inspect-delay 1s\n"
+                 "    tcp-request content sc-inc-gpc0(0)\n"
+                 "    tcp-request content set-var(txn.k) req.payload(0,2) if { req.len ge 2 }\n"
+                 "    tcp-request content accept if { req.len ge 4 }\n"
+                 "    default_backend be\n"
+                 "backend be\n    stick-table type ip size 10 store gpc0\n    tcp-response inspect-delay 1s\n"
+                 "    tcp-response content sc-inc-gpc0(1)\n"
+                 "    tcp-response content accept if { res.len ge 4 }\n"
+                 f"    server s1 127.0.0.1:{srv.port}\n")
+        env.proxy(impl, text, port, name=f"tpass-{impl}")
+        s = socket.create_connection(("127.0.0.1", port), timeout=4)
+        out = b""
+        try:
+            time.sleep(0.2)  # the first pass runs before any byte
+            for part in (b"A", b"B", b"C", b"DEF"):
+                s.sendall(part)
+                time.sleep(0.2)
+            while True:
+                d = s.recv(1000)
+                if not d:
+                    break
+                out += d
+        finally:
+            s.close()
+        return {"answer": out.decode(), "log": [log_fields(l) for l in rx.collect(1, timeout=4)]}
+    finally:
+        srv.stop()
+        rx.close()
+
+
+def test_content_rules_start_over_on_each_pass(differ):
+    def check(result):
+        assert result["answer"] == "ABCDEF" and result["log"] == ["-- 5 4 [AB]"], result
+    differ(passes_scenario, check)

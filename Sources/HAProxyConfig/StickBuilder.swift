@@ -321,6 +321,7 @@ extension ConfigParser {
             }
             guard let c = checkCondition(Array(words[next...]), what: "'tcp-request \(what) \(kw)' condition") else { return }
             condition = c
+            warnUnavailableBuffers(c, rule: "tcp-request \(what)")
         }
         current!.proxy.tcpRequestRules.append(TCPRequestRule(phase: phase, action: action, condition: condition, location: location))
     }
@@ -352,8 +353,13 @@ extension ConfigParser {
             let value = words[next]
             next += 1
             if verb == "set-var" {
-                do throws(SampleError) { _ = try SampleExpression.parse(value) } catch {
+                let parsed: SampleExpression
+                do throws(SampleError) { parsed = try SampleExpression.parse(value) } catch {
                     alert("'\(rule) \(kw)' : failed to parse sample expression <\(value)> : \(error.description).")
+                    return nil
+                }
+                if let buffer = Self.unavailableBuffer(parsed.fetch.name, in: rule) {
+                    alert("fetch method '\(kw)' extracts information from '\(buffer)', none of which is available here")
                     return nil
                 }
                 action = .set(name: name, expression: value)
@@ -368,6 +374,23 @@ extension ConfigParser {
             return nil
         }
         return (action, next)
+    }
+
+    /// The buffer a payload fetch reads when a `tcp-request`/`tcp-response` ruleset cannot see it
+    /// (the request's before `content`, the response's outside `tcp-response`), as haproxy names it.
+    static func unavailableBuffer(_ fetch: String, in rule: String) -> String? {
+        if PayloadFetches.bufferFetches.contains(fetch) && rule != "tcp-request content" { return "request buffer" }
+        if PayloadFetches.responseBufferFetches.contains(fetch) && rule != "tcp-response content" { return "response buffer" }
+        return nil
+    }
+
+    /// haproxy's warning for an anonymous ACL on a buffer its ruleset cannot read.
+    mutating func warnUnavailableBuffers(_ condition: [String], rule: String) {
+        let context = rule.hasPrefix("tcp-response") ? "backend \(rule) rule" : "frontend \(rule) rule"
+        for (i, w) in condition.enumerated() where i > 0 && condition[i - 1] == "{" {
+            guard let e = try? SampleExpression.parse(w), Self.unavailableBuffer(e.fetch.name, in: rule) != nil else { continue }
+            warning("anonymous acl will never match in '\(rule)' because it uses keyword '\(e.fetch.name)' which is incompatible with '\(context)'")
+        }
     }
 
     static let tcpResponseActions = "'accept', 'close', 'reject', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', 'sc-inc-gpc(*)', 'sc-inc-gpc0(*)', 'sc-inc-gpc1(*)', 'sc-set-gpt(*)', 'sc-set-gpt0(*)', 'set-log-level', 'set-mark', 'set-nice', 'set-tos', 'silent-drop', 'send-spoe-group'"
@@ -440,6 +463,7 @@ extension ConfigParser {
             }
             guard let c = checkCondition(Array(words[next...]), what: "'tcp-response content \(kw)' condition") else { return }
             condition = c
+            warnUnavailableBuffers(c, rule: "tcp-response content")
         }
         current!.proxy.tcpResponseRules.append(TCPResponseRule(action: action, condition: condition, location: location))
     }

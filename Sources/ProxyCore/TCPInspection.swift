@@ -1,6 +1,8 @@
 // `tcp-request inspect-delay T` with `tcp-request content` rules in `mode tcp`: the client's
-// first bytes are held (up to one buffer) and the content rules run again on each arrival, as
-// haproxy 2.6 does: a rule whose condition does not hold on bytes that may still change
+// first bytes are held (up to one buffer) and the content rules run when the connection starts
+// and again, from the first rule, on each arrival, as haproxy 2.6 does (the actions before a
+// rule that waits run each time: an `sc-inc-gpc0` counts every pass): a rule whose condition
+// does not hold on bytes that may still change
 // (`req.len`, `req.payload` short of its length, an incomplete TLS ClientHello for
 // `req.ssl_hello_type`/`req.ssl_sni`/`req.ssl_ver`) makes the rules wait; when the delay ends,
 // the client stops sending or the buffer is full, they run a last time on what is there. Then
@@ -35,12 +37,11 @@ struct TCPPayloadSource: SampleSource {
     }
 }
 
-/// The held bytes of a connection under inspection and the next content rule to run.
+/// The held bytes of a connection under inspection.
 struct TCPInspection {
     enum Outcome { case accept, reject, wait }
 
     private(set) var data: [UInt8] = []
-    private var nextRule = 0
     let limit: Int
 
     init(limit: Int) { self.limit = limit }
@@ -52,19 +53,16 @@ struct TCPInspection {
         data += buffer.readableBytesView.prefix(limit - data.count)
     }
 
-    /// The content rules from where they stopped (a counter action runs once).
-    mutating func run(_ rules: [CompiledTCPRule], stream: StickStream?, tables: StickTables, base: LogRecord,
-                      variables: VariableStore?, final: Bool) -> Outcome {
-        while nextRule < rules.count {
-            let rule = rules[nextRule]
+    /// The content rules, from the first (haproxy starts over on each pass).
+    func run(_ rules: [CompiledTCPRule], stream: StickStream?, tables: StickTables, base: LogRecord,
+             variables: VariableStore?, final: Bool) -> Outcome {
+        for rule in rules {
             let probe = PayloadProbe()
             let source = source(stream: stream, tables: tables, base: base, variables: variables, probe: probe)
             if let c = rule.condition, !c.holds(source) {
                 if probe.mayChange && !final { return .wait }
-                nextRule += 1
                 continue
             }
-            nextRule += 1
             switch rule.action {
             case .accept: return .accept
             case .reject: return .reject
@@ -91,7 +89,8 @@ struct TCPInspection {
 
 // `tcp-response inspect-delay T` with `tcp-response content` rules (backends of `mode tcp`): the
 // server's first bytes are held from the moment the connection is established and the rules run
-// on each arrival, as in haproxy 2.6: `accept` (or no rule left) forwards what is held and stops
+// then and again, from the first rule, on each arrival, as in haproxy 2.6 (actions before a rule
+// that waits run each pass): `accept` (or no rule left) forwards what is held and stops
 // the inspection; `reject` aborts both sides (termination `PD`); `close` forwards what is held
 // and closes the server connection at once. A rule whose condition reads bytes that may still
 // change (`res.len`, `res.payload` short of its length) waits; when the delay ends, the server
@@ -156,13 +155,12 @@ struct TCPResponseSource: SampleSource {
     }
 }
 
-/// The held server bytes of a connection under response inspection and the next rule to run.
+/// The held server bytes of a connection under response inspection.
 struct TCPResponseInspection {
     enum Outcome { case accept, reject, close, wait }
 
     private(set) var data: [UInt8] = []
     private(set) var held: [ByteBuffer] = []
-    private var nextRule = 0
     let limit: Int
 
     init(limit: Int) { self.limit = limit }
@@ -181,19 +179,17 @@ struct TCPResponseInspection {
         return held
     }
 
-    mutating func run(_ rules: TCPResponseRules, base: LogRecord, variables: VariableStore?, stream: StickStream?,
-                      final: Bool) -> Outcome {
-        while nextRule < rules.rules.count {
-            let rule = rules.rules[nextRule]
+    /// The rules, from the first (haproxy starts over on each pass).
+    func run(_ rules: TCPResponseRules, base: LogRecord, variables: VariableStore?, stream: StickStream?,
+             final: Bool) -> Outcome {
+        for rule in rules.rules {
             let probe = PayloadProbe()
             let counters = stream.map { StickRuleRunner.Source(base: base, slots: $0.slots, tables: $0.config.tables, variables: variables) }
             let source = TCPResponseSource(base: base, data: data, probe: probe, variables: variables, counters: counters)
             if let c = rule.condition, !c.holds(source) {
                 if probe.mayChange && !final { return .wait }
-                nextRule += 1
                 continue
             }
-            nextRule += 1
             switch rule.action {
             case .accept: return .accept
             case .reject: return .reject

@@ -153,6 +153,8 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         if inspection != nil {
             let delay = frontend.inspectDelay!
             context.eventLoop.scheduleTask(in: delay) { self.inspect(final: true) }
+            // A first pass before any byte: rules that do not read them decide at once.
+            inspect(final: false)
             return
         }
         assign(avoid: nil)
@@ -166,11 +168,10 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     /// The content rules on the bytes held so far (TCPInspection.swift); once they accept,
     /// `use_backend` and the stick rules read the same bytes and the server is chosen.
     private func inspect(final: Bool) {
-        guard var ins = inspection, !closed, let stick = frontend.stick else { return }
+        guard let ins = inspection, !closed, let stick = frontend.stick else { return }
         let base = rulesBase(context)
         let outcome = ins.run(stick.contentRules, stream: stickStream, tables: stick.tables, base: base, variables: variables,
                               final: final || ins.isFull)
-        inspection = ins
         switch outcome {
         case .wait:
             return
@@ -356,7 +357,6 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         base.backendName = backend.name
         if let server { base.serverName = server.name }
         let outcome = ins.run(rules, base: base, variables: variables, stream: stickStream, final: final || ins.isFull)
-        responseInspection = ins
         switch outcome {
         case .wait:
             return

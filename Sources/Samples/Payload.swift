@@ -68,8 +68,10 @@ public enum PayloadFetches {
     }
 
     /// `payload_lv(off1,len[,off2])`: a block whose size is the `len`-byte big-endian number at
-    /// `off1`; it starts right after that number, or at `off2` (from the start of the buffer, or
-    /// from the end of the number when signed).
+    /// `off1`; it starts right after that number, or at `off2`: from the end of the number when
+    /// signed. An unsigned `off2` is read as haproxy 2.6 reads it (measured): its half, from the
+    /// start of the buffer when even, from the end of the number when odd (its encoding of
+    /// "relative" in the low bit applies to the value as written).
     static func lengthValue(_ args: [String], _ data: [UInt8]) -> (SampleValue?, mayChange: Bool) {
         guard let off1 = Int(args[0]), let size = Int(args[1]), off1 >= 0, size > 0, size <= 4 else { return (nil, false) }
         guard data.count >= off1 + size else { return (nil, true) }
@@ -78,7 +80,11 @@ public enum PayloadFetches {
         if args.count == 3 {
             let text = args[2]
             guard let o = Int(text.hasPrefix("+") ? String(text.dropFirst()) : text) else { return (nil, false) }
-            start = text.hasPrefix("+") || text.hasPrefix("-") ? start + o : o
+            if text.hasPrefix("+") || text.hasPrefix("-") {
+                start += o
+            } else {
+                start = o & 1 == 1 ? start + (o >> 1) : o >> 1
+            }
         }
         guard start >= 0 else { return (nil, false) }
         guard data.count >= start + n else { return (nil, true) }

@@ -58,11 +58,33 @@ final class TCPRulesConfigTests: XCTestCase {
              "A variable name must be start by its scope"),
             ("listen l\n  bind :80\n  server s 127.0.0.1:1\n", "tcp-response content set-var(txn.x) nosuch",
              "unknown fetch method 'nosuch'"),
+            ("listen l\n  bind :80\n  server s 127.0.0.1:1\n", "tcp-response content set-var(txn.x) req.len",
+             "fetch method 'set-var(txn.x)' extracts information from 'request buffer', none of which is available here"),
+            ("listen l\n  bind :80\n  server s 127.0.0.1:1\n", "tcp-request session set-var(sess.x) req.payload(0,1)",
+             "fetch method 'set-var(sess.x)' extracts information from 'request buffer', none of which is available here"),
+            ("listen l\n  bind :80\n  server s 127.0.0.1:1\n", "tcp-request content set-var(txn.x) res.len",
+             "fetch method 'set-var(txn.x)' extracts information from 'response buffer', none of which is available here"),
         ] {
             let r = parse("defaults\n  mode tcp\n\(timeouts)\(section)  \(line)\n")
             XCTAssertTrue(r.diagnostics.contains { $0.severity == .alert && "\($0)".contains(message) && "\($0)".contains("t.cfg:") },
                           "\(line): \(r.diagnostics)")
             XCTAssertNil(r.configuration, line)
+        }
+    }
+
+    func testRulesOnBuffersTheyCannotReadWarn() {
+        for (line, message) in [
+            ("tcp-request connection reject if { req.len gt 0 }",
+             "anonymous acl will never match in 'tcp-request connection' because it uses keyword 'req.len' which is incompatible with 'frontend tcp-request connection rule'"),
+            ("tcp-request content reject if { res.payload(0,1) -m str a }",
+             "anonymous acl will never match in 'tcp-request content' because it uses keyword 'res.payload' which is incompatible with 'frontend tcp-request content rule'"),
+            ("tcp-response content reject if { req.payload(0,1) -m str a }",
+             "anonymous acl will never match in 'tcp-response content' because it uses keyword 'req.payload' which is incompatible with 'backend tcp-response content rule'"),
+        ] {
+            let r = parse("defaults\n  mode tcp\n\(timeouts)listen l\n  bind :80\n  server s 127.0.0.1:1\n  \(line)\n")
+            XCTAssertFalse(r.hasAlerts, "\(line): \(r.diagnostics)")
+            XCTAssertTrue(r.diagnostics.contains { $0.severity == .warning && $0.message.contains(message) && $0.location?.line == 9 },
+                          "\(line): \(r.diagnostics)")
         }
     }
 

@@ -223,6 +223,8 @@ REQUEST_VARIABLE_SCENARIOS = {
     "content rules without inspect-delay": [
         "tcp-request session set-var(sess.src) src",
         "tcp-request content set-var(txn.k) str(c)",
+        "tcp-request content set-var(txn.k,ifnotset) str(zzz)",
+        "tcp-request content set-var(txn.nope,ifset) str(x)",
         'tcp-request content set-var-fmt(txn.f) "%[var(sess.src)]-%[var(txn.k)]-%[dst_port,mul(0)]"',
     ],
     "content reject without inspect-delay": [
@@ -299,6 +301,9 @@ def http_variable_scenario(env, impl):
                  "    tcp-request content reject if { path /reject }\n"
                  "    http-request set-header X-Vars %[var(txn.f)]\n"
                  "    http-request set-header X-Path %[var(txn.p)]\n"
+                 "    http-request set-var(txn.c,ifnotexists) str(first)\n"
+                 "    http-request set-var(txn.c,ifnotexists) str(second)\n"
+                 "    http-request set-header X-C %[var(txn.c)]\n"
                  "    http-request set-var(txn.be) str(be_b) if { path /b }\n"
                  "    use_backend %[var(txn.be)]\n"
                  "    default_backend be_b\n")
@@ -324,7 +329,7 @@ def http_variable_scenario(env, impl):
 
 def test_tcp_request_variables_in_http_mode(differ):
     def check(result):
-        assert result["/a0"]["body"] == "a\nx-vars: conn:be_a\nx-path: /a\n", result
+        assert result["/a0"]["body"] == "a\nx-vars: conn:be_a\nx-path: /a\nx-c: first\n", result
         assert result["/reject"] == {"closed": True, "data": ""}, result
         assert result["/b1"]["body"].startswith("b\n"), result
         assert result["log"][0].startswith("be_a a 200 [be_a] [conn]"), result

@@ -335,9 +335,19 @@ extension ConfigParser {
             return nil
         }
         let verb = String(kw[..<open])
+        // The name, with the conditions of set-var/set-var-fmt after commas (`txn.x,ifnotset`).
         let name = String(kw[kw.index(after: open)..<kw.index(before: kw.endIndex)])
-        do throws(SampleError) { _ = try VariableName(parsing: name) } catch {
+        let bare = String(name.prefix { $0 != "," })
+        do throws(SampleError) { _ = try VariableName(parsing: bare) } catch {
             alert("'\(rule) \(kw)' : \(error.description).")
+            return nil
+        }
+        if verb == "unset-var" && bare != name {
+            alert("unset-var does not expect parameters after the variable name. Only \"set-var\" and \"set-var-fmt\" manage conditions")
+            return nil
+        }
+        do throws(SampleError) { _ = try VariableName.parseSetting(name) } catch {
+            alert(error.description)
             return nil
         }
         var next = i + 1

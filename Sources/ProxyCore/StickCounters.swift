@@ -74,18 +74,19 @@ struct CompiledTCPRule {
 
 /// `set-var(NAME) EXPR`, `set-var-fmt(NAME) FMT`, `unset-var(NAME)` of `tcp-request`/`tcp-response` rules.
 enum CompiledVariableAction: @unchecked Sendable {  // RuleFormat: immutable once made
-    case set(VariableName, SampleExpression)
-    case setFormat(VariableName, RuleFormat)
+    /// The name, the value, and the `set-var(NAME,COND...)` conditions.
+    case set(VariableName, SampleExpression, [String])
+    case setFormat(VariableName, RuleFormat, [String])
     case unset(VariableName)
 
     init?(_ a: VariableAction) {
         switch a {
         case let .set(name, text):
-            guard let n = try? VariableName(parsing: name), let e = try? SampleExpression.parse(text) else { return nil }
-            self = .set(n, e)
+            guard let (n, c) = try? VariableName.parseSetting(name), let e = try? SampleExpression.parse(text) else { return nil }
+            self = .set(n, e, c)
         case let .setFormat(name, text):
-            guard let n = try? VariableName(parsing: name), let f = RuleFormat(text) else { return nil }
-            self = .setFormat(n, f)
+            guard let (n, c) = try? VariableName.parseSetting(name), let f = RuleFormat(text) else { return nil }
+            self = .setFormat(n, f, c)
         case let .unset(name):
             guard let n = try? VariableName(parsing: name) else { return nil }
             self = .unset(n)
@@ -94,7 +95,7 @@ enum CompiledVariableAction: @unchecked Sendable {  // RuleFormat: immutable onc
 
     var name: VariableName {
         switch self {
-        case let .set(n, _), let .setFormat(n, _), let .unset(n): n
+        case let .set(n, _, _), let .setFormat(n, _, _), let .unset(n): n
         }
     }
 
@@ -104,10 +105,15 @@ enum CompiledVariableAction: @unchecked Sendable {  // RuleFormat: immutable onc
         guard let vars else { return }
         if streamless && name.scope != .sess && name.scope != .proc { return }
         switch self {
-        case let .set(n, e): if let v = e.evaluate(source) { vars.set(n, v) }
-        case let .setFormat(n, f): vars.set(n, .string(f.render(base, source)))
+        case let .set(n, e, c): if let v = e.evaluate(source) { Self.set(vars, n, v, c) }
+        case let .setFormat(n, f, c): Self.set(vars, n, .string(f.render(base, source)), c)
         case let .unset(n): vars.unset(n)
         }
+    }
+
+    static func set(_ vars: VariableStore, _ name: VariableName, _ value: SampleValue, _ conditions: [String]) {
+        guard conditions.isEmpty || VariableName.conditionsHold(conditions, current: vars.get(name), new: value) else { return }
+        vars.set(name, value)
     }
 }
 

@@ -38,6 +38,42 @@ public struct VariableName: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension VariableName {
+    /// The conditions `set-var(NAME,COND...)` and the `set-var` converter accept.
+    public static let setConditions = ["ifexists", "ifnotexists", "ifempty", "ifnotempty", "ifset", "ifnotset", "ifgt", "iflt"]
+
+    /// `NAME[,COND...]` of a `set-var`/`set-var-fmt` action: the name and its conditions, checked
+    /// as haproxy does (`unknown condition "x"`).
+    public static func parseSetting(_ text: String) throws(SampleError) -> (VariableName, [String]) {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let name = try VariableName(parsing: parts[0])
+        for c in parts.dropFirst() where !setConditions.contains(c) { throw SampleError("unknown condition \"\(c)\"") }
+        return (name, Array(parts.dropFirst()))
+    }
+
+    /// Whether `new` may replace `current` under `conditions` (all must hold).
+    public static func conditionsHold(_ conditions: [String], current: SampleValue?, new: SampleValue) -> Bool {
+        for condition in conditions {
+            let holds: Bool
+            switch condition {
+            case "ifexists", "ifset": holds = current != nil
+            case "ifnotexists", "ifnotset": holds = current == nil
+            case "ifempty", "ifnotempty":
+                let empty = if case .string(let s) = new { s.isEmpty } else { false }
+                holds = condition == "ifempty" ? empty : !empty
+            default:
+                if case .int(let old)? = current, case .int(let value) = new {
+                    holds = condition == "ifgt" ? old > value : old < value
+                } else {
+                    holds = true
+                }
+            }
+            if !holds { return false }
+        }
+        return true
+    }
+}
+
 /// The variables of one session and its current transaction. Not locked: one session runs on one
 /// event loop. `proc.` variables go to `ProcessVariables.shared`.
 public final class VariableStore: @unchecked Sendable {

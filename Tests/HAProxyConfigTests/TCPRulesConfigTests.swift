@@ -13,6 +13,7 @@ final class TCPRulesConfigTests: XCTestCase {
           tcp-request content set-var(txn.k) req.payload(0,3) if { req.len ge 3 }
           tcp-request content set-var-fmt(txn.f) "%[src]-%[var(txn.k)]"
           tcp-request content unset-var(txn.f) if FALSE
+          tcp-request content set-var(txn.k,ifnotset,ifnotempty) str(x)
           use_backend %[var(txn.k)]
           default_backend be
         backend be
@@ -31,6 +32,7 @@ final class TCPRulesConfigTests: XCTestCase {
             .variable(.set(name: "txn.k", expression: "req.payload(0,3)")),
             .variable(.setFormat(name: "txn.f", format: "%[src]-%[var(txn.k)]")),
             .variable(.unset(name: "txn.f")),
+            .variable(.set(name: "txn.k,ifnotset,ifnotempty", expression: "str(x)")),
         ])
         XCTAssertEqual(fe.tcpRequestRules[1].condition, ["if", "{", "req.len", "ge", "3", "}"])
         let be = try XCTUnwrap(r.configuration?.proxy(named: "be"))
@@ -58,6 +60,10 @@ final class TCPRulesConfigTests: XCTestCase {
              "A variable name must be start by its scope"),
             ("listen l\n  bind :80\n  server s 127.0.0.1:1\n", "tcp-response content set-var(txn.x) nosuch",
              "unknown fetch method 'nosuch'"),
+            ("listen l\n  bind :80\n  server s 127.0.0.1:1\n", "tcp-request content set-var(txn.x,bogus) str(a)",
+             "unknown condition \"bogus\""),
+            ("listen l\n  bind :80\n  server s 127.0.0.1:1\n", "tcp-request content unset-var(txn.x,ifnotset)",
+             "unset-var does not expect parameters after the variable name. Only \"set-var\" and \"set-var-fmt\" manage conditions"),
             ("listen l\n  bind :80\n  server s 127.0.0.1:1\n", "tcp-response content set-var(txn.x) req.len",
              "fetch method 'set-var(txn.x)' extracts information from 'request buffer', none of which is available here"),
             ("listen l\n  bind :80\n  server s 127.0.0.1:1\n", "tcp-request session set-var(sess.x) req.payload(0,1)",
@@ -69,6 +75,20 @@ final class TCPRulesConfigTests: XCTestCase {
             XCTAssertTrue(r.diagnostics.contains { $0.severity == .alert && "\($0)".contains(message) && "\($0)".contains("t.cfg:") },
                           "\(line): \(r.diagnostics)")
             XCTAssertNil(r.configuration, line)
+        }
+    }
+
+    func testHTTPSetVarTakesConditions() {
+        let ok = parse("defaults\n  mode http\n\(timeouts)frontend f\n  bind :80\n  http-request set-var(txn.x,ifnotset) str(a)\n")
+        XCTAssertFalse(ok.hasAlerts, "\(ok.diagnostics)")
+        XCTAssertEqual(ok.configuration?.proxy(named: "f")?.httpRequestRules.first?.name, "txn.x,ifnotset")
+        for (line, message) in [
+            ("http-request set-var(txn.x,bogus) str(a)",
+             "error detected in frontend 'f' while parsing 'http-request set-var' rule : unknown condition \"bogus\"."),
+            ("http-request unset-var(txn.x,ifset)", "unset-var does not expect parameters after the variable name."),
+        ] {
+            let r = parse("defaults\n  mode http\n\(timeouts)frontend f\n  bind :80\n  \(line)\n")
+            XCTAssertTrue(r.diagnostics.contains { $0.severity == .alert && $0.message.contains(message) }, "\(line): \(r.diagnostics)")
         }
     }
 

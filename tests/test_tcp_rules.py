@@ -227,6 +227,11 @@ REQUEST_VARIABLE_SCENARIOS = {
         "tcp-request content set-var(txn.nope,ifset) str(x)",
         'tcp-request content set-var-fmt(txn.f) "%[var(sess.src)]-%[var(txn.k)]-%[dst_port,mul(0)]"',
     ],
+    "content reject at the first pass with inspect-delay": [
+        "tcp-request inspect-delay 1s",
+        "tcp-request content set-var(txn.k) src,ipmask(24)",
+        "tcp-request content reject if { var(txn.k) -m str 127.0.0.0 }",
+    ],
     "content reject without inspect-delay": [
         "tcp-request content set-var(txn.k) src,ipmask(24)",
         "tcp-request content reject if { var(txn.k) -m str 127.0.0.0 }",
@@ -240,7 +245,7 @@ def request_variable_scenario(env, impl, name):
     try:
         port = free_port()
         # Without inspect-delay the rules run before or after the client's bytes arrive: %B/%U left out.
-        log = TCP_LOG.replace(" %B %U", "") if "without" in name else TCP_LOG
+        log = TCP_LOG.replace(" %B %U", "") if "without" in name or "first pass" in name else TCP_LOG
         text = cfg_head(mode="tcp", defaults_extra=f"log 127.0.0.1:{rx.port} local0\n{log}")
         text += f"frontend fe\n    bind 127.0.0.1:{port}\n"
         text += "".join(f"    {l}\n" for l in REQUEST_VARIABLE_SCENARIOS[name])
@@ -272,7 +277,7 @@ def test_tcp_request_variables(differ, name):
             assert result["quit"]["answer"] == "", result
             assert "[127.0.0.1/3/a]" in result["abc"]["log"] and "[-]" in result["abc"]["log"], result
             assert result["quit"]["log"].startswith("fe <NOSRV> PR "), result
-        elif name == "content reject without inspect-delay":
+        elif name.startswith("content reject"):
             assert all(x["answer"] == "" and x["log"].startswith("fe <NOSRV> PR ") for x in result.values()), result
         else:
             assert all(x["answer"].startswith("c got ") for x in result.values()), result

@@ -177,7 +177,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
             return
         case .reject:
             inspection = nil
-            rejectByContentRule()
+            rejectByContentRule(beforeReading: ins.data.isEmpty)
         case .accept:
             inspection = nil
             let source = ins.source(stream: stickStream, tables: stick.tables, base: base, variables: variables)

@@ -283,9 +283,9 @@ def h2_exchange(port, path, parts, pause=0.0, method="POST", length=True, declar
     c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
     c.initiate_connection()
     headers = [(":method", method), (":path", path), (":scheme", "http"), (":authority", "t")]
-    if parts and length:
-        headers.append(("content-length", str(declared or sum(len(p) for p in parts))))
-    c.send_headers(1, headers, end_stream=not parts)
+    if (parts or declared is not None) and length:
+        headers.append(("content-length", str(declared if declared is not None else sum(len(p) for p in parts))))
+    c.send_headers(1, headers, end_stream=not parts and declared is None)
     s.sendall(c.data_to_send())
     t0 = time.monotonic()
     out = {"status": None, "lines": [], "body": b"", "end": None}
@@ -332,6 +332,7 @@ H2_REQUESTS = [
     ("/big", [b"a" * 16000, b"a" * 16000, b"a" * 8000], 0),
     ("/nolength", [b"user=ivy&", b"route=alpha"], 0.3),
     ("/slow", [b"user=frank"], 0),
+    ("/empty", [], 0),
 ]
 
 
@@ -345,6 +346,9 @@ def h2_buffering_scenario(env, impl):
     for path, parts, pause in H2_REQUESTS:
         if path == "/slow":
             r = h2_exchange(port, path, parts, declared=20, timeout=3.0)
+        elif path == "/empty":
+            # content-length: 0 and the stream left open: the body is complete, no wait.
+            r = h2_exchange(port, path, [], declared=0, timeout=3.0)
         else:
             r = h2_exchange(port, path, parts, pause, length=path != "/nolength")
         r["seconds"] = r["seconds"] if path == "/slow" else None
@@ -365,4 +369,5 @@ def test_buffering_for_http2_clients(differ):
         assert "body=40000" in result["/big"]["body"] and "x-size: 40000" in result["/big"]["body"], result
         assert result["/nolength"]["body"].startswith("s_a\n"), result
         assert result["/slow"]["status"] == "408" and 0.6 <= result["/slow"]["seconds"] <= 1.5, result
+        assert result["/empty"]["status"] == "200" and "body=0" in result["/empty"]["body"], result
     differ(h2_buffering_scenario, check)

@@ -198,6 +198,8 @@ final class H2StreamSession: @unchecked Sendable {
         let length = requestHeaders.first(name: "content-length").flatMap { Int64($0) }
         bodyWait = BodyWaitState(deadline: time.map { .now() + $0 }, atLeast: atLeast, room: policy.room(h2: requestHeaders))
         heldBody = BufferedBody(bytes: [], size: length ?? -1)
+        // A body announced empty is all there.
+        if length == 0 { bodyWait = nil; return false }
         if let time { armTimeout(time, queue: false) }
         return true
     }
@@ -205,7 +207,8 @@ final class H2StreamSession: @unchecked Sendable {
     private func bodyArrived() {
         guard let w = bodyWait, let body = heldBody, !closed else { return }
         let n = body.bytes.count
-        guard requestEnded || n >= w.room || (w.atLeast > 0 && n >= w.atLeast) else { return }
+        // Done with the stream's end, the announced length, a full buffer or `at-least` bytes.
+        guard requestEnded || (body.size >= 0 && n >= body.size) || n >= w.room || (w.atLeast > 0 && n >= w.atLeast) else { return }
         bodyWait = nil
         timer.disarm()
         startRequest()

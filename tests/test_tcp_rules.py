@@ -5,6 +5,7 @@ log line (termination state, bytes); and `set-var`/`set-var-fmt`/`unset-var` of 
 connection|session|content` and `tcp-response content` rules, read by later rules, by `use_backend`
 and by the log format, in mode tcp and mode http."""
 
+import hashlib
 import socket
 import threading
 import time
@@ -120,6 +121,12 @@ RESPONSE_SCENARIOS = {
     "close resets the server": (["tcp-response inspect-delay 1s", "tcp-response content close if { res.payload(0,2) -m str OK }"],
                                 [b"OK bye"], True),
     "without a delay the rules see nothing yet": (["tcp-response content reject if { res.len gt 0 }"], [0.2, b"BADX hello"], False),
+    # 1 MiB at once: the rule decides on the first bytes, or a full buffer ends the wait; all is forwarded.
+    "a large response after the rules": (["tcp-response inspect-delay 1s", "tcp-response content accept if { res.len ge 4 }"],
+                                         [bytes(range(256)) * 4096], False),
+    "a full buffer ends the wait": (["tcp-response inspect-delay 1s",
+                                     "tcp-response content reject if { res.payload(0,20000) -m len 1 }"],
+                                    [bytes(range(256)) * 4096], False),
     "payload_lv": (["tcp-response inspect-delay 1s", "tcp-response content reject if { res.payload_lv(0,1) -m str NO }"],
                    [b"\x02N", 0.2, b"Orest"], False),
     # haproxy 2.6 halves an unsigned offset2 (odd: relative): 6 is byte 3, 7 is 3 after the length.
@@ -153,7 +160,11 @@ def response_scenario(env, impl, name):
         text += f"    server s1 127.0.0.1:{srv.port}\n"
         env.proxy(impl, text, port, name=f"tres-{impl}")
         answer, seconds = talk(port)
-        out = {"answer": answer, "waited": seconds >= 0.9, "bounded": seconds < 3,
+        large = len(answer) > 1000
+        if large:
+            answer = f"{len(answer)} bytes, sha1 {hashlib.sha1(answer.encode('latin-1')).hexdigest()}"
+        # (1 MiB through a loaded machine may take a while: its time is not compared)
+        out = {"answer": answer, "waited": None if large else seconds >= 0.9, "bounded": seconds < 3,
                "log": [log_fields(l) for l in rx.collect(1, timeout=4)]}
         if wait_end:
             deadline = time.monotonic() + 3
@@ -178,6 +189,8 @@ def test_tcp_response_scenarios(differ, name):
             assert result["waited"], result
         if name == "close resets the server":
             assert result["answer"] == "OK bye" and result["server end"] == ["reset"], result
+        if name in ("a large response after the rules", "a full buffer ends the wait"):
+            assert result["answer"].startswith("1048576 bytes") and " -- 1048576 " in result["log"][0], result
         if name == "payload_lv with offsets":
             assert result["answer"] == "\x02xyNOpe" and "[NO]" in result["log"][0], result
         if name == "set-var from the response, in the log":

@@ -266,3 +266,108 @@ def test_inspect_delay_scenarios(differ, name):
         assert result["tls-b"]["answer"].startswith("b got "), result
         assert all(x["bounded"] for x in result.values()), result
     differ(tcp_scenario, check, name=name)
+
+
+# --- HTTP/2 clients: the same body buffering ---
+
+def h2_exchange(port, path, parts, pause=0.0, method="POST", length=True, declared=None, timeout=5.0):
+    """One request on a new h2 (prior knowledge) connection: the body in DATA frames `parts`
+    (END_STREAM on the last, unless a larger length is `declared`; no parts: END_STREAM on the
+    headers), with `pause` between them. Returns the
+    status, the x-* response lines, the body and the seconds it took; reads until the stream ends,
+    is reset or `timeout` passes."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    c.initiate_connection()
+    headers = [(":method", method), (":path", path), (":scheme", "http"), (":authority", "t")]
+    if (parts or declared is not None) and length:
+        headers.append(("content-length", str(declared if declared is not None else sum(len(p) for p in parts))))
+    c.send_headers(1, headers, end_stream=not parts and declared is None)
+    s.sendall(c.data_to_send())
+    t0 = time.monotonic()
+    out = {"status": None, "lines": [], "body": b"", "end": None}
+    try:
+        for i, p in enumerate(parts):
+            if i and pause:
+                time.sleep(pause)
+            c.send_data(1, p, end_stream=i == len(parts) - 1 and declared is None)
+            s.sendall(c.data_to_send())
+        deadline = t0 + timeout
+        while out["end"] is None and time.monotonic() < deadline:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            d = s.recv(65536)
+            if not d:
+                out["end"] = "eof"
+                break
+            for e in c.receive_data(d):
+                if isinstance(e, h2.events.ResponseReceived):
+                    hdrs = dict(e.headers)
+                    out["status"] = hdrs.get(":status")
+                elif isinstance(e, h2.events.DataReceived):
+                    out["body"] += e.data
+                    c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                elif isinstance(e, h2.events.StreamEnded):
+                    out["end"] = "ended"
+                elif isinstance(e, h2.events.StreamReset):
+                    out["end"] = out["end"] or "reset"
+            s.sendall(c.data_to_send())
+    except (socket.timeout, OSError) as ex:
+        out["end"] = out["end"] or type(ex).__name__
+    finally:
+        s.close()
+    out["body"] = out["body"].decode("latin-1")
+    out["seconds"] = round(time.monotonic() - t0, 1)
+    return out
+
+
+H2_REQUESTS = [
+    ("/p1", [b"user=bob&route=alpha&user=2"], 0),
+    ("/p2", [b"route=beta&user=carol"], 0),
+    ("/p3", [b"x=1&forbidden=yes"], 0),
+    ("/g", [], 0),
+    ("/s1", [b"user=dave", b"&route=alpha"], 0.3),
+    ("/big", [b"a" * 16000, b"a" * 16000, b"a" * 8000], 0),
+    ("/nolength", [b"user=ivy&", b"route=alpha"], 0.3),
+    ("/slow", [b"user=frank"], 0),
+    ("/empty", [], 0),
+]
+
+
+def h2_buffering_scenario(env, impl):
+    servers = {k: env.backend(http_handler(echo), name=f"s_{k}").port for k in ("a", "b")}
+    port = free_port()
+    text = http_config(port, servers, BODY_RULES, {"http-request": "700ms"}).replace(
+        f"bind 127.0.0.1:{port}", f"bind 127.0.0.1:{port} proto h2")
+    env.proxy(impl, text, port, name=f"bufh2-{impl}")
+    out = {}
+    for path, parts, pause in H2_REQUESTS:
+        if path == "/slow":
+            r = h2_exchange(port, path, parts, declared=20, timeout=3.0)
+        elif path == "/empty":
+            # content-length: 0 and the stream left open: the body is complete, no wait.
+            r = h2_exchange(port, path, [], declared=0, timeout=3.0)
+        else:
+            r = h2_exchange(port, path, parts, pause, length=path != "/nolength")
+        r["seconds"] = r["seconds"] if path == "/slow" else None
+        out[path] = r
+    return out
+
+
+def test_buffering_for_http2_clients(differ):
+    """`option http-buffer-request` with h2 clients: the rules see the body (routing, deny,
+    headers from body parameters), a body in pieces is waited for, a larger one is cut at the
+    buffer for the rules and forwarded whole, a late one is answered 408."""
+    def check(result):
+        assert result["/p1"]["body"].startswith("s_a\nPOST /p1\nx-len: 27\n"), result
+        assert "x-user: bob" in result["/p1"]["body"] and "body=27" in result["/p1"]["body"], result
+        assert result["/p2"]["body"].startswith("s_b\n"), result
+        assert result["/p3"]["status"] == "403", result
+        assert result["/s1"]["body"].startswith("s_a\n") and "x-len: 21" in result["/s1"]["body"], result
+        assert "body=40000" in result["/big"]["body"] and "x-size: 40000" in result["/big"]["body"], result
+        assert result["/nolength"]["body"].startswith("s_a\n"), result
+        assert result["/slow"]["status"] == "408" and 0.6 <= result["/slow"]["seconds"] <= 1.5, result
+        assert result["/empty"]["status"] == "200" and "body=0" in result["/empty"]["body"], result
+    differ(h2_buffering_scenario, check)

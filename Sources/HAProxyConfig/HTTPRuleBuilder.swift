@@ -181,7 +181,12 @@ extension ConfigParser {
             rule.value = words[2]
             guard format(words[2]) else { return }
         case .setVar, .setVarFmt, .unsetVar:
-            do throws(SampleError) { _ = try VariableName(parsing: variable!) } catch {
+            // set-var/set-var-fmt take conditions after the name (`txn.x,ifnotset`).
+            if action == .unsetVar && variable!.contains(",") {
+                fail("unset-var does not expect parameters after the variable name. Only \"set-var\" and \"set-var-fmt\" manage conditions.")
+                return
+            }
+            do throws(SampleError) { _ = try VariableName.parseSetting(variable!) } catch {
                 fail("\(error.description).")
                 return
             }

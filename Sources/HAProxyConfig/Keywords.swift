@@ -70,7 +70,6 @@ public enum Keywords {
         var m: [String: KeywordSupport] = [:]
         func alert(_ keys: [String], _ work: String) { for k in keys { m[k] = .notYet(work: work) } }
         alert(["http-error", "errorloc", "errorloc302", "errorloc303"], "HTTP rules")
-        alert(["tcp-response"], "TCP rules")
         alert(["persist rdp-cookie",
                "option prefer-last-server"], "persistence")
         alert(["stats enable", "stats uri", "stats auth", "stats admin", "stats refresh", "stats realm",

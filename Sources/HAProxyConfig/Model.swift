@@ -385,6 +385,9 @@ public struct Proxy: Sendable, Hashable {
     public var tcpRequestRules: [TCPRequestRule] = []
     /// `tcp-request inspect-delay T`: how long content rules may wait for the client's bytes.
     public var tcpInspectDelay: Duration?
+    /// `tcp-response content ...` rules and `tcp-response inspect-delay T` (backends and listens).
+    public var tcpResponseRules: [TCPResponseRule] = []
+    public var tcpResponseInspectDelay: Duration?
     public var stickRules: [StickRule] = []
     /// Enabled capabilities derived from `kind`.
     public var isFrontend: Bool { kind != .backend }

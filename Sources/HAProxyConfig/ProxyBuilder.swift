@@ -166,6 +166,7 @@ extension ConfigParser {
             parseMonitorURI(words, frontendCapability: frontendCap)
         case "stick-table": parseStickTable(words)
         case "tcp-request": parseTCPRequest(words)
+        case "tcp-response": parseTCPResponse(words)
         case "stick": parseStick(words, backendCapability: backendCap)
         case "acl":
             parseACL(words)

@@ -298,7 +298,11 @@ extension ConfigParser {
                 guard let (a, n) = parseCounterAction(words, at: 2, context: "tcp-request \(what)") else { return }
                 action = .counter(a)
                 next = n
-            } else if ["capture", "expect-proxy", "expect-netscaler-cip", "set-var", "set-var-fmt", "unset-var", "set-dst",
+            } else if ["set-var", "set-var-fmt", "unset-var"].contains(where: { kw.hasPrefix($0 + "(") }) {
+                guard let (a, n) = parseVariableAction(words, at: 2, rule: "tcp-request \(what)", label: label) else { return }
+                action = .variable(a)
+                next = n
+            } else if ["capture", "expect-proxy", "expect-netscaler-cip", "set-dst",
                        "set-dst-port", "set-mark", "set-src", "set-src-port", "set-tos", "silent-drop", "sc-inc-gpc",
                        "sc-set-gpt", "do-resolve", "set-priority-class", "set-priority-offset", "switch-mode",
                        "use-service", "set-nice", "set-log-level"].contains(where: { kw == $0 || kw.hasPrefix($0 + "(") }) {
@@ -317,8 +321,161 @@ extension ConfigParser {
             }
             guard let c = checkCondition(Array(words[next...]), what: "'tcp-request \(what) \(kw)' condition") else { return }
             condition = c
+            warnUnavailableBuffers(c, rule: "tcp-request \(what)")
         }
         current!.proxy.tcpRequestRules.append(TCPRequestRule(phase: phase, action: action, condition: condition, location: location))
+    }
+
+    /// `set-var(NAME) EXPR`, `set-var-fmt(NAME) FMT` or `unset-var(NAME)` at `words[i]` of a
+    /// `tcp-request`/`tcp-response` rule: the action and the index of what follows (`if`/`unless`).
+    mutating func parseVariableAction(_ words: [String], at i: Int, rule: String, label: String) -> (VariableAction, Int)? {
+        let kw = words[i]
+        guard let open = kw.firstIndex(of: "("), kw.hasSuffix(")") else {
+            alert("'\(rule) \(kw)' : missing closing ')' after the variable name.")
+            return nil
+        }
+        let verb = String(kw[..<open])
+        // The name, with the conditions of set-var/set-var-fmt after commas (`txn.x,ifnotset`).
+        let name = String(kw[kw.index(after: open)..<kw.index(before: kw.endIndex)])
+        let bare = String(name.prefix { $0 != "," })
+        do throws(SampleError) { _ = try VariableName(parsing: bare) } catch {
+            alert("'\(rule) \(kw)' : \(error.description).")
+            return nil
+        }
+        if verb == "unset-var" && bare != name {
+            alert("unset-var does not expect parameters after the variable name. Only \"set-var\" and \"set-var-fmt\" manage conditions")
+            return nil
+        }
+        do throws(SampleError) { _ = try VariableName.parseSetting(name) } catch {
+            alert(error.description)
+            return nil
+        }
+        var next = i + 1
+        let action: VariableAction
+        if verb == "unset-var" {
+            action = .unset(name: name)
+        } else {
+            guard next < words.count, words[next] != "if", words[next] != "unless" else {
+                alert(verb == "set-var" ? "'\(rule) \(kw)' : missing fetch method."
+                      : "'\(rule) \(kw)' expects a log-format string.")
+                return nil
+            }
+            let value = words[next]
+            next += 1
+            if verb == "set-var" {
+                let parsed: SampleExpression
+                do throws(SampleError) { parsed = try SampleExpression.parse(value) } catch {
+                    alert("'\(rule) \(kw)' : failed to parse sample expression <\(value)> : \(error.description).")
+                    return nil
+                }
+                if let buffer = Self.unavailableBuffer(parsed.fetch.name, in: rule) {
+                    alert("fetch method '\(kw)' extracts information from '\(buffer)', none of which is available here")
+                    return nil
+                }
+                action = .set(name: name, expression: value)
+            } else {
+                let kind = current!.isDefaults ? "defaults" : current!.proxy.kind.rawValue
+                guard checkRuleFormat(value, action: .setVarFmt, kind: kind, ruleSet: rule) else { return nil }
+                action = .setFormat(name: name, format: value)
+            }
+        }
+        if next < words.count && words[next] != "if" && words[next] != "unless" {
+            alert("'\(rule) \(kw)' only accepts 'if' or 'unless', in \(label) (got '\(words[next])')")
+            return nil
+        }
+        return (action, next)
+    }
+
+    /// The buffer a payload fetch reads when a `tcp-request`/`tcp-response` ruleset cannot see it
+    /// (the request's before `content`, the response's outside `tcp-response`), as haproxy names it.
+    static func unavailableBuffer(_ fetch: String, in rule: String) -> String? {
+        if PayloadFetches.bufferFetches.contains(fetch) && rule != "tcp-request content" { return "request buffer" }
+        if PayloadFetches.responseBufferFetches.contains(fetch) && rule != "tcp-response content" { return "response buffer" }
+        return nil
+    }
+
+    /// haproxy's warning for an anonymous ACL on a buffer its ruleset cannot read.
+    mutating func warnUnavailableBuffers(_ condition: [String], rule: String) {
+        let context = rule.hasPrefix("tcp-response") ? "backend \(rule) rule" : "frontend \(rule) rule"
+        for (i, w) in condition.enumerated() where i > 0 && condition[i - 1] == "{" {
+            guard let e = try? SampleExpression.parse(w), Self.unavailableBuffer(e.fetch.name, in: rule) != nil else { continue }
+            warning("anonymous acl will never match in '\(rule)' because it uses keyword '\(e.fetch.name)' which is incompatible with '\(context)'")
+        }
+    }
+
+    static let tcpResponseActions = "'accept', 'close', 'reject', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', 'sc-inc-gpc(*)', 'sc-inc-gpc0(*)', 'sc-inc-gpc1(*)', 'sc-set-gpt(*)', 'sc-set-gpt0(*)', 'set-log-level', 'set-mark', 'set-nice', 'set-tos', 'silent-drop', 'send-spoe-group'"
+
+    /// `tcp-response inspect-delay T`, `tcp-response content ACTION [if|unless cond]` (backends and listens).
+    mutating func parseTCPResponse(_ words: [String]) {
+        let p = current!.proxy
+        let label = "proxy '\(p.name)'"
+        guard words.count >= 2 else {
+            alert("missing argument for 'tcp-response' in \(label)")
+            return
+        }
+        let what = words[1]
+        guard what == "inspect-delay" || what == "content" else {
+            alert("'tcp-response' expects 'inspect-delay' or 'content' in \(label) (got '\(what)')")
+            return
+        }
+        if current!.isDefaults {
+            alert(p.name.isEmpty ? "tcp-response \(what) is not allowed in anonymous 'defaults' section"
+                  : "'tcp-response' in a named 'defaults' section is not yet supported by Fulcrum (comes with the TCP rules work).")
+            return
+        }
+        if !p.isBackend {
+            alert("tcp-response \(what) is only allowed in 'backend' sections or 'defaults' section with a name")
+            return
+        }
+        if what == "inspect-delay" {
+            guard words.count == 3, case .success(let delay) = Units.parseTime(words[2]) else {
+                alert("'tcp-response inspect-delay' expects a positive delay in milliseconds, in \(label)")
+                return
+            }
+            current!.proxy.tcpResponseInspectDelay = delay
+            return
+        }
+        guard words.count >= 3 else {
+            alert("'tcp-response content' expects \(Self.tcpResponseActions) in \(label) (got '').")
+            return
+        }
+        let kw = words[2]
+        let action: TCPResponseRule.Action
+        var next = 3
+        switch kw {
+        case "accept": action = .accept
+        case "reject": action = .reject
+        case "close": action = .close
+        default:
+            if ["set-var", "set-var-fmt", "unset-var"].contains(where: { kw.hasPrefix($0 + "(") }) {
+                guard let (a, n) = parseVariableAction(words, at: 2, rule: "tcp-response content", label: label) else { return }
+                action = .variable(a)
+                next = n
+            } else if kw.hasPrefix("sc-inc-gpc0") || kw.hasPrefix("sc-inc-gpc1") || kw.hasPrefix("sc-set-gpt0") {
+                guard let (a, n) = parseCounterAction(words, at: 2, context: "tcp-response content") else { return }
+                action = .counter(a)
+                next = n
+            } else if ["sc-inc-gpc", "sc-set-gpt", "set-log-level", "set-mark",
+                       "set-nice", "set-tos", "silent-drop", "send-spoe-group", "ot-group"]
+                .contains(where: { kw == $0 || kw.hasPrefix($0 + "(") }) {
+                alert("'tcp-response content \(kw)' is not yet supported by Fulcrum (comes with the TCP rules work).")
+                return
+            } else {
+                alert("'tcp-response content' expects \(Self.tcpResponseActions) in \(label) (got '\(kw)').")
+                return
+            }
+        }
+        var condition: [String]?
+        if next < words.count {
+            guard words[next] == "if" || words[next] == "unless" else {
+                alert("'tcp-response content \(kw)' expects 'if' or 'unless' followed by a condition but found '\(words[next])'.")
+                return
+            }
+            guard let c = checkCondition(Array(words[next...]), what: "'tcp-response content \(kw)' condition") else { return }
+            condition = c
+            warnUnavailableBuffers(c, rule: "tcp-response content")
+        }
+        current!.proxy.tcpResponseRules.append(TCPResponseRule(action: action, condition: condition, location: location))
     }
 
     /// `stick on|match|store-request <expr> [table T] [if|unless cond]`.
@@ -407,12 +564,19 @@ extension ConfigParser {
                 if case .counter(let a) = r.action { counterTable(a, at: r.location) }
                 checkStickFetches(in: r.condition, proxy: p, tables: tables, at: r.location, label: st.label)
             }
+            for r in p.tcpResponseRules {
+                checkStickFetches(in: r.condition, proxy: p, tables: tables, at: r.location, label: st.label)
+            }
             for r in p.stickRules {
                 let name = r.table ?? p.name
                 if !tables.contains(name) {
                     diag(.alert, "Proxy '\(p.name)': unable to find stick-table '\(name)'.", at: r.location, section: st.label)
                 }
                 checkStickFetches(in: r.condition, proxy: p, tables: tables, at: r.location, label: st.label)
+            }
+            if p.mode == .http, let first = p.tcpResponseRules.first {
+                diag(.alert, "'tcp-response content' in a 'mode http' proxy is not yet supported by Fulcrum (comes with the TCP rules work); it is in 'mode tcp'.",
+                     at: first.location, section: st.label)
             }
             for a in p.acls {
                 if let first = a.words.first { checkStickFetch(first, proxy: p, tables: tables, at: a.location, label: st.label, acl: true) }

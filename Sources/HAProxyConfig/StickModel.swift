@@ -50,6 +50,7 @@ public struct TCPRequestRule: Sendable, Hashable {
     public enum Action: Sendable, Hashable {
         case accept, reject
         case counter(StickCounterAction)
+        case variable(VariableAction)
     }
     public var phase: Phase
     public var action: Action
@@ -58,6 +59,33 @@ public struct TCPRequestRule: Sendable, Hashable {
 
     public init(phase: Phase, action: Action, condition: [String]?, location: SourceLocation) {
         self.phase = phase
+        self.action = action
+        self.condition = condition
+        self.location = location
+    }
+}
+
+/// `set-var(NAME) EXPR`, `set-var-fmt(NAME) FMT`, `unset-var(NAME)` of `tcp-request` and
+/// `tcp-response` rules (the name checked, the expression or format as written).
+public enum VariableAction: Sendable, Hashable {
+    case set(name: String, expression: String)
+    case setFormat(name: String, format: String)
+    case unset(name: String)
+}
+
+/// A `tcp-response content` rule (backends and listens).
+public struct TCPResponseRule: Sendable, Hashable {
+    public enum Action: Sendable, Hashable {
+        case accept, reject, close
+        case variable(VariableAction)
+        /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`, `sc-set-gpt0(N) V` on the counters the stream tracks.
+        case counter(StickCounterAction)
+    }
+    public var action: Action
+    public var condition: [String]?
+    public var location: SourceLocation
+
+    public init(action: Action, condition: [String]?, location: SourceLocation) {
         self.action = action
         self.condition = condition
         self.location = location

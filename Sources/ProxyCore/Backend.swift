@@ -89,6 +89,8 @@ public final class BackendRuntime: @unchecked Sendable {
     let stick: BackendStick?
     /// `use-server` rules and `force-persist` (nil without `use-server`).
     let serverRules: ServerRules?
+    /// `tcp-response inspect-delay` and `tcp-response content` rules (nil without, or in `mode http`).
+    let tcpResponse: TCPResponseRules?
     /// 16 for dynamic algorithms (weights can ramp), 1 for static and hash ones.
     let weightScale: Int
     private let lock = NIOLock()
@@ -108,6 +110,7 @@ public final class BackendRuntime: @unchecked Sendable {
         self.rules = ProxyRules(config, tables: tables)
         self.stick = BackendStick(config, tables: tables)
         self.serverRules = ServerRules(config)
+        self.tcpResponse = TCPResponseRules(config, tables: tables)
         self.cookie = config.cookie
         let cookies: [String?] = servers.map { s in
             if let c = s.config.cookie { return c }

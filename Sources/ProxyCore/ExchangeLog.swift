@@ -23,6 +23,8 @@ struct ExchangeLog {
     var bytesOut: Int64 = 0
     var bytesIn: Int64 = 0
     var requestLine: String?
+    /// Rejected by a `tcp-request content` rule before the HTTP layer took the request: %r is <BADREQ>.
+    var rejectedBeforeHTTP = false
     /// The HTTP/1 request head as received: %U's head part and %r come from it at log time.
     var requestHead: ByteBuffer?
     var requestCaptures: [String?] = []
@@ -62,6 +64,7 @@ struct ExchangeLog {
         status = -1
         bytesOut = 0; bytesIn = 0
         requestLine = nil
+        rejectedBeforeHTTP = false
         requestHead = nil
         requestCaptures = []; responseCaptures = []
         requestCookie = nil; responseCookie = nil
@@ -169,7 +172,7 @@ struct ExchangeLog {
         r.capturedRequestHeaders = requestCaptures
         r.capturedResponseHeaders = responseCaptures
         r.requestCookie = requestCookie; r.responseCookie = responseCookie
-        r.requestLine = requestLine
+        r.requestLine = rejectedBeforeHTTP ? nil : requestLine
         r.requestCounter = requestCounter
         r.uniqueID = uniqueID
         return r

@@ -200,12 +200,14 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         guard !started else { return }
         started = true
         if let stick = frontend.stick {
-            // `tcp-request connection` rules: a rejected connection is closed without a word.
+            // `tcp-request connection` rules: a rejected connection is reset without a word (as haproxy does).
             let session = StickSession(stick)
             stickSession = session
-            guard session.accept(client: context.channel.remoteAddress, local: context.channel.localAddress) else {
+            if stick.usesVariables { variables = VariableStore() }
+            guard session.accept(client: context.channel.remoteAddress, local: context.channel.localAddress,
+                                 variables: variables) else {
                 phase = .closed
-                context.close(promise: nil)
+                context.channel.closeWithReset()
                 return
             }
         }
@@ -407,15 +409,28 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
             stickStream?.end()
             let stream = session.stream()
             stickStream = stream
-            guard stream.beginHTTPRequest(base: ruleRecord(headBuffer)) else {
-                // `tcp-request content reject`: the connection closes without a response.
+            var vars: VariableStore?
+            if session.config.usesVariables {
+                if variables == nil { variables = VariableStore() }
+                variables!.beginTransaction()
+                vars = variables
+            }
+            let base = ruleRecord(headBuffer)
+            let message = session.config.contentRules.isEmpty ? nil
+                : H1RequestView(head: headBuffer, request: request, base: base, userlists: frontend.userlists)
+            guard stream.beginHTTPRequest(base: base, variables: vars, message: message) else {
+                // `tcp-request content reject`: the connection closes without a response; logged
+                // as haproxy does (`PR`, status -1, no backend).
+                backend = nil
+                xlog?.rejectedBeforeHTTP = true
+                logExchange(("P", "R"))
                 closeClient()
                 return
             }
         }
         if frontend.hasRequestRules {
             if variables == nil { variables = VariableStore() }
-            variables!.beginTransaction()
+            if !(stickSession?.config.usesVariables ?? false) { variables!.beginTransaction() }
             var view = H1RequestView(head: headBuffer, request: request, base: LogRecord(), userlists: frontend.userlists,
                                      stick: stickStream)
             fillRuleRecord(&view.base, headBuffer)
@@ -1516,7 +1531,7 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         var record = xlog!.httpRecord(now: now, termination: termination, client: clientAddress,
                                       local: context?.channel.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
-        LogSampleSource.fill(&record, logger.sampleExpressions)
+        LogSampleSource.fill(&record, logger.sampleExpressions, variables: variables)
         stickStream?.fillLog(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
         var level: SyslogLevel?

@@ -17,6 +17,7 @@
 import HAProxyConfig
 import HTTP1
 import NIOCore
+import NIOHPACK
 import Samples
 
 /// A request body as the rules see it: what fits in the buffer, decoded (chunks joined).
@@ -68,7 +69,7 @@ struct BodyWaitPolicy {
 
     /// How long to hold this request and how many bytes end the wait early (0: the whole body),
     /// nil when it goes on at once.
-    func wait(for view: H1RequestView) -> (time: TimeAmount?, atLeast: Int)? {
+    func wait(for view: some SampleSource) -> (time: TimeAmount?, atLeast: Int)? {
         for r in rules where r.condition?.holds(view) ?? true { return (r.time, r.atLeast) }
         return option ? (optionTimeout, 0) : nil
     }
@@ -78,6 +79,21 @@ struct BodyWaitPolicy {
         var used = 70 + request.methodEnd + (request.targetEnd - request.targetStart) + 8
         for f in request.headers { used += 8 + Int(f.nameEnd - f.nameStart) + Int(f.valueEnd - f.valueStart) }
         if request.chunked { used += 8 }
+        return max(0, bufferRoom - used)
+    }
+
+    /// The same for an HTTP/2 request (measured on haproxy 2.6: the :authority counts twice, as
+    /// the URI's and the Host line's, the :scheme not at all, 120 bytes besides).
+    func room(h2 headers: HPACKHeaders) -> Int {
+        var used = 120
+        for (name, value, _) in headers {
+            switch name {
+            case ":method", ":path": used += value.utf8.count
+            case ":authority": used += 2 * value.utf8.count
+            case ":scheme", ":protocol": break
+            default: used += 8 + name.utf8.count + value.utf8.count
+            }
+        }
         return max(0, bufferRoom - used)
     }
 
@@ -137,6 +153,14 @@ struct BodyWaitPolicy {
         case 97...102: Int(c - 87)
         default: nil
         }
+    }
+}
+
+extension BufferedBody {
+    /// An HTTP/2 DATA frame's bytes, as far as `room` allows.
+    mutating func take(_ data: IOData, room: Int) {
+        guard case .byteBuffer(let b) = data, bytes.count < room else { return }
+        bytes += b.readableBytesView.prefix(room - bytes.count)
     }
 }
 

@@ -125,8 +125,9 @@ final class CompiledRequestRule {
         case reply(CompiledReply)
         case redirect(CompiledRedirect)
         case auth(realm: String)
-        case setVar(VariableName, SampleExpression)
-        case setVarFmt(VariableName, RuleFormat)
+        /// With the `set-var(NAME,COND...)` conditions.
+        case setVar(VariableName, SampleExpression, [String])
+        case setVarFmt(VariableName, RuleFormat, [String])
         case unsetVar(VariableName)
         /// `track-scN`, `sc-inc-gpc0(N)`, `sc-set-gpt0(N)` (StickCounters.swift).
         case counter(CompiledCounterAction?)
@@ -258,15 +259,15 @@ struct ProxyRules {
                 action = .redirect(c)
             case .auth: action = .auth(realm: r.reason ?? proxy.name)
             case .setVar, .setVarFmt, .unsetVar:
-                guard let name = try? VariableName(parsing: r.name) else { return nil }
+                guard let (name, conditions) = try? VariableName.parseSetting(r.name) else { return nil }
                 if r.action == .unsetVar {
                     action = .unsetVar(name)
                 } else if r.action == .setVarFmt {
                     guard let f = RuleFormat(r.value) else { return nil }
-                    action = .setVarFmt(name, f)
+                    action = .setVarFmt(name, f, conditions)
                 } else {
                     guard let text = r.value, let e = try? SampleExpression.parse(text) else { return nil }
-                    action = .setVar(name, e)
+                    action = .setVar(name, e, conditions)
                 }
             }
             return CompiledRequestRule(action: action, condition: condition(r.condition))
@@ -598,6 +599,7 @@ struct H2RequestView: RequestView {
     var userlists: Userlists?
     var stick: StickStream?
     var captures: CaptureStore?
+    var body: BufferedBody?
 
     var receivedMethod: String { headers.first(name: ":method") ?? "" }
     var receivedTarget: String { headers.first(name: ":path") ?? "/" }
@@ -719,10 +721,10 @@ enum RuleEngine {
     static func applyVariableRule<V: MessageView>(_ action: CompiledRequestRule.Action, to view: V) {
         guard let vars = view.variables else { return }
         switch action {
-        case let .setVar(name, expr):
-            if let v = expr.evaluate(view) { vars.set(name, v) }
-        case let .setVarFmt(name, format):
-            vars.set(name, .string(format.render(view)))
+        case let .setVar(name, expr, conditions):
+            if let v = expr.evaluate(view) { CompiledVariableAction.set(vars, name, v, conditions) }
+        case let .setVarFmt(name, format, conditions):
+            CompiledVariableAction.set(vars, name, .string(format.render(view)), conditions)
         case let .unsetVar(name):
             vars.unset(name)
         default:

@@ -8,6 +8,8 @@ import Samples
 struct LogSampleSource: SampleSource {
     let record: LogRecord
     let tls: Bool
+    /// The session's variables, for `%[var(...)]`.
+    var variables: VariableStore? = nil
 
     func fetch(_ name: String, _ args: [String]) -> SampleValue? {
         Self.fetch(name, args, from: record, tls: tls)
@@ -38,9 +40,10 @@ struct LogSampleSource: SampleSource {
     }
 
     /// Fills `record.samples` for the expressions of a log format.
-    static func fill(_ record: inout LogRecord, _ expressions: [(String, SampleExpression)], tls: Bool = false) {
+    static func fill(_ record: inout LogRecord, _ expressions: [(String, SampleExpression)], tls: Bool = false,
+                     variables: VariableStore? = nil) {
         guard !expressions.isEmpty else { return }
-        let source = LogSampleSource(record: record, tls: tls)
+        let source = LogSampleSource(record: record, tls: tls, variables: variables)
         for (text, expr) in expressions {
             if let v = expr.evaluate(source) { record.samples[text] = v.text }
         }

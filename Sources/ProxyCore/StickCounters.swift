@@ -67,9 +67,54 @@ enum CompiledCounterAction {
 
 /// `tcp-request connection|session|content` rules of a frontend, compiled.
 struct CompiledTCPRule {
-    enum Action { case accept, reject, counter(CompiledCounterAction) }
+    enum Action { case accept, reject, counter(CompiledCounterAction), variable(CompiledVariableAction) }
     let action: Action
     let condition: CompiledCondition?
+}
+
+/// `set-var(NAME) EXPR`, `set-var-fmt(NAME) FMT`, `unset-var(NAME)` of `tcp-request`/`tcp-response` rules.
+enum CompiledVariableAction: @unchecked Sendable {  // RuleFormat: immutable once made
+    /// The name, the value, and the `set-var(NAME,COND...)` conditions.
+    case set(VariableName, SampleExpression, [String])
+    case setFormat(VariableName, RuleFormat, [String])
+    case unset(VariableName)
+
+    init?(_ a: VariableAction) {
+        switch a {
+        case let .set(name, text):
+            guard let (n, c) = try? VariableName.parseSetting(name), let e = try? SampleExpression.parse(text) else { return nil }
+            self = .set(n, e, c)
+        case let .setFormat(name, text):
+            guard let (n, c) = try? VariableName.parseSetting(name), let f = RuleFormat(text) else { return nil }
+            self = .setFormat(n, f, c)
+        case let .unset(name):
+            guard let n = try? VariableName(parsing: name) else { return nil }
+            self = .unset(n)
+        }
+    }
+
+    var name: VariableName {
+        switch self {
+        case let .set(n, _, _), let .setFormat(n, _, _), let .unset(n): n
+        }
+    }
+
+    /// Applies the action; before a stream exists (`tcp-request connection|session`) only the
+    /// `sess.` and `proc.` scopes can be written, as in haproxy (the others are silently not set).
+    func apply(_ vars: VariableStore?, base: LogRecord, source: some SampleSource, streamless: Bool = false) {
+        guard let vars else { return }
+        if streamless && name.scope != .sess && name.scope != .proc { return }
+        switch self {
+        case let .set(n, e, c): if let v = e.evaluate(source) { Self.set(vars, n, v, c) }
+        case let .setFormat(n, f, c): Self.set(vars, n, .string(f.render(base, source)), c)
+        case let .unset(n): vars.unset(n)
+        }
+    }
+
+    static func set(_ vars: VariableStore, _ name: VariableName, _ value: SampleValue, _ conditions: [String]) {
+        guard conditions.isEmpty || VariableName.conditionsHold(conditions, current: vars.get(name), new: value) else { return }
+        vars.set(name, value)
+    }
 }
 
 /// Compiles conditions with a proxy's ACLs (as `ProxyRules` does).
@@ -96,6 +141,8 @@ final class FrontendStick: Sendable {
     let tables: StickTables
     let connectionRules: [CompiledTCPRule]
     let contentRules: [CompiledTCPRule]
+    /// Some rule sets a variable: the session makes its variable store before running them.
+    let usesVariables: Bool
 
     init(_ proxy: Proxy, tables: StickTables) {
         name = proxy.name
@@ -109,9 +156,13 @@ final class FrontendStick: Sendable {
             case .counter(let a):
                 guard let c = CompiledCounterAction(a, proxy: proxy.name, tables: tables, http: false) else { return nil }
                 action = .counter(c)
+            case .variable(let v):
+                guard let c = CompiledVariableAction(v) else { return nil }
+                action = .variable(c)
             }
             return CompiledTCPRule(action: action, condition: conditions.compile(r.condition))
         }
+        usesVariables = proxy.tcpRequestRules.contains { if case .variable = $0.action { true } else { false } }
         connectionRules = proxy.tcpRequestRules.filter { $0.phase != .content }.compactMap(compile)
         contentRules = proxy.tcpRequestRules.filter { $0.phase == .content }.compactMap(compile)
     }
@@ -128,12 +179,13 @@ final class StickSession {
 
     /// Runs the `tcp-request connection|session` rules (rules that read `src`, `dst` and the
     /// counters). False: the connection is rejected (closed without a word).
-    func accept(client: SocketAddress?, local: SocketAddress?) -> Bool {
+    func accept(client: SocketAddress?, local: SocketAddress?, variables: VariableStore? = nil) -> Bool {
         guard !config.connectionRules.isEmpty else { return true }
         let base = LogRecord.forRules(client: client, local: local, frontend: config.name, requestLine: nil)
         var owned = [false, false, false], s = slots
         defer { slots = s }
-        return StickRuleRunner.run(config.connectionRules, slots: &s, owned: &owned, base: base, config: config)
+        return StickRuleRunner.run(config.connectionRules, slots: &s, owned: &owned, base: base, config: config,
+                                   variables: variables, streamless: true)
     }
 
     /// A stream (request) starts with the session's counters.
@@ -171,21 +223,22 @@ final class StickStream {
 
     /// A request starts: `tcp-request content` rules, then every tracked counter counts an HTTP
     /// request (haproxy's order). False: the connection is rejected.
-    func beginHTTPRequest(base: LogRecord) -> Bool {
+    func beginHTTPRequest(base: LogRecord, variables: VariableStore? = nil, message: (any SampleSource)? = nil) -> Bool {
         if !config.contentRules.isEmpty {
-            guard runContentRules(base: base) else { return false }
+            guard runContentRules(base: base, variables: variables, message: message) else { return false }
         }
         StickCounting.httpRequest(slots, now: StickClock.now())
         return true
     }
 
     /// `tcp-request content` rules of a `mode tcp` connection (they run once).
-    func runContentRules(base: LogRecord) -> Bool {
+    func runContentRules(base: LogRecord, variables: VariableStore? = nil, message: (any SampleSource)? = nil) -> Bool {
         guard !config.contentRules.isEmpty else { return true }
         // On copies: the rules' fetches read this stream's counters meanwhile.
         var s = slots, o = owned
         defer { slots = s; owned = o }
-        return StickRuleRunner.run(config.contentRules, slots: &s, owned: &o, base: base, config: config)
+        return StickRuleRunner.run(config.contentRules, slots: &s, owned: &o, base: base, config: config, variables: variables,
+                                   message: message)
     }
 
     /// An `http-request` counter action.
@@ -371,26 +424,37 @@ enum StickRuleRunner {
         let base: LogRecord
         let slots: [TrackedCounter?]
         let tables: StickTables
+        var variables: VariableStore? = nil
+        /// The HTTP request, for the other fetches of `tcp-request content` rules in mode http.
+        var message: (any SampleSource)? = nil
 
         func fetch(_ name: String, _ args: [String]) -> SampleValue? {
             let client = base.clientIP == "-" ? nil : base.clientIP
             if let v = StickFetching.fetch(name, args, slots: slots, tables: tables, client: client, proxy: base.frontendName) {
                 return v
             }
+            if let message { return message.fetch(name, args) }
             return LogSampleSource.fetch(name, args, from: base, tls: false)
+        }
+
+        func fetchAll(_ name: String, _ args: [String]) -> [SampleValue] {
+            if let message, StickFetches.arity[name] == nil { return message.fetchAll(name, args) }
+            return fetch(name, args).map { [$0] } ?? []
         }
     }
 
     /// The rules in order; false when one rejects (`accept` ends them).
     static func run(_ rules: [CompiledTCPRule], slots: inout [TrackedCounter?], owned: inout [Bool],
-                    base: LogRecord, config: FrontendStick) -> Bool {
+                    base: LogRecord, config: FrontendStick, variables: VariableStore? = nil, streamless: Bool = false,
+                    message: (any SampleSource)? = nil) -> Bool {
         for rule in rules {
-            let source = Source(base: base, slots: slots, tables: config.tables)
+            let source = Source(base: base, slots: slots, tables: config.tables, variables: variables, message: message)
             if let c = rule.condition, !c.holds(source) { continue }
             switch rule.action {
             case .accept: return true
             case .reject: return false
             case .counter(let a): perform(a, slots: &slots, owned: &owned, source: source)
+            case .variable(let v): v.apply(variables, base: base, source: source, streamless: streamless)
             }
         }
         return true

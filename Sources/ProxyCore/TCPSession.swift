@@ -3,6 +3,20 @@ import HealthChecks
 import Logging
 import NIOCore
 import NIOPosix
+import Samples
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Channel {
+    /// Closes with a reset (SO_LINGER 0), as haproxy closes a connection a rule rejects or kills.
+    func closeWithReset() {
+        if let provider = self as? SocketOptionProvider {
+            provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in }
+        }
+        close(promise: nil)
+    }
+}
 
 /// The server side of a `mode tcp` session: hands everything to the session.
 final class TCPServerSide: ChannelInboundHandler, @unchecked Sendable {
@@ -60,6 +74,12 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     private var stickX: StickExchange?
     /// `tcp-request inspect-delay`: the first bytes held while content rules wait for them.
     private var inspection: TCPInspection?
+    /// `tcp-response inspect-delay`/`content`: the server's first bytes held while the backend's rules wait for them.
+    private var responseInspection: TCPResponseInspection?
+    /// The session's variables (`set-var` of `tcp-request`/`tcp-response` rules); nil without such rules.
+    private var variables: VariableStore?
+    /// Rejected by a content rule before the client's first bytes were read (`rejectByContentRule`).
+    private var drainingAfterReject = false
 
     init(frontend: FrontendRuntime, backend: BackendRuntime?, loopContext: LoopContext? = nil) {
         self.frontend = frontend
@@ -93,15 +113,21 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if !frontend.switches.isEmpty, let be = TCPInspection.chooseBackend(frontend, TCPPayloadSource(
+        if frontend.stick == nil, !frontend.switches.isEmpty, let be = TCPInspection.chooseBackend(frontend, TCPPayloadSource(
             counters: nil, base: rulesBase(context), data: [], probe: nil)) {
             backend = be
         }
-        if let stick = frontend.stick, !startStick(stick, context: context) {
-            // Rejected by a `tcp-request` rule: closed without a word (and not logged).
-            closed = true
-            context.close(promise: nil)
-            return
+        var contentRejected = false
+        if let stick = frontend.stick {
+            switch startStick(stick, context: context) {
+            case .accepted: break
+            case .connectionRejected:
+                // Rejected by a `tcp-request connection|session` rule: reset without a word (and not logged).
+                closed = true
+                context.channel.closeWithReset()
+                return
+            case .contentRejected: contentRejected = true
+            }
         }
         loopContext?.addTCPSession(self)
         localPort = context.channel.localAddress?.port
@@ -115,6 +141,10 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
                 xlog!.requestCounter = ProxyLogger.requestCounter.loadThenWrappingIncrement(ordering: .relaxed)
             }
         }
+        if contentRejected {
+            rejectByContentRule(beforeReading: true)
+            return
+        }
         guard backend != nil || inspection != nil else {
             context.close(promise: nil)
             return
@@ -123,6 +153,8 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         if inspection != nil {
             let delay = frontend.inspectDelay!
             context.eventLoop.scheduleTask(in: delay) { self.inspect(final: true) }
+            // A first pass before any byte: rules that do not read them decide at once.
+            inspect(final: false)
             return
         }
         assign(avoid: nil)
@@ -136,53 +168,80 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     /// The content rules on the bytes held so far (TCPInspection.swift); once they accept,
     /// `use_backend` and the stick rules read the same bytes and the server is chosen.
     private func inspect(final: Bool) {
-        guard var ins = inspection, !closed, let stick = frontend.stick else { return }
+        guard let ins = inspection, !closed, let stick = frontend.stick else { return }
         let base = rulesBase(context)
-        let outcome = ins.run(stick.contentRules, stream: stickStream, tables: stick.tables, base: base, final: final || ins.isFull)
-        inspection = ins
+        let outcome = ins.run(stick.contentRules, stream: stickStream, tables: stick.tables, base: base, variables: variables,
+                              final: final || ins.isFull)
         switch outcome {
         case .wait:
             return
         case .reject:
             inspection = nil
-            xlog = nil
-            closeAll()
+            rejectByContentRule(beforeReading: ins.data.isEmpty)
         case .accept:
             inspection = nil
-            let source = ins.source(stream: stickStream, tables: stick.tables, base: base)
+            let source = ins.source(stream: stickStream, tables: stick.tables, base: base, variables: variables)
             if let be = TCPInspection.chooseBackend(frontend, source) { backend = be }
             guard let backend else { closeAll(); return }
             if let rules = backend.stick {
                 var b = base
                 b.backendName = backend.name
-                let (server, stores) = rules.evaluate(ins.source(stream: stickStream, tables: stick.tables, base: b))
+                let (server, stores) = rules.evaluate(ins.source(stream: stickStream, tables: stick.tables, base: b,
+                                                                 variables: variables))
                 stickX = StickExchange(server: server, stores: stores)
             }
             assign(avoid: nil)
         }
     }
 
-    /// `tcp-request connection|content` rules and `stick` rules; false when the connection is rejected.
-    private func startStick(_ stick: FrontendStick, context: ChannelHandlerContext) -> Bool {
+    /// `tcp-request content reject`: closed, and logged as haproxy does (`PR`, no backend, no server).
+    private func rejectByContentRule(beforeReading: Bool = false) {
+        backend = nil
+        termination = ("P", "R")
+        guard beforeReading else {
+            closeAll()
+            return
+        }
+        // Rejected before reading anything: haproxy reads what has already arrived before it
+        // closes (the client sees a close, not a reset). Logged and shut now, closed once the
+        // bytes in flight are read (or soon after).
+        logSession()
+        context.close(mode: .output, promise: nil)
+        drainingAfterReject = true
+        context.eventLoop.scheduleTask(in: .milliseconds(50)) { self.closeAll() }
+    }
+
+    enum StickStart { case accepted, connectionRejected, contentRejected }
+
+    /// `tcp-request connection|content` rules and `stick` rules.
+    private func startStick(_ stick: FrontendStick, context: ChannelHandlerContext) -> StickStart {
         let session = StickSession(stick)
         stickSession = session
-        guard session.accept(client: context.channel.remoteAddress, local: context.channel.localAddress) else { return false }
+        if stick.usesVariables { variables = VariableStore() }
+        guard session.accept(client: context.channel.remoteAddress, local: context.channel.localAddress,
+                             variables: variables) else { return .connectionRejected }
         let stream = session.stream()
         stickStream = stream
         if frontend.inspectDelay != nil && !stick.contentRules.isEmpty {
             inspection = TCPInspection(limit: frontend.http.limits.maxHeadSize)
-            return true
+            return .accepted
         }
         var base = LogRecord.forRules(client: context.channel.remoteAddress, local: context.channel.localAddress,
                                       frontend: frontend.name, requestLine: nil)
-        guard stream.runContentRules(base: base) else { return false }
+        guard stream.runContentRules(base: base, variables: variables) else { return .contentRejected }
+        // `use_backend` after the content rules (they may set the variables it reads).
+        if !frontend.switches.isEmpty, let be = TCPInspection.chooseBackend(frontend, TCPPayloadSource(
+            counters: StickRuleRunner.Source(base: base, slots: stream.slots, tables: stick.tables, variables: variables),
+            base: base, data: [], probe: nil, variables: variables)) {
+            backend = be
+        }
         if let backend, let rules = backend.stick {
             base.backendName = backend.name
             let source = StickRuleRunner.Source(base: base, slots: stream.slots, tables: stick.tables)
             let (server, stores) = rules.evaluate(source)
             stickX = StickExchange(server: server, stores: stores)
         }
-        return true
+        return .accepted
     }
 
     private func assign(avoid: Int?) {
@@ -251,6 +310,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
                     channel.flush()
                     if self.clientInputClosed { channel.close(mode: .output, promise: nil) }
                     self.setClientReading(true)
+                    if let rules = backend.tcpResponse { self.startResponseInspection(rules) }
                 case .failure:
                     server.observe(.connectFailed)
                     self.connectFailed()
@@ -277,10 +337,54 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
         context.eventLoop.scheduleTask(in: delay) { self.connect() }
     }
 
+    /// The backend's `tcp-response` rules from the connection's establishment on (TCPInspection.swift).
+    private func startResponseInspection(_ rules: TCPResponseRules) {
+        if rules.usesVariables && variables == nil { variables = VariableStore() }
+        responseInspection = TCPResponseInspection(limit: frontend.http.limits.maxHeadSize)
+        guard let delay = rules.delay else {
+            // Without a delay the rules run once, on what is there (nothing yet).
+            inspectResponse(final: true)
+            return
+        }
+        context.eventLoop.scheduleTask(in: delay) { self.inspectResponse(final: true) }
+        // Rules that do not read the response decide at once.
+        inspectResponse(final: false)
+    }
+
+    private func inspectResponse(final: Bool) {
+        guard var ins = responseInspection, !closed, let backend, let rules = backend.tcpResponse else { return }
+        var base = rulesBase(context)
+        base.backendName = backend.name
+        if let server { base.serverName = server.name }
+        let outcome = ins.run(rules, base: base, variables: variables, stream: stickStream, final: final || ins.isFull)
+        switch outcome {
+        case .wait:
+            return
+        case .reject:
+            // Both sides aborted; haproxy logs it as a proxy condition during the data phase.
+            responseInspection = nil
+            termination = ("P", "D")
+            closeAll()
+        case .accept, .close:
+            responseInspection = nil
+            for b in ins.takeHeld() { context.write(wrapOutboundOut(b), promise: nil) }
+            context.flush()
+            if !context.channel.isWritable { setServerReading(false) }
+            guard case .close = outcome else {
+                if serverEOF { context.close(mode: .output, promise: nil); if clientInputClosed { closeAll() } }
+                return
+            }
+            // `close`: the server connection is reset at once, what was held is forwarded.
+            serverChannel?.closeWithReset()
+            closeAll()
+        }
+    }
+
     // Client side.
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        if drainingAfterReject { closeAll(); return }
         touch()
         if xlog != nil { xlog!.bytesIn += Int64(buffer.readableBytes) }
         if inspection != nil {
@@ -337,10 +441,16 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     func serverRead(_ buffer: ByteBuffer) {
         touch()
         if xlog != nil { xlog!.bytesOut += Int64(buffer.readableBytes) }
+        if responseInspection != nil {
+            responseInspection!.append(buffer)
+            inspectResponse(final: false)
+            return
+        }
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
     func serverReadComplete() {
+        if responseInspection != nil { return }
         context.flush()
         if !context.channel.isWritable { setServerReading(false) }
     }
@@ -352,6 +462,11 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     func serverInputClosed() {
         serverEOF = true
         touch()
+        if responseInspection != nil {
+            // The server said all it will: the rules decide on what is held.
+            inspectResponse(final: true)
+            return
+        }
         context.close(mode: .output, promise: nil)
         if clientInputClosed { closeAll() }
     }
@@ -387,7 +502,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
                              local: context.channel.localAddress, frontend: frontend, backend: backend, logAsap: false)
         r.tt = ExchangeLog.ms(x.accept, now)
         logger.fillCounters(&r, frontend: frontend, backend: backend, server: server, leaving: true)
-        LogSampleSource.fill(&r, logger.sampleExpressions)
+        LogSampleSource.fill(&r, logger.sampleExpressions, variables: variables)
         stickStream?.fillLog(&r, logger.sampleExpressions)
         logger.log(r, isError: termination.0 != "-")
     }

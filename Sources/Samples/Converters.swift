@@ -138,8 +138,7 @@ public final class CompiledConverter: @unchecked Sendable, Equatable {
             return CompiledConverter(call, .concat(start: args.first ?? "", variable: v, end: args.count > 2 ? args[2] : ""))
         case "set-var":
             let v = try variable(args[0], register: false)
-            let known = ["ifexists", "ifnotexists", "ifempty", "ifnotempty", "ifset", "ifnotset", "ifgt", "iflt"]
-            for c in args.dropFirst() where !known.contains(c) { throw invalid("unknown condition \"\(c)\"") }
+            for c in args.dropFirst() where !VariableName.setConditions.contains(c) { throw invalid("unknown condition \"\(c)\"") }
             return CompiledConverter(call, .setVar(v, conditions: Array(args.dropFirst())))
         case "unset-var":
             return CompiledConverter(call, .variable(try variable(args[0], register: false)))
@@ -295,24 +294,7 @@ enum Converters {
 
     static func setVar(_ v: SampleValue, _ c: SampleExpression.Call, _ vars: VariableStore?) -> SampleValue? {
         guard case .setVar(let name, let conditions)? = c.compiled?.kind else { return nil }
-        let current = store(vars, name)
-        for condition in conditions {
-            let holds: Bool
-            switch condition {
-            case "ifexists", "ifset": holds = current != nil
-            case "ifnotexists", "ifnotset": holds = current == nil
-            case "ifempty", "ifnotempty":
-                let empty = if case .string(let s) = v { s.isEmpty } else { false }
-                holds = condition == "ifempty" ? empty : !empty
-            default:
-                if case .int(let old)? = current, case .int(let new) = v {
-                    holds = condition == "ifgt" ? old > new : old < new
-                } else {
-                    holds = true
-                }
-            }
-            if !holds { return nil }
-        }
+        guard conditions.isEmpty || VariableName.conditionsHold(conditions, current: store(vars, name), new: v) else { return nil }
         if let vars {
             vars.set(name, v)
         } else if name.scope == .proc {

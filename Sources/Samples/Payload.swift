@@ -9,19 +9,23 @@ public enum PayloadFetches {
         "req.body": 0...0, "req.body_len": 0...0, "req.body_size": 0...0, "req.body_param": 0...1,
         "req.payload": 2...2, "req.ssl_hello_type": 0...0, "req_ssl_hello_type": 0...0,
         "req.ssl_ver": 0...0, "req_ssl_ver": 0...0, "req_ssl_sni": 0...0, "req_len": 0...0,
+        "req.payload_lv": 2...3, "res.len": 0...0, "res.payload": 2...2, "res.payload_lv": 2...3,
     ]
 
     /// The fetches whose values are integers.
     public static let integers: Set<String> = [
-        "req.body_len", "req.body_size", "req.ssl_hello_type", "req_ssl_hello_type", "req.ssl_ver", "req_ssl_ver", "req_len",
+        "req.body_len", "req.body_size", "req.ssl_hello_type", "req_ssl_hello_type", "req.ssl_ver", "req_ssl_ver", "req_len", "res.len",
     ]
 
     /// The fetches that read the raw request buffer of a stream (their value may change while
     /// more bytes arrive: `tcp-request content` rules wait for them within `inspect-delay`).
     public static let bufferFetches: Set<String> = [
         "req.len", "req_len", "req.payload", "req.ssl_hello_type", "req_ssl_hello_type", "req.ssl_ver", "req_ssl_ver",
-        "req.ssl_sni", "req_ssl_sni",
+        "req.ssl_sni", "req_ssl_sni", "req.payload_lv",
     ]
+
+    /// The fetches that read the raw response buffer (`tcp-response content` rules).
+    public static let responseBufferFetches: Set<String> = ["res.len", "res.payload", "res.payload_lv"]
 
     /// `req.body_param([name])`: the values of the url-encoded body's parameters called `name`
     /// (any parameter without a name), as written (no decoding); haproxy's fetch takes the first.
@@ -40,9 +44,11 @@ public enum PayloadFetches {
     /// change with more bytes (haproxy's SMP_F_MAY_CHANGE); nil when the fetch is not one of these.
     public static func bufferValue(_ name: String, _ args: [String], _ data: [UInt8]) -> (SampleValue?, mayChange: Bool)? {
         switch name {
-        case "req.len", "req_len":
+        case "req.len", "req_len", "res.len":
             return (.int(Int64(data.count)), true)
-        case "req.payload":
+        case "req.payload_lv", "res.payload_lv":
+            return lengthValue(args, data)
+        case "req.payload", "res.payload":
             guard let off = Int(args[0]), let len = Int(args[1]), off >= 0, len >= 0 else { return (nil, false) }
             if len == 0 { return data.count >= off ? (.string(latin1(data[off...])), true) : (nil, true) }
             guard data.count >= off + len else { return (nil, true) }
@@ -59,6 +65,30 @@ public enum PayloadFetches {
         default:
             return nil
         }
+    }
+
+    /// `payload_lv(off1,len[,off2])`: a block whose size is the `len`-byte big-endian number at
+    /// `off1`; it starts right after that number, or at `off2`: from the end of the number when
+    /// signed. An unsigned `off2` is read as haproxy 2.6 reads it (measured): its half, from the
+    /// start of the buffer when even, from the end of the number when odd (its encoding of
+    /// "relative" in the low bit applies to the value as written).
+    static func lengthValue(_ args: [String], _ data: [UInt8]) -> (SampleValue?, mayChange: Bool) {
+        guard let off1 = Int(args[0]), let size = Int(args[1]), off1 >= 0, size > 0, size <= 4 else { return (nil, false) }
+        guard data.count >= off1 + size else { return (nil, true) }
+        let n = data[off1..<(off1 + size)].reduce(0) { $0 << 8 | Int($1) }
+        var start = off1 + size
+        if args.count == 3 {
+            let text = args[2]
+            guard let o = Int(text.hasPrefix("+") ? String(text.dropFirst()) : text) else { return (nil, false) }
+            if text.hasPrefix("+") || text.hasPrefix("-") {
+                start += o
+            } else {
+                start = o & 1 == 1 ? start + (o >> 1) : o >> 1
+            }
+        }
+        guard start >= 0 else { return (nil, false) }
+        guard data.count >= start + n else { return (nil, true) }
+        return (.string(latin1(data[start..<(start + n)])), false)
     }
 
     /// Bytes as a string, one character per byte (binary samples compare byte for byte).

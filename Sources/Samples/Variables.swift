@@ -38,23 +38,62 @@ public struct VariableName: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension VariableName {
+    /// The conditions `set-var(NAME,COND...)` and the `set-var` converter accept.
+    public static let setConditions = ["ifexists", "ifnotexists", "ifempty", "ifnotempty", "ifset", "ifnotset", "ifgt", "iflt"]
+
+    /// `NAME[,COND...]` of a `set-var`/`set-var-fmt` action: the name and its conditions, checked
+    /// as haproxy does (`unknown condition "x"`).
+    public static func parseSetting(_ text: String) throws(SampleError) -> (VariableName, [String]) {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let name = try VariableName(parsing: parts[0])
+        for c in parts.dropFirst() where !setConditions.contains(c) { throw SampleError("unknown condition \"\(c)\"") }
+        return (name, Array(parts.dropFirst()))
+    }
+
+    /// Whether `new` may replace `current` under `conditions` (all must hold).
+    public static func conditionsHold(_ conditions: [String], current: SampleValue?, new: SampleValue) -> Bool {
+        for condition in conditions {
+            let holds: Bool
+            switch condition {
+            case "ifexists", "ifset": holds = current != nil
+            case "ifnotexists", "ifnotset": holds = current == nil
+            case "ifempty", "ifnotempty":
+                let empty = if case .string(let s) = new { s.isEmpty } else { false }
+                holds = condition == "ifempty" ? empty : !empty
+            default:
+                if case .int(let old)? = current, case .int(let value) = new {
+                    holds = condition == "ifgt" ? old > value : old < value
+                } else {
+                    holds = true
+                }
+            }
+            if !holds { return false }
+        }
+        return true
+    }
+}
+
 /// The variables of one session and its current transaction. Not locked: one session runs on one
 /// event loop. `proc.` variables go to `ProcessVariables.shared`.
 public final class VariableStore: @unchecked Sendable {
     private var session: [String: SampleValue] = [:]
+    /// The `sess.` variables when several stores share them (the streams of one HTTP/2 connection).
+    private let sharedSession: SessionVariables?
     private var transaction: [String: SampleValue] = [:]
     private var request: [String: SampleValue] = [:]
     private var response: [String: SampleValue] = [:]
     private let process: ProcessVariables
 
-    public init(process: ProcessVariables = .shared) {
+    public init(process: ProcessVariables = .shared, session: SessionVariables? = nil) {
         self.process = process
+        sharedSession = session
     }
 
     public func get(_ name: VariableName) -> SampleValue? {
         switch name.scope {
         case .proc: process.get(name.fullName)
-        case .sess: session[name.fullName]
+        case .sess: sharedSession?.values[name.fullName] ?? session[name.fullName]
         case .txn, .check: transaction[name.fullName]
         case .req: request[name.fullName]
         case .res: response[name.fullName]
@@ -64,7 +103,7 @@ public final class VariableStore: @unchecked Sendable {
     public func set(_ name: VariableName, _ value: SampleValue) {
         switch name.scope {
         case .proc: process.set(name.fullName, value)
-        case .sess: session[name.fullName] = value
+        case .sess: if let sharedSession { sharedSession.values[name.fullName] = value } else { session[name.fullName] = value }
         case .txn, .check: transaction[name.fullName] = value
         case .req: request[name.fullName] = value
         case .res: response[name.fullName] = value
@@ -74,7 +113,7 @@ public final class VariableStore: @unchecked Sendable {
     public func unset(_ name: VariableName) {
         switch name.scope {
         case .proc: process.set(name.fullName, nil)
-        case .sess: session[name.fullName] = nil
+        case .sess: if let sharedSession { sharedSession.values[name.fullName] = nil } else { session[name.fullName] = nil }
         case .txn, .check: transaction[name.fullName] = nil
         case .req: request[name.fullName] = nil
         case .res: response[name.fullName] = nil
@@ -97,6 +136,14 @@ public final class VariableStore: @unchecked Sendable {
     public func endResponse() {
         response.removeAll(keepingCapacity: true)
     }
+}
+
+/// The `sess.` variables of a connection whose streams each have their own store (HTTP/2).
+/// Not locked: the connection and its streams run on one event loop.
+public final class SessionVariables: @unchecked Sendable {
+    var values: [String: SampleValue] = [:]
+
+    public init() {}
 }
 
 /// The `proc.` variables, shared by every session of the process.

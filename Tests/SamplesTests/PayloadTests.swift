@@ -42,4 +42,23 @@ final class PayloadTests: XCTestCase {
         XCTAssertEqual(PayloadFetches.bufferValue("req.payload", ["1", "2"], Array("abcd".utf8))?.0, .string("bc"))
         XCTAssertEqual(PayloadFetches.bufferValue("req.payload", ["2", "4"], Array("abcd".utf8))?.mayChange, true)
     }
+
+    func testResponseBufferAndLengthValueFetches() {
+        XCTAssertEqual(PayloadFetches.bufferValue("res.len", [], [1, 2])?.0, .int(2))
+        XCTAssertEqual(PayloadFetches.bufferValue("res.len", [], [1, 2])?.mayChange, true)
+        XCTAssertEqual(PayloadFetches.bufferValue("res.payload", ["0", "2"], Array("OK bye".utf8))?.0, .string("OK"))
+        // payload_lv(off,len[,off2]): a big-endian length at `off`, the block after it (or at off2).
+        let lv = [0, 3] + Array("abcdef".utf8)
+        XCTAssertEqual(PayloadFetches.bufferValue("res.payload_lv", ["0", "2"], lv)?.0, .string("abc"))
+        XCTAssertEqual(PayloadFetches.bufferValue("req.payload_lv", ["0", "2", "+1"], lv)?.0, .string("bcd"))
+        // An unsigned off2 as haproxy 2.6 reads it: 10 is 5 from the start, 7 is 3 after the length.
+        XCTAssertEqual(PayloadFetches.bufferValue("req.payload_lv", ["0", "2", "10"], lv)?.0, .string("def"))
+        XCTAssertEqual(PayloadFetches.bufferValue("req.payload_lv", ["0", "2", "7"], lv)?.0, .string("def"))
+        let short = PayloadFetches.bufferValue("res.payload_lv", ["0", "2"], [0, 3, 97])
+        XCTAssertNil(short?.0)
+        XCTAssertEqual(short?.mayChange, true)
+        XCTAssertEqual(PayloadFetches.bufferValue("res.payload_lv", ["0", "1"], [0])?.0, .string(""))
+        XCTAssertTrue(PayloadFetches.responseBufferFetches.contains("res.payload"))
+        XCTAssertFalse(PayloadFetches.bufferFetches.contains("res.len"))
+    }
 }

@@ -2,6 +2,7 @@ import HAProxyConfig
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
+import Samples
 
 /// A client connection on a `bind ... proto h2` listener (h2c with prior knowledge): HTTP/2 framing
 /// by NIOHTTP2 without its stream multiplexer, and here the table of the connection's streams
@@ -36,6 +37,14 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     var needsFlush = false
     /// Stick counters of the connection (nil without stick tables); its streams start with them.
     private(set) var stickSession: StickSession?
+    /// The connection's `sess.` variables, shared by its streams' stores (made by the first store).
+    var sessionVariables: SessionVariables?
+
+    /// A stream's variable store: its own transaction, the connection's `sess.` variables.
+    func makeVariableStore() -> VariableStore {
+        if sessionVariables == nil { sessionVariables = SessionVariables() }
+        return VariableStore(session: sessionVariables)
+    }
 
     init(frontend: FrontendRuntime, loopContext: LoopContext) {
         self.frontend = frontend
@@ -61,9 +70,10 @@ final class H2ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         if let stick = frontend.stick {
             let session = StickSession(stick)
             stickSession = session
-            // `tcp-request connection reject`: closed without a word.
-            guard session.accept(client: remoteAddress, local: localAddress) else {
-                context.close(promise: nil)
+            // `tcp-request connection reject`: reset without a word.
+            guard session.accept(client: remoteAddress, local: localAddress,
+                                 variables: stick.usesVariables ? makeVariableStore() : nil) else {
+                context.channel.closeWithReset()
                 return
             }
         }

@@ -69,6 +69,10 @@ final class H2StreamSession: @unchecked Sendable {
     private var captureStore: CaptureStore?
     /// What a tarpitted request answers when `timeout tarpit` ends.
     private var tarpitEnd: (() -> Void)?
+    /// `option http-buffer-request` / `wait-for-body`: the wait, and the body held for the rules
+    /// (its DATA frames wait in `pending` for the server).
+    private var bodyWait: BodyWaitState?
+    private var heldBody: BufferedBody?
     private var xlog: ExchangeLog?
     /// Flow control of the client's stream.
     var flow: H2StreamFlow
@@ -105,10 +109,16 @@ final class H2StreamSession: @unchecked Sendable {
     func received(_ payload: HTTP2Frame.FramePayload) {
         switch payload {
         case .headers(let h):
-            if phase == .waitingHeaders {
+            if phase == .waitingHeaders && bodyWait == nil {
                 requestHeaders = h.headers
                 requestEnded = h.endStream
+                if !requestEnded, let policy = frontend.bodyWait, holdForBody(policy) { return }
                 startRequest()
+            } else if bodyWait != nil {
+                // Trailers end the body being waited for.
+                if h.endStream { requestEnded = true }
+                pending.append(payload)
+                bodyArrived()
             } else {
                 if h.endStream { requestEnded = true }
                 forwardToServer(payload)
@@ -117,7 +127,12 @@ final class H2StreamSession: @unchecked Sendable {
             let length = d.data.readableBytes
             if xlog != nil { xlog!.bytesIn += Int64(length) }
             if d.endStream { requestEnded = true }
-            forwardToServer(payload)
+            if bodyWait != nil {
+                heldBody!.take(d.data, room: bodyWait!.room)
+                pending.append(payload)
+            } else {
+                forwardToServer(payload)
+            }
             // The client's window comes back once the server side took the data.
             let canForward = phase == .done || (upstream?.isWritable ?? false)
             if let increment = flow.received(length + (d.paddingBytes.map { $0 + 1 } ?? 0), canForward: canForward),
@@ -125,6 +140,7 @@ final class H2StreamSession: @unchecked Sendable {
                 connection.write(HTTP2Frame(streamID: streamID, payload: .windowUpdate(windowSizeIncrement: increment)))
                 connection.needsFlush = true
             }
+            if bodyWait != nil { bodyArrived() }
         case .rstStream:
             // The client cancelled: the server's stream is cancelled too.
             abort(clientAbortTermination)
@@ -180,6 +196,30 @@ final class H2StreamSession: @unchecked Sendable {
 
     // MARK: request
 
+    /// `option http-buffer-request` / `wait-for-body` (RequestBuffering.swift): true while the
+    /// request waits for its body; the wait ends with the whole body, `at-least` bytes or a full
+    /// buffer (then the rules run), or at its deadline (408).
+    private func holdForBody(_ policy: BodyWaitPolicy) -> Bool {
+        guard let (time, atLeast) = policy.wait(for: H2RequestView(headers: requestHeaders, base: ruleRecord())) else { return false }
+        let length = requestHeaders.first(name: "content-length").flatMap { Int64($0) }
+        bodyWait = BodyWaitState(deadline: time.map { .now() + $0 }, atLeast: atLeast, room: policy.room(h2: requestHeaders))
+        heldBody = BufferedBody(bytes: [], size: length ?? -1)
+        // A body announced empty is all there.
+        if length == 0 { bodyWait = nil; return false }
+        if let time { armTimeout(time, queue: false) }
+        return true
+    }
+
+    private func bodyArrived() {
+        guard let w = bodyWait, let body = heldBody, !closed else { return }
+        let n = body.bytes.count
+        // Done with the stream's end, the announced length, a full buffer or `at-least` bytes.
+        guard requestEnded || (body.size >= 0 && n >= body.size) || n >= w.room || (w.atLeast > 0 && n >= w.atLeast) else { return }
+        bodyWait = nil
+        timer.disarm()
+        startRequest()
+    }
+
     private func startRequest() {
         phase = .assigning
         let method = requestHeaders.first(name: ":method") ?? "-"
@@ -207,17 +247,25 @@ final class H2StreamSession: @unchecked Sendable {
         if let session = connection.stickSession {
             let stream = session.stream()
             stickStream = stream
-            guard stream.beginHTTPRequest(base: ruleRecord()) else {
-                // `tcp-request content reject`: the stream is refused without a response.
-                resetClient(.refusedStream)
+            if session.config.usesVariables { variables = connection.makeVariableStore() }
+            let base = ruleRecord()
+            let message = session.config.contentRules.isEmpty ? nil
+                : H2RequestView(headers: requestHeaders, base: base, userlists: frontend.userlists)
+            guard stream.beginHTTPRequest(base: base, variables: variables, message: message) else {
+                // `tcp-request content reject`: the stream is reset without a response (haproxy's
+                // ENHANCE_YOUR_CALM) and logged `PR`, status -1, no backend, <BADREQ>.
+                xlog?.rejectedBeforeHTTP = true
+                logExchange(("P", "R"))
+                resetClient(.enhanceYourCalm)
                 return
             }
         }
         if frontend.hasRequestRules {
-            variables = VariableStore()
+            if variables == nil { variables = connection.makeVariableStore() }
             var view = H2RequestView(headers: requestHeaders, base: ruleRecord(), userlists: frontend.userlists, stick: stickStream)
             view.variables = variables
             view.captures = captureStore
+            if let b = heldBody { view.body = BufferedBody(bytes: b.bytes, size: b.size >= 0 ? b.size : Int64(b.bytes.count)) }
             let route = RuleEngine.route(frontend, &view)
             overrides = view.edits.overrides
             if overrides.requestInvalid, xlog != nil { xlog!.headDone = nil }
@@ -515,7 +563,7 @@ final class H2StreamSession: @unchecked Sendable {
                 if status >= 200, let backend, !backend.rules.response.isEmpty || !frontend.rules.response.isEmpty
                     || RuleEngine.hasAfterResponse(frontend, backend) {
                     var view = H2ResponseView(headers: h.headers, base: ruleRecord())
-                    if variables == nil { variables = VariableStore() }
+                    if variables == nil { variables = connection.makeVariableStore() }
                     variables?.endRequest()
                     view.variables = variables
                     view.captures = captureStore
@@ -727,7 +775,7 @@ final class H2StreamSession: @unchecked Sendable {
     private func sendReply(_ message: ByteBuffer, status: Int, termination: (Character, Character)?) {
         var message = message, status = status
         if RuleEngine.hasAfterResponse(frontend, backend) {
-            if variables == nil { variables = VariableStore() }
+            if variables == nil { variables = connection.makeVariableStore() }
             var base = ruleRecord()
             base.backendName = backend?.name ?? frontend.name
             base.serverName = server?.name ?? "<NOSRV>"
@@ -757,7 +805,11 @@ final class H2StreamSession: @unchecked Sendable {
         write(.headers(.init(headers: headers, endStream: empty)))
         if !empty { write(.data(.init(data: .byteBuffer(body), endStream: true))) }
         // The rest of the request is not wanted: HAProxy resets the client stream if it goes on.
-        if !requestEnded { write(.rstStream(.cancel)) }
+        // The reply is flushed first: a reset written with it would drop its DATA still buffered.
+        if !requestEnded {
+            flush()
+            write(.rstStream(.cancel))
+        }
         flush()
     }
 
@@ -772,7 +824,7 @@ final class H2StreamSession: @unchecked Sendable {
                                       local: connection.localAddress, frontend: frontend, backend: backend, logAsap: asap)
         logger.fillCounters(&record, frontend: frontend, backend: backend, server: server, leaving: !asap)
         if serverReleased { record.srvConn = max(0, record.srvConn - 1) }
-        LogSampleSource.fill(&record, logger.sampleExpressions)
+        LogSampleSource.fill(&record, logger.sampleExpressions, variables: variables)
         stickStream?.fillLog(&record, logger.sampleExpressions)
         let isError = termination.0 != "-" || record.status >= 500
         var level: SyslogLevel?
@@ -792,6 +844,12 @@ final class H2StreamSession: @unchecked Sendable {
 
     private func timerFired() {
         guard !closed, timer.firedAndExpired(on: eventLoop, fire: { self.timerFired() }) else { return }
+        if bodyWait != nil {
+            // The body did not come in time: the HTTP layer's 408.
+            bodyWait = nil
+            sendReply(BodyWaitPolicy.timeoutReply, status: 408, termination: ("c", "R"))
+            return
+        }
         if phase == .tarpit, let end = tarpitEnd {
             tarpitEnd = nil
             end()

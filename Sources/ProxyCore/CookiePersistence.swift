@@ -1,6 +1,7 @@
 import Foundation
 import HAProxyConfig
 import HTTP1
+import Samples
 import NIOCore
 
 /// HAProxy's cookie persistence (`cookie NAME insert|rewrite|prefix ...`, `server ... cookie V`),
@@ -303,7 +304,7 @@ struct CookieExchange {
         }
         let p = UInt32(port)
         bytes += [UInt8(p >> 24), UInt8(p >> 16 & 0xff), UInt8(p >> 8 & 0xff), UInt8(p & 0xff)]
-        let h = XXH64.hash(bytes)
+        let h = XXHash.xxh64(bytes, seed: 0)
         let hex = String(h, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }

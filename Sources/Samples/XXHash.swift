@@ -2,7 +2,7 @@
 // specification (doc/xxhash_spec.md, v0.1.1): XXH32, XXH64 and the 64-bit XXH3 with its default
 // secret, seeded as the specification says (a derived secret above 240 bytes).
 
-enum XXHash {
+public enum XXHash {
     static let p32_1: UInt32 = 0x9E37_79B1
     static let p32_2: UInt32 = 0x85EB_CA77
     static let p32_3: UInt32 = 0xC2B2_AE3D
@@ -80,7 +80,7 @@ enum XXHash {
         return x
     }
 
-    static func xxh64(_ data: [UInt8], seed: UInt64) -> UInt64 {
+    public static func xxh64(_ data: [UInt8], seed: UInt64) -> UInt64 {
         data.withUnsafeBytes { b in
             let n = b.count
             var i = 0

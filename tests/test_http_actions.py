@@ -133,6 +133,7 @@ SCENARIOS = {
          "http-response add-header X-Cookie %[res.cook(app)]",
          "http-response set-header X-App-Last %[res.hdr(x-app)]",
          "http-response set-header X-App-Cnt %[res.hdr_cnt(x-app)]",
+         "http-response set-header X-Srv %[srv_id]/%[srv_name]",
          "http-response del-header Server",
          "http-response replace-header Set-Cookie ^app=([0-9]+)(.*)$ app=\\1-%[be_name]\\2",
          "http-response replace-value X-App ^v1$ version1",

@@ -62,6 +62,10 @@ LOAD_ERRORS = [
      "fetch method 'set-var(txn.c)' extracts information from 'HTTP response headers', none of which is available here."),
     ("fe", "http-request set-header X \"a %[be_name,lower] b\"",
      "sample fetch <be_name,lower] b> may not be reliably used here because it needs 'backend' which is not available here."),
+    ("fe", "http-request set-header X %[srv_id]",
+     "sample fetch <srv_id]> may not be reliably used here because it needs 'server' which is not available here."),
+    ("be", "http-request set-header X %[srv_name]",
+     "sample fetch <srv_name]> may not be reliably used here because it needs 'server' which is not available here."),
 ]
 
 

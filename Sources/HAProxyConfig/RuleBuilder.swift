@@ -186,8 +186,12 @@ extension ConfigParser {
                     let parsed = try SampleExpression.parse(expr)
                     // haproxy shows the rest of the format from the fetch on.
                     let shown = value.range(of: "%[" + expr).map { String(value[value.index($0.lowerBound, offsetBy: 2)...]) } ?? expr
-                    if ruleSet == "http-request" && current!.proxy.kind == .frontend && ["be_name", "be_id", "srv_name", "srv_id"].contains(parsed.fetch.name) {
-                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(shown)> may not be reliably used here because it needs 'backend' which is not available here.")
+                    // haproxy: no server is known to any http-request rule; no backend to a frontend's.
+                    let needs: String? = ruleSet != "http-request" ? nil
+                        : ["srv_name", "srv_id"].contains(parsed.fetch.name) ? "server"
+                        : current!.proxy.kind == .frontend && ["be_name", "be_id"].contains(parsed.fetch.name) ? "backend" : nil
+                    if let needs {
+                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(shown)> may not be reliably used here because it needs '\(needs)' which is not available here.")
                         return false
                     }
                     if current!.proxy.kind == .frontend && parsed.fetch.args.isEmpty

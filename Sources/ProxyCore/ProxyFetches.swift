@@ -46,6 +46,21 @@ final class ProxyDirectory: @unchecked Sendable {
         }
     }
 
+    /// `srv_id`: the server's `id`, else haproxy's automatic one (the first id no server of the
+    /// backend takes, in declaration order, from 1).
+    func serverID(backend: String, server: String) -> SampleValue? {
+        guard let be = self.backend(backend), let s = be.servers.first(where: { $0.name == server }) else { return nil }
+        if let id = s.config.id { return .int(Int64(id)) }
+        var taken = Set(be.servers.compactMap(\.config.id))
+        var next = 1
+        for other in be.servers where other.config.id == nil {
+            while taken.contains(next) { next += 1 }
+            if other === s { return .int(Int64(next)) }
+            taken.insert(next)
+        }
+        return nil
+    }
+
     static func load(_ name: String, _ be: BackendRuntime) -> Int {
         let snap = be.loadSnapshot()
         var active = 0, backups = 0

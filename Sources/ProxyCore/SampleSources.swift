@@ -25,6 +25,7 @@ struct LogSampleSource: SampleSource {
         case "fe_name": return .string(r.frontendName)
         case "be_name": return .string(r.backendName)
         case "srv_name": return r.serverName == "<NOSRV>" ? nil : .string(r.serverName)
+        case "srv_id": return r.serverName == "<NOSRV>" ? nil : ProxyDirectory.shared.serverID(backend: r.backendName, server: r.serverName)
         case "method": return r.requestLine?.split(separator: " ", maxSplits: 1).first.map { .string(String($0)) }
         case "status": return r.status < 0 ? nil : .int(Int64(r.status))
         case "unique-id": return r.uniqueID.map(SampleValue.string)

@@ -269,8 +269,9 @@ public struct SampleExpression: Sendable, Equatable {
     static func convert(_ v: SampleValue, _ c: Call, _ vars: VariableStore? = nil) -> SampleValue? {
         func intArg(_ k: Int) -> Int64? { k < c.args.count ? Int64(c.args[k]) : nil }
         switch c.name {
-        case "lower": return .string(v.text.lowercased())
-        case "upper": return .string(v.text.uppercased())
+        // haproxy changes ASCII letters only (tolower/toupper on each byte).
+        case "lower": return .string(String(decoding: v.text.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self))
+        case "upper": return .string(String(decoding: v.text.utf8.map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }, as: UTF8.self))
         case "length": return .int(Int64(v.text.utf8.count))
         case "hex": return .string(v.text.utf8.map { String(format2: $0) }.joined())
         case "base64": return .string(Base64.encode(Array(v.text.utf8)))
@@ -313,6 +314,9 @@ public struct SampleExpression: Sendable, Equatable {
         case "ltrim": return .string(String(v.text.drop { c.args[0].contains($0) }))
         case "rtrim": return .string(String(v.text.reversed().drop { c.args[0].contains($0) }.reversed()))
         case "json":
+            // `ascii` (the default) escapes every byte above 0x7E as \u00XX, as haproxy does; the
+            // utf8 modes keep valid UTF-8 (a String always is).
+            let ascii = c.args.first.map { $0.isEmpty || $0 == "ascii" } ?? true
             var out = ""
             for u in v.text.unicodeScalars {
                 switch u {
@@ -323,7 +327,13 @@ public struct SampleExpression: Sendable, Equatable {
                 case "\r": out += "\\r"
                 case "\t": out += "\\t"
                 default:
-                    if u.value < 0x20 { out += "\\u" + String(format4: UInt16(u.value)) } else { out.unicodeScalars.append(u) }
+                    if u.value < 0x20 {
+                        out += "\\u" + String(format4: UInt16(u.value))
+                    } else if ascii && u.value > 0x7E {
+                        for b in String(u).utf8 { out += "\\u00" + String(b, radix: 16).leftPadded(2) }
+                    } else {
+                        out.unicodeScalars.append(u)
+                    }
                 }
             }
             return .string(out)
@@ -438,4 +448,9 @@ enum URLDecoding {
         }
         return String(decoding: out, as: UTF8.self)
     }
+}
+
+extension String {
+    /// Zeros on the left up to `width` characters.
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

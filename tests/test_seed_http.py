@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from harness import SEEDS, free_port, http_handler, make_response, wait_for
+from harness import SEEDS, free_port, http_cfg, http_handler, make_response, wait_for
 
 WEB_COOKIE = SEEDS / "web-cookie.cfg"
 OPENSTACK = SEEDS / "openstack-vip.cfg"
@@ -30,6 +30,9 @@ def app(req, conn, srv):
     headers = {"Content-Type": "text/plain"}
     if not any("JSESSIONID=" in c for c in cookies):
         headers["Set-Cookie"] = f"JSESSIONID=sess-{srv.name}; Path=/"
+    elif "appserverid" in req.target and not any("SERVERID=" in c for c in cookies):
+        # An application that names its server itself (what `cookie SERVERID rewrite` expects).
+        headers["Set-Cookie"] = f"SERVERID=app-{srv.name}; Path=/"
     body = f"{srv.name}\n{sorted(seen.items())}\n{cookies}"
     return make_response(200, body.encode(), headers)
 
@@ -59,7 +62,7 @@ def web_cookie_config(port, server_ports, server_cookies):
     return text
 
 
-def browse(port, n, tls=False):
+def browse(port, n, tls=False, path="/"):
     """n requests as a browser: the cookies of each Set-Cookie kept (name=value) and sent back."""
     jar = {}
     seen = []
@@ -69,7 +72,7 @@ def browse(port, n, tls=False):
         else:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())} if jar else {}
-        c.request("GET", "/", headers=headers)
+        c.request("GET", path, headers=headers)
         r = c.getresponse()
         body = r.read().decode()
         set_cookies = r.headers.get_all("Set-Cookie") or []
@@ -148,3 +151,29 @@ def test_openstack_vip_seed_http_part(differ):
                    for r in rs), rs
         assert not any("SERVERUSED" in r["cookies-read"] for r in rs), rs
     differ(openstack_scenario, check)
+
+
+MODES = {"insert": "cookie SERVERID insert indirect nocache", "rewrite": "cookie SERVERID rewrite",
+         "prefix": "cookie JSESSIONID prefix"}
+
+
+def mode_scenario(env, impl, mode):
+    servers = [env.backend(http_handler(app), name=n) for n in ("a", "b", "c")]
+    port = free_port()
+    text = http_cfg(port, [(s.name, s.port, f"cookie c{s.name}") for s in servers], backend_extra=MODES[mode],
+                    frontend_extra="option forwardfor")
+    env.proxy(impl, text, port, name=f"mode-{impl}")
+    # The application starts its session on the first request, then (rewrite) names its server on the
+    # second; from then on the browser's cookies hold it to that server.
+    return {"requests": browse(port, 8, path="/appserverid")}
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_a_browser_keeps_its_server_in_each_cookie_mode(differ, mode):
+    def check(result):
+        rs = result["requests"]
+        assert all(r["status"] == 200 for r in rs), rs
+        # rewrite: the first request is balanced before the application names its server.
+        held = rs[1:] if mode == "rewrite" else rs
+        assert len({r["server"] for r in held}) == 1, [r["server"] for r in rs]
+    differ(mode_scenario, check, mode=mode)

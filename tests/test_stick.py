@@ -520,6 +520,48 @@ def test_stick_store_response_and_match_by_session_cookie(differ):
     differ(run, check)
 
 
+def curl_h2(port, path, cookie=None):
+    """An h2 (prior knowledge) GET: (status, Set-Cookie value or None, first body line)."""
+    args = ["curl", "-sS", "--http2-prior-knowledge", "-D", "-", "--max-time", "10"]
+    if cookie:
+        args += ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run(args + [f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=20).stdout
+    head, _, body = out.replace("\r\n", "\n").partition("\n\n")
+    status = int(head.split()[1]) if head.startswith("HTTP/2") else 0
+    set_cookie = next((l.split(":", 1)[1].strip() for l in head.split("\n") if l.lower().startswith("set-cookie:")), None)
+    return status, set_cookie, body.strip().split("\n")[0]
+
+
+def test_stick_store_response_for_http2_clients(differ):
+    """The same `stick store-response` / `stick match` pair with h2 clients (`bind ... proto h2`, HTTP/1
+    servers): the server that set a session cookie gets the streams that carry it."""
+    def run(env, impl):
+        servers = [env.backend(http_handler(session_responder), name=n) for n in ("a", "b", "c")]
+        port = free_port()
+        text = http_cfg(port, [(s.name, s.port, "") for s in servers], bind_extra="proto h2", backend_extra="""
+            stick-table type string len 32 size 10 expire 10s
+            stick match req.cook(JSESSIONID)
+            stick store-response res.cook(JSESSIONID)
+        """)
+        env.proxy(impl, text, port, name=f"ssr2-{impl}")
+        out, cookies = [], {}
+        for u in ["u1", "u2", "u3", "u4"]:
+            status, sc, srv = curl_h2(port, f"/login?u={u}")
+            assert status == 200 and sc, (status, sc)
+            cookies[u] = sc.split(";")[0]
+            out.append((u, srv, cookies[u]))
+        for u in ["u1", "u2", "u3", "u4", "u2", "u1"]:
+            out.append((u, curl_h2(port, "/page", cookies[u])[2]))
+        return {"servers": out}
+
+    def check(result):
+        logins = {u: srv for u, srv, _ in result["servers"][:4]}
+        assert len(set(logins.values())) > 1, result
+        for u, srv in result["servers"][4:]:
+            assert srv == logins[u], result
+    differ(run, check)
+
+
 # --------------------------------------------------------------------------
 # (e) expiry and size
 # --------------------------------------------------------------------------

@@ -46,19 +46,11 @@ final class ProxyDirectory: @unchecked Sendable {
         }
     }
 
-    /// `srv_id`: the server's `id`, else haproxy's automatic one (the first id no server of the
-    /// backend takes, in declaration order, from 1).
+    /// `srv_id`: the server's `id`, else haproxy's automatic one (`Proxy.serverIDs`).
     func serverID(backend: String, server: String) -> SampleValue? {
         guard let be = self.backend(backend), let s = be.servers.first(where: { $0.name == server }) else { return nil }
-        if let id = s.config.id { return .int(Int64(id)) }
-        var taken = Set(be.servers.compactMap(\.config.id))
-        var next = 1
-        for other in be.servers where other.config.id == nil {
-            while taken.contains(next) { next += 1 }
-            if other === s { return .int(Int64(next)) }
-            taken.insert(next)
-        }
-        return nil
+        let ids = be.config.serverIDs
+        return s.index < ids.count ? .int(Int64(ids[s.index])) : nil
     }
 
     static func load(_ name: String, _ be: BackendRuntime) -> Int {

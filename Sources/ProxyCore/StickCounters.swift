@@ -510,6 +510,8 @@ final class BackendStick: Sendable {
     }
 
     let rules: [Rule]
+    /// True when `stick store-response` rules read the responses.
+    let hasResponseRules: Bool
     /// Server position by haproxy's server id (`id N`, else the next free number from 1).
     let serverByID: [Int32: Int]
     let idOfServer: [Int32]
@@ -522,15 +524,8 @@ final class BackendStick: Sendable {
             return Rule(expression: e, table: t, condition: conditions.compile(r.condition), matches: r.matches, stores: r.stores,
                         atResponse: r.kind == .storeResponse)
         }
-        var used = Set(proxy.servers.compactMap { $0.id.map(Int32.init) })
-        var ids: [Int32] = []
-        var next: Int32 = 1
-        for s in proxy.servers {
-            if let id = s.id { ids.append(Int32(id)); continue }
-            while used.contains(next) { next += 1 }
-            ids.append(next)
-            used.insert(next)
-        }
+        hasResponseRules = rules.contains { $0.atResponse }
+        let ids = proxy.serverIDs
         idOfServer = ids
         var byID: [Int32: Int] = [:]
         for (i, id) in ids.enumerated() { byID[id] = i }
@@ -575,10 +570,24 @@ struct StickExchange {
     var stores: [(StickTable, StickKey)]
 }
 
-extension BackendStick {
-    /// True when `stick store-response` rules read the responses.
-    var hasResponseRules: Bool { rules.contains { $0.atResponse } }
+extension Proxy {
+    /// haproxy's server ids, in declaration order: a server's `id N`, else the next number from 1
+    /// that no server of the proxy takes.
+    var serverIDs: [Int32] {
+        var used = Set(servers.compactMap { $0.id.map(Int32.init) })
+        var ids: [Int32] = []
+        var next: Int32 = 1
+        for s in servers {
+            if let id = s.id { ids.append(Int32(id)); continue }
+            while used.contains(next) { next += 1 }
+            ids.append(next)
+            used.insert(next)
+        }
+        return ids
+    }
+}
 
+extension BackendStick {
     /// `stick store-response <expr>`: the keys the response gives (one per table, the first
     /// matching rule's) now point to the server that answered.
     func storeResponse(_ source: some SampleSource, server index: Int) {

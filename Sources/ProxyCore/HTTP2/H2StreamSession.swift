@@ -672,6 +672,13 @@ final class H2StreamSession: @unchecked Sendable {
             if let x = stickX, let server, let stick = backend?.stick { stick.store(x.stores, server: server.index) }
             stickX = nil
         }
+        if let backend, let stick = backend.stick, stick.hasResponseRules, let server {
+            // `stick store-response`: the response's keys point to the server that answered.
+            var base = ruleRecord()
+            base.backendName = backend.name
+            base.serverName = server.name
+            stick.storeResponse(H2ResponseView(headers: headers, base: base), server: server.index)
+        }
         guard xlog != nil else { return }
         xlog!.responseHead = .now()
         xlog!.status = status

@@ -23,6 +23,11 @@ SCENARIOS = {
         {}, [("GET", "/", {"Host": "API.example.com"}), ("GET", "/", {"Host": "static.example.com:8080"}),
              ("GET", "/", {"Host": "x.static.example.com"}), ("GET", "/", {"Host": "img.cdn.test"}),
              ("GET", "/", {"Host": "other"})]),
+    "-i on single-valued fetches (str, beg, end)": (
+        ["use_backend be_api if { path_beg -i /API }", "use_backend be_static if { path -i /Static.CSS }",
+         "use_backend be_static if { path_end -i .JS }", "use_backend be_api if { method -i -m str patch }"],
+        {}, [("GET", "/api/x", {}), ("GET", "/Api/y", {}), ("GET", "/STATIC.css", {}), ("GET", "/static.css", {}),
+             ("GET", "/x.js", {}), ("PATCH", "/p", {}), ("GET", "/other", {})]),
     "! and || and implicit AND": (
         ["acl a path_beg /a", "acl b path_beg /b",
          "use_backend be_static if !a METH_POST", "use_backend be_api if a || b"],

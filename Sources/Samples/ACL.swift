@@ -530,7 +530,8 @@ public struct CompiledCondition: Sendable {
         init(_ term: ACLTerm) {
             self.term = term
             switch term.method {
-            case .str, .beg, .end where !term.ignoreCase:
+            // (`where` binds to the last pattern only: each case says it.)
+            case .str where !term.ignoreCase, .beg where !term.ignoreCase, .end where !term.ignoreCase:
                 bytePatterns = term.patterns.compactMap { if case .string(let p) = $0 { Array(p.utf8) } else { nil } }
             default:
                 bytePatterns = nil

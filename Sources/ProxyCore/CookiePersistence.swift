@@ -30,6 +30,17 @@ struct CookieExchange {
     /// Reads the request's cookies. Returns the rewritten `Cookie` value when the request must
     /// change (insert+indirect drops the cookie, prefix strips `SERVER~`): nil = unchanged,
     /// "" = no Cookie line left. `assigned`: a use-server rule already chose the server.
+    /// The request side on a request's header edits: reads its Cookie lines (the received ones
+    /// less what the rules did) and writes back the lines persistence leaves (HTTP/1 and h2 alike;
+    /// `headerName` as the message spells it).
+    mutating func request(_ ck: CookiePersistence, serverCookies: [String?], edits: inout HeaderEdits, headerName: String,
+                          ignore: Bool, assigned: Bool, received: () -> [String]) {
+        let lines = edits.lines("cookie", received: received)
+        guard let rewritten = request(ck, serverCookies: serverCookies, cookieLines: lines, ignore: ignore, assigned: assigned) else { return }
+        edits.apply(.del, name: headerName, lowercasedName: "cookie", value: nil)
+        if !rewritten.isEmpty { edits.apply(.add, name: headerName, lowercasedName: "cookie", value: rewritten) }
+    }
+
     mutating func request(_ ck: CookiePersistence, serverCookies: [String?], cookieLines: [String],
                           ignore: Bool, assigned: Bool) -> String? {
         ignored = ignore

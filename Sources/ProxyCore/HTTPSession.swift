@@ -487,14 +487,8 @@ final class HTTPSession: ChannelInboundHandler, ServerConnectionOwner, @unchecke
         cookieX = nil
         if let be = chosen, let ck = be.cookieRuntime {
             var x = CookieExchange()
-            // The Cookie lines after the rules' edits (no view needed for them).
-            let cookieLines = (edits.deleted.contains("cookie") ? [] : headerValues(headBuffer, request.headers, "cookie"))
-                + edits.addedValues("cookie")
-            if let rewritten = x.request(ck.config, serverCookies: ck.serverCookies, cookieLines: cookieLines,
-                                         ignore: ignorePersist, assigned: useServerX != nil) {
-                edits.apply(.del, name: "Cookie", lowercasedName: "cookie", value: nil)
-                if !rewritten.isEmpty { edits.apply(.add, name: "Cookie", lowercasedName: "cookie", value: rewritten) }
-            }
+            x.request(ck.config, serverCookies: ck.serverCookies, edits: &edits, headerName: "Cookie",
+                      ignore: ignorePersist, assigned: useServerX != nil) { headerValues(headBuffer, request.headers, "cookie") }
             cookieX = x
         }
         if waited?.continueSent == true && !frontend.hasRequestRules { edits.dropExpect() }

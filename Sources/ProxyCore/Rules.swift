@@ -322,6 +322,11 @@ struct HeaderEdits {
         }
     }
 
+    /// A header's lines after the edits: the `received` ones unless deleted, then the added ones.
+    func lines(_ lowercasedName: String, received: () -> [String]) -> [String] {
+        (deleted.contains(lowercasedName) ? [] : received()) + addedValues(lowercasedName)
+    }
+
     /// The added values of a header (lowercased name).
     func addedValues(_ lowercasedName: String) -> [String] {
         added.compactMap { equalsLowercasedASCII($0.name, lowercasedName) ? $0.value : nil }
@@ -396,7 +401,7 @@ protocol MessageView: SampleSource {
 extension MessageView {
     /// Header lines after the rules' edits.
     func lines(_ lowercasedName: String) -> [String] {
-        (edits.deleted.contains(lowercasedName) ? [] : receivedValues(lowercasedName)) + edits.addedValues(lowercasedName)
+        edits.lines(lowercasedName) { receivedValues(lowercasedName) }
     }
 
     /// The values of the fetches the message answers itself, nil for the others.
@@ -407,14 +412,8 @@ extension MessageView {
 
     /// The connection's facts straight from the record (no dispatch on the name), else by name.
     func fetch(_ id: FetchID, _ name: String, _ args: [String]) -> SampleValue? {
-        switch id {
-        case .other: return fetch(name, args)
-        case .src: return base.clientIP == "-" ? nil : .string(base.clientIP)
-        case .srcPort: return .int(Int64(base.clientPort))
-        case .dst: return base.frontendIP == "-" ? nil : .string(base.frontendIP)
-        case .dstPort: return .int(Int64(base.frontendPort))
-        case .feName: return .string(base.frontendName)
-        }
+        if let v = LogSampleSource.fact(id, from: base) { return v }
+        return fetch(name, args)
     }
 
     /// The message's own fetches, then the stick counters, then the connection's facts.

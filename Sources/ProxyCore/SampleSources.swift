@@ -15,14 +15,28 @@ struct LogSampleSource: SampleSource {
         Self.fetch(name, args, from: record, tls: tls)
     }
 
+    func fetch(_ id: FetchID, _ name: String, _ args: [String]) -> SampleValue? {
+        if let v = Self.fact(id, from: record) { return v }
+        return fetch(name, args)
+    }
+
+    /// A connection fact by the id its fetch got at parse time (`.none`: not one): no dispatch
+    /// on the fetch's name.
+    static func fact(_ id: FetchID, from r: LogRecord) -> SampleValue?? {
+        switch id {
+        case .other: return .none
+        case .src: return .some(r.clientIP == "-" ? nil : .string(r.clientIP))
+        case .srcPort: return .some(.int(Int64(r.clientPort)))
+        case .dst: return .some(r.frontendIP == "-" ? nil : .string(r.frontendIP))
+        case .dstPort: return .some(.int(Int64(r.frontendPort)))
+        case .feName: return .some(.string(r.frontendName))
+        }
+    }
+
     /// The value of a fetch from a record's facts (the record is borrowed, not copied).
     static func fetch(_ name: String, _ args: [String], from r: LogRecord, tls: Bool) -> SampleValue? {
+        if let v = fact(FetchID(name), from: r) { return v }
         switch name {
-        case "src": return r.clientIP == "-" ? nil : .string(r.clientIP)
-        case "src_port": return .int(Int64(r.clientPort))
-        case "dst": return r.frontendIP == "-" ? nil : .string(r.frontendIP)
-        case "dst_port": return .int(Int64(r.frontendPort))
-        case "fe_name": return .string(r.frontendName)
         case "be_name": return .string(r.backendName)
         case "srv_name": return r.serverName == "<NOSRV>" ? nil : .string(r.serverName)
         case "srv_id": return r.serverName == "<NOSRV>" ? nil : ProxyDirectory.shared.serverID(backend: r.backendName, server: r.serverName)

@@ -38,7 +38,7 @@ public struct SampleError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum FetchID: UInt8, Sendable, Equatable {
     case other, src, srcPort, dst, dstPort, feName
 
-    init(_ name: String) {
+    public init(_ name: String) {
         switch name {
         case "src": self = .src
         case "src_port": self = .srcPort

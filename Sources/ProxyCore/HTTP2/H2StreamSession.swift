@@ -305,13 +305,8 @@ final class H2StreamSession: @unchecked Sendable {
         if let ck = backend.cookie {
             // Cookie persistence, as for HTTP/1 (the crumbs of an h2 Cookie are read together).
             var x = CookieExchange()
-            var lines = edits.deleted.contains("cookie") ? [] : requestHeaders["cookie"]
-            lines += edits.addedValues("cookie")
-            if let rewritten = x.request(ck, serverCookies: backend.serverCookies, cookieLines: lines,
-                                         ignore: ignorePersist, assigned: useServerX != nil) {
-                edits.apply(.del, name: "cookie", lowercasedName: "cookie", value: nil)
-                if !rewritten.isEmpty { edits.apply(.add, name: "cookie", lowercasedName: "cookie", value: rewritten) }
-            }
+            x.request(ck, serverCookies: backend.serverCookies, edits: &edits, headerName: "cookie",
+                      ignore: ignorePersist, assigned: useServerX != nil) { requestHeaders["cookie"] }
             cookieX = x
         }
         assignServer(avoid: nil)

@@ -4,11 +4,9 @@
 import Samples
 
 extension ConfigParser {
-    static let logLevels = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", "silent"]
-
-    /// The level (name, nil value), or what is wrong.
+    /// The level (name, nil value), or what is wrong: a syslog level (`ConfigParser.levels`) or `silent`.
     static func parseLogLevelRule(_ words: [String], argc: Int) -> Result<(String, String?), RuleWordsError> {
-        guard argc == 3, logLevels.contains(words[2]) else {
+        guard argc == 3, words[2] == "silent" || levels.contains(words[2]) else {
             return .failure(RuleWordsError("expects exactly 1 argument (log level name or 'silent')."))
         }
         return .success((words[2], nil))

@@ -24,6 +24,20 @@ extension ConfigParser {
         }
     }
 
+    /// The fetch expressions of a condition's anonymous ACLs (the word after each `{`).
+    static func anonymousACLFetches(_ condition: [String]?) -> [String] {
+        guard let words = condition else { return [] }
+        return words.indices.compactMap { i in i > 0 && words[i - 1] == "{" ? words[i] : nil }
+    }
+
+    /// The `%[...]` sample expressions of a log-format value (none when it does not compile).
+    static func formatSamples(_ value: String?) -> [String] {
+        guard let value, value.contains("%["), let format = try? LogFormat.compile(value, httpMode: true) else { return [] }
+        var out: [String] = []
+        for case .sample(let expr) in format.tokens { out.append(expr) }
+        return out
+    }
+
     mutating func validateProxyFetches() {
         var backends: [String: Proxy] = [:]
         var frontends: Set<String> = []
@@ -39,12 +53,10 @@ extension ConfigParser {
                                    label: st.label, keyword: keyword)
             }
             func condition(_ words: [String]?, _ loc: SourceLocation, _ keyword: String, _ me: inout ConfigParser) {
-                guard let words else { return }
-                for (i, w) in words.enumerated() where i > 0 && words[i - 1] == "{" { check(w, .acl, loc, keyword, &me) }
+                for w in Self.anonymousACLFetches(words) { check(w, .acl, loc, keyword, &me) }
             }
             func format(_ value: String?, _ context: String, _ loc: SourceLocation, _ keyword: String, _ me: inout ConfigParser) {
-                guard let value, value.contains("%["), let f = try? LogFormat.compile(value, httpMode: true) else { return }
-                for case .sample(let expr) in f.tokens { check(expr, .sample(context), loc, keyword, &me) }
+                for expr in Self.formatSamples(value) { check(expr, .sample(context), loc, keyword, &me) }
             }
             for a in p.acls {
                 if let first = a.words.first { check(first, .acl, a.location, "acl", &self) }

@@ -184,27 +184,29 @@ extension ConfigParser {
             for case .sample(let expr) in format.tokens {
                 do throws(SampleError) {
                     let parsed = try SampleExpression.parse(expr)
-                    // haproxy shows the rest of the format from the fetch on.
-                    let shown = value.range(of: "%[" + expr).map { String(value[value.index($0.lowerBound, offsetBy: 2)...]) } ?? expr
-                    // haproxy: no server is known to any http-request rule; no backend to a frontend's.
-                    let needs: String? = ruleSet != "http-request" ? nil
-                        : ["srv_name", "srv_id"].contains(parsed.fetch.name) ? "server"
-                        : current!.proxy.kind == .frontend && ["be_name", "be_id"].contains(parsed.fetch.name) ? "backend" : nil
+                    let name = parsed.fetch.name
+                    // What the fetch needs that this rule set does not have (the name sets are
+                    // disjoint): no server in any http-request rule, no backend in a frontend's, no
+                    // request headers after the response, no response in http-request rules.
+                    let needs: String?
+                    switch ruleSet {
+                    case "http-request":
+                        needs = ["srv_name", "srv_id"].contains(name) ? "server"
+                            : current!.proxy.kind == .frontend && ["be_name", "be_id"].contains(name) ? "backend"
+                            : Self.responseNeeds(name)
+                    case "http-after-response":
+                        needs = Self.requestHeaderFetches.contains(name) ? "HTTP request headers" : nil
+                    default:
+                        needs = nil
+                    }
                     if let needs {
+                        // haproxy shows the rest of the format from the fetch on.
+                        let shown = value.range(of: "%[" + expr).map { String(value[value.index($0.lowerBound, offsetBy: 2)...]) } ?? expr
                         alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(shown)> may not be reliably used here because it needs '\(needs)' which is not available here.")
                         return false
                     }
-                    if current!.proxy.kind == .frontend && parsed.fetch.args.isEmpty
-                        && ["nbsrv", "be_conn", "queue", "avg_queue", "connslots"].contains(parsed.fetch.name) {
-                        alert("proxy '\(proxyName)', referenced in arg 1 of sample fetch keyword '\(parsed.fetch.name)' in \(ruleSet) expression in proxy '\(proxyName)', has not backend capability.")
-                        return false
-                    }
-                    if ruleSet == "http-after-response" && Self.requestHeaderFetches.contains(parsed.fetch.name) {
-                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(shown)> may not be reliably used here because it needs 'HTTP request headers' which is not available here.")
-                        return false
-                    }
-                    if ruleSet == "http-request", let needs = Self.responseNeeds(parsed.fetch.name) {
-                        alert("error detected in \(kind) '\(proxyName)' while parsing \(rule) : sample fetch <\(shown)> may not be reliably used here because it needs '\(needs)' which is not available here.")
+                    if current!.proxy.kind == .frontend && parsed.fetch.args.isEmpty && Self.backendArgFetches.contains(name) {
+                        alert("proxy '\(proxyName)', referenced in arg 1 of sample fetch keyword '\(name)' in \(ruleSet) expression in proxy '\(proxyName)', has not backend capability.")
                         return false
                     }
                 } catch {

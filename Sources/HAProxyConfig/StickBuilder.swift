@@ -313,17 +313,21 @@ extension ConfigParser {
                 return
             }
         }
-        var condition: [String]?
-        if next < words.count {
-            guard words[next] == "if" || words[next] == "unless" else {
-                alert("'tcp-request \(what) \(kw)' expects 'if' or 'unless' followed by a condition but found '\(words[next])'.")
-                return
-            }
-            guard let c = checkCondition(Array(words[next...]), what: "'tcp-request \(what) \(kw)' condition") else { return }
-            condition = c
-            warnUnavailableBuffers(c, rule: "tcp-request \(what)")
-        }
+        guard let condition = tcpRuleCondition(words, at: next, rule: "tcp-request \(what)", kw: kw) else { return }
         current!.proxy.tcpRequestRules.append(TCPRequestRule(phase: phase, action: action, condition: condition, location: location))
+    }
+
+    /// The `if|unless COND` after a `tcp-request`/`tcp-response` rule's action at `words[next]`:
+    /// `.some(nil)` without one, nil after an alert (`rule` as the messages name it).
+    mutating func tcpRuleCondition(_ words: [String], at next: Int, rule: String, kw: String) -> [String]?? {
+        guard next < words.count else { return .some(nil) }
+        guard words[next] == "if" || words[next] == "unless" else {
+            alert("'\(rule) \(kw)' expects 'if' or 'unless' followed by a condition but found '\(words[next])'.")
+            return nil
+        }
+        guard let c = checkCondition(Array(words[next...]), what: "'\(rule) \(kw)' condition") else { return nil }
+        warnUnavailableBuffers(c, rule: rule)
+        return .some(c)
     }
 
     /// `set-var(NAME) EXPR`, `set-var-fmt(NAME) FMT` or `unset-var(NAME)` at `words[i]` of a
@@ -397,7 +401,7 @@ extension ConfigParser {
     /// haproxy's warning for an anonymous ACL on a buffer its ruleset cannot read.
     mutating func warnUnavailableBuffers(_ condition: [String], rule: String) {
         let context = rule.hasPrefix("tcp-response") ? "backend \(rule) rule" : "frontend \(rule) rule"
-        for (i, w) in condition.enumerated() where i > 0 && condition[i - 1] == "{" {
+        for w in Self.anonymousACLFetches(condition) {
             guard let e = try? SampleExpression.parse(w), Self.unavailableBuffer(e.fetch.name, in: rule) != nil else { continue }
             warning("anonymous acl will never match in '\(rule)' because it uses keyword '\(e.fetch.name)' which is incompatible with '\(context)'")
         }
@@ -465,16 +469,7 @@ extension ConfigParser {
                 return
             }
         }
-        var condition: [String]?
-        if next < words.count {
-            guard words[next] == "if" || words[next] == "unless" else {
-                alert("'tcp-response content \(kw)' expects 'if' or 'unless' followed by a condition but found '\(words[next])'.")
-                return
-            }
-            guard let c = checkCondition(Array(words[next...]), what: "'tcp-response content \(kw)' condition") else { return }
-            condition = c
-            warnUnavailableBuffers(c, rule: "tcp-response content")
-        }
+        guard let condition = tcpRuleCondition(words, at: next, rule: "tcp-response content", kw: kw) else { return }
         current!.proxy.tcpResponseRules.append(TCPResponseRule(action: action, condition: condition, location: location))
     }
 
@@ -589,16 +584,14 @@ extension ConfigParser {
 
     private mutating func checkStickFetches(in condition: [String]?, proxy p: Proxy, tables: Set<String>, at loc: SourceLocation,
                                             label: String) {
-        guard let words = condition else { return }
-        for (i, w) in words.enumerated() where i > 0 && words[i - 1] == "{" {
+        for w in Self.anonymousACLFetches(condition) {
             checkStickFetch(w, proxy: p, tables: tables, at: loc, label: label, acl: true)
         }
     }
 
     private mutating func checkStickFetches(inFormat value: String, proxy p: Proxy, tables: Set<String>, at loc: SourceLocation,
                                             label: String) {
-        guard value.contains("%["), let format = try? LogFormat.compile(value, httpMode: true) else { return }
-        for case .sample(let expr) in format.tokens {
+        for expr in Self.formatSamples(value) {
             checkStickFetch(expr, proxy: p, tables: tables, at: loc, label: label, acl: false)
         }
     }

@@ -205,10 +205,7 @@ final class ProxyLogger: @unchecked Sendable {
         case .custom(let text): format = (try? LogFormat.compile(text, httpMode: proxy.mode == .http)) ?? .httplog
         }
         connectionOnly = proxy.logStyle == .connection
-        sampleExpressions = format.tokens.compactMap { token in
-            guard case .sample(let text) = token, let e = try? SampleExpression.parse(text) else { return nil }
-            return (text, e)
-        }
+        sampleExpressions = RuleFormat.sampleExpressions(format)
         httpsLog = proxy.logStyle == .https
         var name = [CChar](repeating: 0, count: 256)
         gethostname(&name, name.count)

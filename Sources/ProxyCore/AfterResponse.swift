@@ -11,7 +11,6 @@ import Samples
 /// No request facts: `http-after-response` rules see none.
 struct NoRequestSource: SampleSource {
     func fetch(_ name: String, _ args: [String]) -> SampleValue? { nil }
-    var variables: VariableStore? { nil }
 }
 
 extension RuleEngine {

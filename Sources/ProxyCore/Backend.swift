@@ -87,6 +87,8 @@ public final class BackendRuntime: @unchecked Sendable {
     let persistRules: PersistRules?
     /// `stick on|match|store-request` (nil without).
     let stick: BackendStick?
+    /// haproxy's server ids by position (`Proxy.serverIDs`): `srv_id`, stick tables.
+    let serverIDs: [Int32]
     /// `use-server` rules and `force-persist` (nil without `use-server`).
     let serverRules: ServerRules?
     /// `tcp-response inspect-delay` and `tcp-response content` rules (nil without, or in `mode http`).
@@ -108,6 +110,7 @@ public final class BackendRuntime: @unchecked Sendable {
         self.errors = ErrorResponses(overrides: config.errorFiles)
         self.retryPolicy = config.mode == .http ? RetryPolicy(directives: config.directives) : RetryPolicy()
         self.rules = ProxyRules(config, tables: tables)
+        self.serverIDs = config.serverIDs
         self.stick = BackendStick(config, tables: tables)
         self.serverRules = ServerRules(config)
         self.tcpResponse = TCPResponseRules(config, tables: tables)

@@ -60,8 +60,7 @@ extension RuleEngine {
 /// response's Set-Cookie lines.
 func capturedCookie(_ capture: HeaderCapture, lines: [String], response: Bool) -> String? {
     for line in lines {
-        let parts = response ? [Substring(line)].compactMap { $0.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first }
-                             : line.split(separator: ";")
+        let parts = response ? [Substring(line).prefix { $0 != ";" }] : line.split(separator: ";")
         for part in parts {
             let p = part.drop { $0 == " " || $0 == "\t" }
             if p.hasPrefix(capture.name), p.contains("=") {

@@ -27,9 +27,6 @@ struct CookieExchange {
     var firstDate: Int32 = 0
     var firstRaw: UInt32 = 0
 
-    /// Reads the request's cookies. Returns the rewritten `Cookie` value when the request must
-    /// change (insert+indirect drops the cookie, prefix strips `SERVER~`): nil = unchanged,
-    /// "" = no Cookie line left. `assigned`: a use-server rule already chose the server.
     /// The request side on a request's header edits: reads its Cookie lines (the received ones
     /// less what the rules did) and writes back the lines persistence leaves (HTTP/1 and h2 alike;
     /// `headerName` as the message spells it).
@@ -41,6 +38,9 @@ struct CookieExchange {
         if !rewritten.isEmpty { edits.apply(.add, name: headerName, lowercasedName: "cookie", value: rewritten) }
     }
 
+    /// Reads the request's cookies. Returns the rewritten `Cookie` value when the request must
+    /// change (insert+indirect drops the cookie, prefix strips `SERVER~`): nil = unchanged,
+    /// "" = no Cookie line left. `assigned`: a use-server rule already chose the server.
     mutating func request(_ ck: CookiePersistence, serverCookies: [String?], cookieLines: [String],
                           ignore: Bool, assigned: Bool) -> String? {
         ignored = ignore

@@ -50,7 +50,7 @@ enum CompiledOverride {
             guard let v = r.value else { return nil }
             let tunnel = r.name == "tunnel"
             if case .success(let d) = Units.parseTime(v) {
-                self = .timeout(tunnel: tunnel, .nanoseconds(Int64(d.components.seconds) * 1_000_000_000 + d.components.attoseconds / 1_000_000_000), nil)
+                self = .timeout(tunnel: tunnel, d.timeAmount, nil)
             } else {
                 guard let e = try? SampleExpression.parse(v) else { return nil }
                 self = .timeout(tunnel: tunnel, nil, e)

@@ -46,11 +46,10 @@ final class ProxyDirectory: @unchecked Sendable {
         }
     }
 
-    /// `srv_id`: the server's `id`, else haproxy's automatic one (`Proxy.serverIDs`).
+    /// `srv_id`: the server's `id`, else haproxy's automatic one (`BackendRuntime.serverIDs`).
     func serverID(backend: String, server: String) -> SampleValue? {
         guard let be = self.backend(backend), let s = be.servers.first(where: { $0.name == server }) else { return nil }
-        let ids = be.config.serverIDs
-        return s.index < ids.count ? .int(Int64(ids[s.index])) : nil
+        return .int(Int64(be.serverIDs[s.index]))
     }
 
     static func load(_ name: String, _ be: BackendRuntime) -> Int {

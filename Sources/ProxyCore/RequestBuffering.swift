@@ -76,9 +76,7 @@ struct BodyWaitPolicy {
 
     /// What of the body the buffer can hold after this head (haproxy's HTX accounting).
     func room(head: ByteBuffer, request: MessageHead) -> Int {
-        var used = 70 + request.methodEnd + (request.targetEnd - request.targetStart) + 8
-        for f in request.headers { used += 8 + Int(f.nameEnd - f.nameStart) + Int(f.valueEnd - f.valueStart) }
-        if request.chunked { used += 8 }
+        let used = HeadRewriteLimit.requestSize(head, request, HeaderEdits()) + (request.chunked ? 8 : 0)
         return max(0, bufferRoom - used)
     }
 
@@ -99,14 +97,14 @@ struct BodyWaitPolicy {
 
     /// The body that arrived after the head (`rest`), cut at `room`, and whether it is all there.
     static func body(_ rest: ByteBuffer?, request: MessageHead, room: Int) -> (BufferedBody, complete: Bool) {
-        let bytes = rest.map { Array($0.readableBytesView) } ?? []
         if request.chunked {
-            let (data, done) = decodeChunks(bytes, limit: room)
+            let (data, done) = decodeChunks(rest.map { Array($0.readableBytesView) } ?? [], limit: room)
             return (BufferedBody(bytes: data, size: Int64(data.count)), done)
         }
+        let count = rest?.readableBytes ?? 0
         let length = request.contentLength ?? 0
-        let n = Int(min(Int64(bytes.count), length, Int64(room)))
-        return (BufferedBody(bytes: Array(bytes.prefix(n)), size: length), Int64(bytes.count) >= length)
+        let n = Int(min(Int64(count), length, Int64(room)))
+        return (BufferedBody(bytes: rest.map { Array($0.readableBytesView.prefix(n)) } ?? [], size: length), Int64(count) >= length)
     }
 
     /// Chunked data joined, up to `limit` bytes; `done` once the last chunk (and trailers) came.

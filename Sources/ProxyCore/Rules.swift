@@ -100,10 +100,7 @@ final class RuleFormat {
 
     private func renderRecord(_ base: LogRecord, _ source: some SampleSource) -> String {
         var r = base
-        r.emptySamples = true
-        for (text, expr) in samples {
-            if let v = expr.evaluate(source) { r.samples[text] = v.text }
-        }
+        r.fillRuleSamples(samples, source)
         return String(decoding: format.render(r), as: UTF8.self)
     }
 }

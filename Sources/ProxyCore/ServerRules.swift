@@ -11,26 +11,12 @@ struct ServerRules {
 
     let rules: [UseServer]
 
-    /// A condition compiled with the proxy's ACLs (nil if it does not compile: the parser said so).
-    static func compiler(_ proxy: Proxy) -> ([String]) -> CompiledCondition? {
-        var acls: [String: [ACLTerm]] = [:]
-        for a in proxy.acls {
-            if let t = try? ACLTerm.parse(a.words, readFile: { path throws(SampleError) in try PatternFile.read(path) }).term {
-                acls[a.name, default: []].append(t)
-            }
-        }
-        return { words in
-            guard let c = try? ACLCondition.parse(words, known: { acls[$0] != nil }) else { return nil }
-            return try? CompiledCondition(c, named: { acls[$0] })
-        }
-    }
-
     /// nil when the backend has no `use-server` rule.
     init?(_ proxy: Proxy) {
         guard !proxy.useServerRules.isEmpty else { return nil }
-        let condition = Self.compiler(proxy)
+        let conditions = ConditionCompiler(proxy)
         rules = proxy.useServerRules.compactMap { r in
-            guard let c = condition(r.condition) else { return nil }
+            guard let c = conditions.compile(r.condition) else { return nil }
             if BackendSwitchRule.isDynamic(r.server) {
                 return RuleFormat(r.server).map { UseServer(server: nil, dynamicName: $0, condition: c) }
             }
@@ -70,8 +56,8 @@ struct PersistRules {
     /// nil when the backend has none.
     init?(_ proxy: Proxy) {
         guard !proxy.persistRules.isEmpty else { return nil }
-        let condition = ServerRules.compiler(proxy)
-        rules = proxy.persistRules.compactMap { r in condition(r.condition).map { (r.kind, $0) } }
+        let conditions = ConditionCompiler(proxy)
+        rules = proxy.persistRules.compactMap { r in conditions.compile(r.condition).map { (r.kind, $0) } }
     }
 
     func evaluate<V: RequestView>(_ view: V) -> Outcome {

@@ -33,7 +33,7 @@ struct TCPPayloadSource: SampleSource {
             return value
         }
         if let counters { return counters.fetch(name, args) }
-        return LogSampleSource(record: base, tls: false).fetch(name, args)
+        return LogSampleSource.fetch(name, args, from: base, tls: false)
     }
 }
 
@@ -171,12 +171,6 @@ struct TCPResponseInspection {
         held.append(buffer)
         guard data.count < limit else { return }
         data += buffer.readableBytesView.prefix(limit - data.count)
-    }
-
-    /// The held bytes, handed over once the rules are done.
-    mutating func takeHeld() -> [ByteBuffer] {
-        defer { held = [] }
-        return held
     }
 
     /// The rules, from the first (haproxy starts over on each pass).

@@ -352,7 +352,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func inspectResponse(final: Bool) {
-        guard var ins = responseInspection, !closed, let backend, let rules = backend.tcpResponse else { return }
+        guard let ins = responseInspection, !closed, let backend, let rules = backend.tcpResponse else { return }
         var base = rulesBase(context)
         base.backendName = backend.name
         if let server { base.serverName = server.name }
@@ -367,7 +367,7 @@ final class TCPSession: ChannelInboundHandler, @unchecked Sendable {
             closeAll()
         case .accept, .close:
             responseInspection = nil
-            for b in ins.takeHeld() { context.write(wrapOutboundOut(b), promise: nil) }
+            for b in ins.held { context.write(wrapOutboundOut(b), promise: nil) }
             context.flush()
             if !context.channel.isWritable { setServerReading(false) }
             guard case .close = outcome else {

@@ -170,7 +170,7 @@ public struct ACLTerm: Sendable {
         case "src", "dst": return .ip
         case "src_port", "dst_port", "status", "nbsrv", "hdr_cnt", "req.hdr_cnt", "req.cook_cnt", "cook_cnt", "fe_id",
              "be_id", "srv_id", "be_conn", "fe_conn", "queue", "avg_queue", "connslots", "date", "int", "req.len",
-             "res.hdr_cnt", "shdr_cnt", "fc_http_major", "srv_is_up", "req.body_len", "req.body_size", "res.len":
+             "res.hdr_cnt", "shdr_cnt", "fc_http_major", "srv_is_up":
             return name == "srv_is_up" ? .bool : .int
         case "ssl_fc", "always_true", "always_false", "bool", "req.proto_http", "http_auth":
             return .bool

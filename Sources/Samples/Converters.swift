@@ -27,7 +27,7 @@ struct ByteRegex: @unchecked Sendable {
     }
 
     /// Each byte as the scalar of the same value.
-    static func latin1(_ bytes: [UInt8]) -> String {
+    static func latin1(_ bytes: some Sequence<UInt8>) -> String {
         var s = String.UnicodeScalarView()
         for b in bytes { s.append(Unicode.Scalar(b)) }
         return String(s)
@@ -400,12 +400,7 @@ enum Converters {
         let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         for b in v.text.utf8 {
-            switch b {
-            case 48...57, 65...90, 97...122, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.append(b)
-            default:
-                out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]]
-            }
+            if URINormalizer.isUnreserved(b) { out.append(b) } else { out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]] }
         }
         return .string(String(decoding: out, as: UTF8.self))
     }

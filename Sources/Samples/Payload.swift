@@ -50,9 +50,9 @@ public enum PayloadFetches {
             return lengthValue(args, data)
         case "req.payload", "res.payload":
             guard let off = Int(args[0]), let len = Int(args[1]), off >= 0, len >= 0 else { return (nil, false) }
-            if len == 0 { return data.count >= off ? (.string(latin1(data[off...])), true) : (nil, true) }
+            if len == 0 { return data.count >= off ? (.string(ByteRegex.latin1(data[off...])), true) : (nil, true) }
             guard data.count >= off + len else { return (nil, true) }
-            return (.string(latin1(data[off..<(off + len)])), false)
+            return (.string(ByteRegex.latin1(data[off..<(off + len)])), false)
         case "req.ssl_hello_type", "req_ssl_hello_type":
             guard let hello = ClientHello(data) else { return (nil, ClientHello.mayBe(data)) }
             return (.int(Int64(hello.handshakeType)), false)
@@ -88,12 +88,7 @@ public enum PayloadFetches {
         }
         guard start >= 0 else { return (nil, false) }
         guard data.count >= start + n else { return (nil, true) }
-        return (.string(latin1(data[start..<(start + n)])), false)
-    }
-
-    /// Bytes as a string, one character per byte (binary samples compare byte for byte).
-    static func latin1(_ bytes: ArraySlice<UInt8>) -> String {
-        String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+        return (.string(ByteRegex.latin1(data[start..<(start + n)])), false)
     }
 }
 

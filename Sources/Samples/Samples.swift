@@ -330,7 +330,7 @@ public struct SampleExpression: Sendable, Equatable {
                     if u.value < 0x20 {
                         out += "\\u" + String(format4: UInt16(u.value))
                     } else if ascii && u.value > 0x7E {
-                        for b in String(u).utf8 { out += "\\u00" + String(b, radix: 16).leftPadded(2) }
+                        for b in String(u).utf8 { out += "\\u" + String(format4: UInt16(b)) }
                     } else {
                         out.unicodeScalars.append(u)
                     }
@@ -429,16 +429,9 @@ enum URLDecoding {
         var out: [UInt8] = []
         let b = Array(s.utf8)
         var i = 0
-        func hex(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 48...57: c - 48
-            case 65...70: c - 55
-            case 97...102: c - 87
-            default: nil
-            }
-        }
         while i < b.count {
-            if b[i] == UInt8(ascii: "%"), i + 2 < b.count, let h = hex(b[i + 1]), let l = hex(b[i + 2]) {
+            if b[i] == UInt8(ascii: "%"), i + 2 < b.count, let h = URINormalizer.hexValue(b[i + 1]),
+               let l = URINormalizer.hexValue(b[i + 2]) {
                 out.append(h << 4 | l)
                 i += 3
             } else {
@@ -448,9 +441,4 @@ enum URLDecoding {
         }
         return String(decoding: out, as: UTF8.self)
     }
-}
-
-extension String {
-    /// Zeros on the left up to `width` characters.
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

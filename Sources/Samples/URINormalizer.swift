@@ -91,9 +91,7 @@ public enum URINormalizer: Sendable, Hashable {
 
     static func find(_ bytes: [UInt8], _ needle: String) -> Int? {
         let n = Array(needle.utf8)
-        guard bytes.count >= n.count else { return nil }
-        for i in 0...(bytes.count - n.count) where Array(bytes[i..<(i + n.count)]) == n { return i }
-        return nil
+        return bytes.indices.first { bytes[$0...].starts(with: n) }
     }
 
     static func mergeSlashes(_ path: [UInt8]) -> [UInt8] {
